@@ -1,0 +1,41 @@
+// The `pdk-archive` command: picks a subcommand and hands it its arguments.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli/client_commands.h"
+#include "cli/serve_command.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: pdk-archive COMMAND [flags]\n"
+    "\n"
+    "commands:\n"
+    "  serve    receive PDK webhooks into the archive and serve queries\n"
+    "  events   list archived events from a running server\n"
+    "  count    count archived events, grouped\n"
+    "  export   export archived events as CSV\n"
+    "\n"
+    "Run `pdk-archive COMMAND --help` for a command's flags.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const std::string command = argv[1];
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  if (command == "serve") return pdkarchive::cli::RunServe(args);
+  if (command == "events") return pdkarchive::cli::RunEvents(args);
+  if (command == "count") return pdkarchive::cli::RunCount(args);
+  if (command == "export") return pdkarchive::cli::RunExport(args);
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  std::cerr << "pdk-archive: unknown command \"" << command << "\"\n\n" << kUsage;
+  return 2;
+}

@@ -1,0 +1,179 @@
+#include "cli/serve_command.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "cli/flags.h"
+#include "ingest/http_server.h"
+#include "ingest/metrics.h"
+#include "ingest/webhook_handler.h"
+#include "query/grpc_server.h"
+#include "store/checkpointer.h"
+#include "store/commit_feed.h"
+#include "store/event_reader.h"
+#include "store/group_commit_writer.h"
+#include "store/sqlite_store.h"
+
+namespace pdkarchive::cli {
+namespace {
+
+constexpr char kDescription[] =
+    "Receives PDK webhooks on --http-listen (POST /webhooks, GET /healthz,\n"
+    "GET /metrics), keeps them in the SQLite archive --db, and answers queries\n"
+    "over gRPC (pdk.archive.v1.EventArchive) on --grpc-listen. Port 0 picks a\n"
+    "free port; the chosen addresses are printed as \"http listening on\n"
+    "HOST:PORT\" and \"grpc listening on HOST:PORT\". SIGTERM or SIGINT stops\n"
+    "accepting, commits what was accepted, and exits 0.";
+
+struct ServeConfig {
+  std::string db = "./pdk-archive.db";
+  std::string http_listen = "0.0.0.0:8080";
+  std::string grpc_listen = "127.0.0.1:50051";
+  std::optional<std::string> secret;
+  std::optional<std::string> secret_file;
+  std::optional<std::string> basic_auth;
+  int64_t max_body_bytes = 1 << 20;
+  int64_t http_threads = 2;
+};
+
+absl::StatusOr<std::string> ReadSecretFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read --secret-file ", path));
+  std::stringstream contents;
+  contents << in.rdbuf();
+  // A trailing newline from an editor or `echo` is not part of the secret.
+  std::string secret(absl::StripTrailingAsciiWhitespace(contents.str()));
+  if (secret.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("--secret-file ", path, " is empty"));
+  }
+  return secret;
+}
+
+int Fail(const absl::Status& status) {
+  std::cerr << "pdk-archive serve: " << status.message() << "\n";
+  return 1;
+}
+
+}  // namespace
+
+int RunServe(const std::vector<std::string>& args) {
+  ServeConfig config;
+  FlagSet flags("pdk-archive serve [flags]", kDescription);
+  flags.String("db", "PATH", &config.db, "the SQLite archive, created if missing");
+  flags.String("http-listen", "HOST:PORT", &config.http_listen,
+               "where PDK delivers webhooks");
+  flags.String("grpc-listen", "HOST:PORT", &config.grpc_listen,
+               "where the query API listens");
+  flags.OptionalString("secret", "SECRET", &config.secret,
+                       "HMAC secret of the default subscription (X-PDK-SIGNATURE)");
+  flags.OptionalString("secret-file", "PATH", &config.secret_file,
+                       "read the secret from this file instead");
+  flags.OptionalString("basic-auth", "USER:PASS", &config.basic_auth,
+                       "also require HTTP Basic auth with these credentials");
+  flags.Int("max-body-bytes", "N", &config.max_body_bytes,
+            "largest webhook body accepted; larger ones get 413");
+  flags.Int("http-threads", "N", &config.http_threads, "HTTP worker threads");
+  if (absl::Status s = flags.Parse(args); !s.ok()) {
+    std::cerr << "pdk-archive serve: " << s.message() << "\n\n" << flags.Help();
+    return 2;
+  }
+  if (flags.help_requested()) {
+    std::cout << flags.Help();
+    return 0;
+  }
+  if (config.secret && config.secret_file) {
+    std::cerr << "pdk-archive serve: give --secret or --secret-file, not both\n";
+    return 2;
+  }
+  if (config.secret && config.secret->empty()) {
+    std::cerr << "pdk-archive serve: --secret is empty\n";
+    return 2;
+  }
+  if (config.basic_auth && config.basic_auth->find(':') == std::string::npos) {
+    std::cerr << "pdk-archive serve: --basic-auth wants USER:PASS\n";
+    return 2;
+  }
+  if (config.max_body_bytes <= 0 || config.http_threads <= 0) {
+    std::cerr << "pdk-archive serve: --max-body-bytes and --http-threads must be positive\n";
+    return 2;
+  }
+  if (config.secret_file) {
+    absl::StatusOr<std::string> secret = ReadSecretFile(*config.secret_file);
+    if (!secret.ok()) return Fail(secret.status());
+    config.secret = *secret;
+  }
+  if (!config.secret) {
+    std::cerr << "pdk-archive serve: WARNING: no --secret or --secret-file given; "
+                 "deliveries are accepted unsigned, so anyone who can reach "
+              << config.http_listen << " can write to the archive\n";
+  }
+
+  // Every thread started from here on inherits this mask, so SIGTERM and
+  // SIGINT are taken only by the sigwait below.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<store::SqliteStore>> sqlite = store::SqliteStore::Open(config.db);
+  if (!sqlite.ok()) return Fail(sqlite.status());
+  absl::StatusOr<std::unique_ptr<store::Checkpointer>> checkpointer =
+      store::Checkpointer::Start(config.db, std::chrono::seconds(1));
+  if (!checkpointer.ok()) return Fail(checkpointer.status());
+  absl::StatusOr<std::unique_ptr<store::EventReader>> reader =
+      store::EventReader::Open(config.db);
+  if (!reader.ok()) return Fail(reader.status());
+
+  store::CommitFeed feed;
+  store::GroupCommitWriter writer(**sqlite, feed, checkpointer->get());
+  ingest::Metrics metrics;
+  ingest::WebhookOptions webhook_options;
+  webhook_options.secret = config.secret;
+  webhook_options.basic_auth = config.basic_auth;
+  webhook_options.max_body_bytes = static_cast<size_t>(config.max_body_bytes);
+  ingest::WebhookHandler handler(webhook_options, writer, metrics);
+
+  absl::StatusOr<std::unique_ptr<query::GrpcServer>> grpc =
+      query::GrpcServer::Start(config.grpc_listen, **reader, feed);
+  if (!grpc.ok()) return Fail(grpc.status());
+
+  ingest::HttpServerOptions http_options;
+  http_options.threads = static_cast<int>(config.http_threads);
+  http_options.max_body_bytes = static_cast<size_t>(config.max_body_bytes);
+  absl::StatusOr<std::unique_ptr<ingest::HttpServer>> http =
+      ingest::HttpServer::Start(config.http_listen, handler, http_options);
+  if (!http.ok()) return Fail(http.status());
+
+  std::cout << "http listening on " << (*http)->address() << "\n"
+            << "grpc listening on "
+            << config.grpc_listen.substr(0, config.grpc_listen.rfind(':')) << ":"
+            << (*grpc)->port() << "\n"
+            << std::flush;
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  std::cerr << "pdk-archive serve: " << (signal_number == SIGINT ? "SIGINT" : "SIGTERM")
+            << ", shutting down\n";
+
+  // Refuse new deliveries (503: PDK retries), commit and answer those already
+  // accepted while the HTTP threads can still send, then close everything.
+  handler.StopAccepting();
+  writer.Stop();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  (*http)->Shutdown();
+  (*grpc)->Shutdown();
+  return 0;
+}
+
+}  // namespace pdkarchive::cli

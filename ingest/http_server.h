@@ -1,0 +1,60 @@
+// HttpServer: the Pistache adaptor that feeds WebhookHandler. It owns the
+// listening endpoint and its threads; everything HTTP-specific about
+// Pistache 0.0.5 (request size limit, header access, keep-alive, SIGPIPE)
+// is handled here and nowhere else.
+#ifndef PDKARCHIVE_INGEST_HTTP_SERVER_H_
+#define PDKARCHIVE_INGEST_HTTP_SERVER_H_
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace pdkarchive::ingest {
+
+class WebhookHandler;
+
+struct HttpServerOptions {
+  int threads = 2;
+  // The largest body the handler judges itself (answering 413 with JSON);
+  // Pistache refuses anything larger than this plus header room on its own.
+  size_t max_body_bytes = 1 << 20;
+  std::chrono::milliseconds header_timeout{10000};
+  std::chrono::milliseconds body_timeout{30000};
+};
+
+class HttpServer {
+ public:
+  // Binds `host_port` ("0.0.0.0:8080"; port 0 picks a free port) and starts
+  // serving on background threads. `handler` must outlive the server.
+  // Unavailable when the address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(
+      const std::string& host_port, WebhookHandler& handler,
+      const HttpServerOptions& options);
+
+  // Shuts down if still running.
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // "HOST:PORT" as bound, with the chosen port when 0 was asked for.
+  const std::string& address() const { return address_; }
+  int port() const { return port_; }
+
+  // Stops accepting and closes connections. Idempotent.
+  void Shutdown();
+
+ private:
+  struct Impl;
+  explicit HttpServer(std::unique_ptr<Impl> impl, std::string address, int port);
+
+  std::unique_ptr<Impl> impl_;
+  std::string address_;
+  int port_;
+};
+
+}  // namespace pdkarchive::ingest
+
+#endif  // PDKARCHIVE_INGEST_HTTP_SERVER_H_

@@ -1,0 +1,79 @@
+#include "ingest/metrics.h"
+
+#include <iterator>
+
+#include "absl/strings/str_cat.h"
+
+namespace pdkarchive::ingest {
+namespace {
+
+constexpr const char* kResultLabels[] = {
+    "accepted",  "duplicate", "bad_request", "unauthorized",
+    "too_large", "method_not_allowed", "not_found", "unavailable"};
+static_assert(std::size(kResultLabels) == static_cast<size_t>(DeliveryResult::kCount));
+
+// Appends a cumulative Prometheus histogram from per-bucket counts.
+template <typename Bound, size_t N>
+void AppendHistogram(std::string& out, const char* name, const char* help,
+                     const Bound (&bounds)[N], const uint64_t (&buckets)[N + 1],
+                     double sum) {
+  absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " histogram\n");
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < N; ++i) {
+    cumulative += buckets[i];
+    absl::StrAppend(&out, name, "_bucket{le=\"", bounds[i], "\"} ", cumulative, "\n");
+  }
+  cumulative += buckets[N];
+  absl::StrAppend(&out, name, "_bucket{le=\"+Inf\"} ", cumulative, "\n", name, "_sum ",
+                  sum, "\n", name, "_count ", cumulative, "\n");
+}
+
+}  // namespace
+
+void Metrics::CountDelivery(DeliveryResult result) {
+  deliveries_[static_cast<int>(result)].fetch_add(1, std::memory_order_relaxed);
+}
+
+void Metrics::CountUnreadableFields(int n) {
+  if (n > 0) unreadable_fields_.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+}
+
+uint64_t Metrics::deliveries(DeliveryResult result) const {
+  return deliveries_[static_cast<int>(result)].load();
+}
+
+std::string Metrics::Render(const store::WriterStats& writer) const {
+  std::string out;
+  out +=
+      "# HELP pdkarchive_deliveries_total Webhook deliveries by result.\n"
+      "# TYPE pdkarchive_deliveries_total counter\n";
+  for (size_t i = 0; i < std::size(kResultLabels); ++i) {
+    absl::StrAppend(&out, "pdkarchive_deliveries_total{result=\"", kResultLabels[i],
+                    "\"} ", deliveries_[i].load(), "\n");
+  }
+  absl::StrAppend(
+      &out,
+      "# HELP pdkarchive_unknown_topics_total Stored deliveries whose topic the "
+      "catalog does not know.\n# TYPE pdkarchive_unknown_topics_total counter\n"
+      "pdkarchive_unknown_topics_total ",
+      unknown_topics_.load(), "\n",
+      "# HELP pdkarchive_unreadable_fields_total Payload fields left empty because "
+      "of an unexpected type or value.\n"
+      "# TYPE pdkarchive_unreadable_fields_total counter\n"
+      "pdkarchive_unreadable_fields_total ",
+      unreadable_fields_.load(), "\n",
+      "# HELP pdkarchive_commit_failures_total Batches the store could not commit.\n"
+      "# TYPE pdkarchive_commit_failures_total counter\n"
+      "pdkarchive_commit_failures_total ",
+      writer.failed_batches, "\n");
+  AppendHistogram(out, "pdkarchive_commit_batch_size", "Events per committed transaction.",
+                  store::kBatchSizeBounds, writer.batch_size_buckets,
+                  static_cast<double>(writer.rows));
+  AppendHistogram(out, "pdkarchive_commit_latency_milliseconds",
+                  "Time to write and fsync one batch.", store::kCommitMsBounds,
+                  writer.commit_ms_buckets,
+                  static_cast<double>(writer.commit_micros) / 1000.0);
+  return out;
+}
+
+}  // namespace pdkarchive::ingest

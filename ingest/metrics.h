@@ -1,0 +1,49 @@
+// Ingest counters, rendered in Prometheus text format for GET /metrics.
+#ifndef PDKARCHIVE_INGEST_METRICS_H_
+#define PDKARCHIVE_INGEST_METRICS_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "store/group_commit_writer.h"
+
+namespace pdkarchive::ingest {
+
+// How a delivery ended; one counter each.
+enum class DeliveryResult {
+  kAccepted,
+  kDuplicate,
+  kBadRequest,
+  kUnauthorized,
+  kTooLarge,
+  kMethodNotAllowed,
+  kNotFound,
+  kUnavailable,
+  kCount,  // number of results, not a result
+};
+
+// Thread-safe: every counter is atomic.
+class Metrics {
+ public:
+  void CountDelivery(DeliveryResult result);
+  void CountUnknownTopic() { unknown_topics_.fetch_add(1, std::memory_order_relaxed); }
+  void CountUnreadableFields(int n);
+
+  uint64_t deliveries(DeliveryResult result) const;
+  uint64_t unknown_topics() const { return unknown_topics_.load(); }
+  uint64_t unreadable_fields() const { return unreadable_fields_.load(); }
+
+  // The Prometheus text exposition of these counters and of `writer`'s
+  // batch-size and commit-latency histograms, all prefixed `pdkarchive_`.
+  std::string Render(const store::WriterStats& writer) const;
+
+ private:
+  std::atomic<uint64_t> deliveries_[static_cast<int>(DeliveryResult::kCount)] = {};
+  std::atomic<uint64_t> unknown_topics_{0};
+  std::atomic<uint64_t> unreadable_fields_{0};
+};
+
+}  // namespace pdkarchive::ingest
+
+#endif  // PDKARCHIVE_INGEST_METRICS_H_

@@ -1,0 +1,414 @@
+#include "ingest/normalizer.h"
+
+#include <openssl/evp.h>
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+
+#include <array>
+#include <charconv>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "ingest/catalog.h"
+
+namespace pdkarchive::ingest {
+namespace {
+
+// Iterative: nesting never recurses. Validating: the stored `raw` is UTF-8,
+// which SQLite text and protobuf strings downstream both rely on.
+constexpr unsigned kParseFlags =
+    rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
+
+// The times RFC 3339 can write: years 0000 to 9999, UTC.
+constexpr int64_t kMinTimeMs = -62167219200000;  // 0000-01-01T00:00:00Z
+constexpr int64_t kMaxTimeMs = 253402300799999;  // 9999-12-31T23:59:59.999Z
+
+// Refuses nesting deeper than kMaxJsonDepth before RapidJSON sees the body,
+// by counting brackets outside strings. Exact for valid JSON; for invalid
+// JSON it may report depth where the parser would report something else,
+// which is a refusal either way. Also refuses NUL bytes: RapidJSON's memory
+// stream reads NUL as end of input, so "{...}\0junk" would otherwise pass
+// as a single root (a NUL is never valid anywhere in JSON text).
+absl::Status CheckStructure(std::string_view body) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (c == '\0') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("body is not valid JSON: NUL byte at offset ", i));
+    }
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // the escaped character cannot end the string
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        in_string = true;
+        break;
+      case '[':
+      case '{':
+        if (++depth > kMaxJsonDepth) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "JSON nests deeper than ", kMaxJsonDepth, " levels"));
+        }
+        break;
+      case ']':
+      case '}':
+        --depth;
+        break;
+      default:
+        break;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseError(const rapidjson::Document& doc) {
+  // Debian's abseil has its own string_view type, so stay in std::string.
+  std::string reason = rapidjson::GetParseError_En(doc.GetParseError());
+  if (!reason.empty() && reason.back() == '.') reason.pop_back();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "body is not valid JSON: ", reason, " at offset ", doc.GetErrorOffset()));
+}
+
+std::string_view View(const rapidjson::Value& v) {
+  return std::string_view(v.GetString(), v.GetStringLength());
+}
+
+// Digits only: no sign, no spaces, no exponent; must fit in int64.
+std::optional<int64_t> ParseDecimal(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+  }
+  int64_t value = 0;
+  const auto [end, error] =
+      std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size()) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+// Reads fields at catalog paths out of one parsed payload, counting values
+// that are present but cannot be read. Absent, JSON null and "" all mean "not
+// there" and are not counted; neither is a path through a non-object (PDK
+// would have changed the parent, not this field).
+class FieldReader {
+ public:
+  explicit FieldReader(const rapidjson::Value& root) : root_(root) {}
+
+  int unreadable() const { return unreadable_; }
+
+  // A JSON string; with `allow_integer`, also a JSON integer as decimal text.
+  std::string Text(const std::vector<FieldPath>& paths, bool allow_integer) {
+    return First(paths,
+                 [allow_integer](const rapidjson::Value& v) {
+                   return ReadText(v, allow_integer);
+                 })
+        .value_or("");
+  }
+
+  // A JSON integer, or a string of decimal digits ("12"); not a float.
+  std::optional<int64_t> Integer(const std::vector<FieldPath>& paths) {
+    return First(paths, ReadInteger);
+  }
+
+  // Epoch milliseconds (read as Integer), then ISO 8601 text; a value out of
+  // the years 0000–9999 is unreadable. Floats are refused rather than
+  // truncated: PDK sends integer ms, and a fractional number is more likely
+  // seconds than ms, which truncation would turn into a date in 1970.
+  std::optional<int64_t> TimeMs(const std::vector<FieldPath>& ms_paths,
+                                const std::vector<FieldPath>& iso_paths) {
+    if (std::optional<int64_t> ms = First(ms_paths, ReadEpochMs)) return ms;
+    return First(iso_paths, ReadIsoTime);
+  }
+
+ private:
+  static std::optional<std::string> ReadText(const rapidjson::Value& v,
+                                             bool allow_integer) {
+    if (v.IsString()) return std::string(View(v));
+    if (allow_integer && v.IsInt64()) return absl::StrCat(v.GetInt64());
+    if (allow_integer && v.IsUint64()) return absl::StrCat(v.GetUint64());
+    return std::nullopt;
+  }
+
+  static std::optional<int64_t> ReadInteger(const rapidjson::Value& v) {
+    if (v.IsInt64()) return v.GetInt64();
+    if (v.IsString()) return ParseDecimal(View(v));
+    return std::nullopt;
+  }
+
+  static std::optional<int64_t> ReadEpochMs(const rapidjson::Value& v) {
+    std::optional<int64_t> ms = ReadInteger(v);
+    if (ms && (*ms < kMinTimeMs || *ms > kMaxTimeMs)) return std::nullopt;
+    return ms;
+  }
+
+  static std::optional<int64_t> ReadIsoTime(const rapidjson::Value& v) {
+    if (!v.IsString()) return std::nullopt;
+    absl::StatusOr<int64_t> ms = ParseIsoTimeMs(View(v));
+    if (!ms.ok()) return std::nullopt;
+    return *ms;
+  }
+
+  const rapidjson::Value* Find(const FieldPath& path) const {
+    if (path.empty()) return nullptr;
+    const rapidjson::Value* value = &root_;
+    for (std::string_view name : path) {
+      if (!value->IsObject()) return nullptr;
+      const rapidjson::Value key(rapidjson::StringRef(
+          name.data(), static_cast<rapidjson::SizeType>(name.size())));
+      const auto member = value->FindMember(key);
+      if (member == value->MemberEnd()) return nullptr;
+      value = &member->value;
+    }
+    if (value->IsNull()) return nullptr;
+    if (value->IsString() && value->GetStringLength() == 0) return nullptr;
+    return value;
+  }
+
+  // The first path whose value `read` accepts; each present value it refuses
+  // counts as unreadable and the next path is tried.
+  template <typename Read>
+  auto First(const std::vector<FieldPath>& paths, Read read)
+      -> decltype(read(std::declval<const rapidjson::Value&>())) {
+    for (const FieldPath& path : paths) {
+      const rapidjson::Value* value = Find(path);
+      if (value == nullptr) continue;
+      if (auto result = read(*value)) return result;
+      ++unreadable_;
+    }
+    return std::nullopt;
+  }
+
+  const rapidjson::Value& root_;
+  int unreadable_ = 0;
+};
+
+void AppendLengthPrefixed(std::string_view field, std::string* out) {
+  const uint64_t size = field.size();
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    out->push_back(static_cast<char>((size >> shift) & 0xff));
+  }
+  out->append(field);
+}
+
+// Days since 1970-01-01 of a proleptic Gregorian date (civil-from-days
+// arithmetic over 400-year eras), so no time zone or locale is involved.
+int64_t DaysFromCivil(int64_t year, int64_t month, int64_t day) {
+  year -= month <= 2 ? 1 : 0;
+  const int64_t era = (year >= 0 ? year : year - 399) / 400;
+  const int64_t year_of_era = year - era * 400;
+  const int64_t day_of_year =
+      (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
+  const int64_t day_of_era =
+      year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+  return era * 146097 + day_of_era - 719468;
+}
+
+int DaysInMonth(int year, int month) {
+  static constexpr std::array<int, 12> kDays = {31, 28, 31, 30, 31, 30,
+                                                31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  return month == 2 && leap ? 29 : kDays[static_cast<size_t>(month - 1)];
+}
+
+// Cursor over an ISO date-time; each Take* fails without consuming.
+class IsoScanner {
+ public:
+  explicit IsoScanner(std::string_view text) : text_(text) {}
+
+  bool Done() const { return pos_ == text_.size(); }
+
+  bool TakeDigits(size_t count, int* out) {
+    if (text_.size() - pos_ < count) return false;
+    int value = 0;
+    for (size_t i = 0; i < count; ++i) {
+      const char c = text_[pos_ + i];
+      if (c < '0' || c > '9') return false;
+      value = value * 10 + (c - '0');
+    }
+    pos_ += count;
+    *out = value;
+    return true;
+  }
+
+  // Any of `chars`; the one taken goes to `out` when given.
+  bool TakeOneOf(std::string_view chars, char* out = nullptr) {
+    if (Done() || chars.find(text_[pos_]) == std::string_view::npos) {
+      return false;
+    }
+    if (out != nullptr) *out = text_[pos_];
+    ++pos_;
+    return true;
+  }
+
+  // One or more digits as milliseconds: the first three, zero-padded.
+  bool TakeFractionMs(int* out) {
+    int ms = 0;
+    size_t digits = 0;
+    while (!Done() && text_[pos_] >= '0' && text_[pos_] <= '9') {
+      if (digits < 3) ms = ms * 10 + (text_[pos_] - '0');
+      ++digits;
+      ++pos_;
+    }
+    if (digits == 0) return false;
+    for (size_t i = digits; i < 3; ++i) ms *= 10;
+    *out = ms;
+    return true;
+  }
+
+ private:
+  std::string_view text_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+absl::StatusOr<Normalized> Normalize(std::string_view body,
+                                     int64_t receive_time_ms,
+                                     std::string_view subscription) {
+  if (absl::Status status = CheckStructure(body); !status.ok()) return status;
+
+  rapidjson::Document doc;
+  doc.Parse<kParseFlags>(body.empty() ? "" : body.data(), body.size());
+  if (doc.HasParseError()) return ParseError(doc);
+  if (!doc.IsObject()) {
+    return absl::InvalidArgumentError("body is not a JSON object");
+  }
+  const auto topic_member = doc.FindMember("topic");
+  if (topic_member == doc.MemberEnd() || topic_member->value.IsNull()) {
+    return absl::InvalidArgumentError("missing topic");
+  }
+  if (!topic_member->value.IsString() ||
+      topic_member->value.GetStringLength() == 0) {
+    return absl::InvalidArgumentError("topic must be a non-empty string");
+  }
+  const std::string_view topic = View(topic_member->value);
+  const TopicSpec& spec = LookupTopic(topic);
+
+  Normalized out;
+  out.known_topic = IsKnownTopic(topic);
+  FieldReader fields(doc);
+  store::EventRow& row = out.row;
+  row.topic = std::string(topic);
+  row.family = std::string(spec.family);
+  row.event_id = fields.Text(spec.event_id_paths, /*allow_integer=*/false);
+  row.panel_id = fields.Text(spec.panel_id_paths, /*allow_integer=*/true);
+  row.ou_id = fields.Text(spec.ou_id_paths, /*allow_integer=*/true);
+  row.door_id = fields.Integer(spec.door_id_paths);
+  row.door_name = fields.Text(spec.door_name_paths, /*allow_integer=*/false);
+  row.person_id = fields.Integer(spec.person_id_paths);
+  row.actor_user_id =
+      fields.Text(spec.actor_user_id_paths, /*allow_integer=*/true);
+  row.occur_time_ms = fields.TimeMs(spec.time_ms_paths, spec.time_iso_paths)
+                          .value_or(receive_time_ms);
+  row.receive_time_ms = receive_time_ms;
+  row.subscription = std::string(subscription);
+  row.raw = std::string(body);
+  row.dedupe_key = DedupeKey(row.topic, row.panel_id, row.event_id, row.raw);
+  out.unreadable_fields = fields.unreadable();
+  return out;
+}
+
+std::string DedupeKey(std::string_view topic, std::string_view panel_id,
+                      std::string_view event_id, std::string_view raw_body) {
+  // Domain-separated and length-prefixed, so no two different inputs (even
+  // with NULs inside a field) hash the same bytes.
+  std::string input;
+  if (!event_id.empty()) {
+    input.assign("id\0", 3);
+    AppendLengthPrefixed(topic, &input);
+    AppendLengthPrefixed(panel_id, &input);
+    AppendLengthPrefixed(event_id, &input);
+  } else {
+    input.assign("raw\0", 4);
+    input.append(raw_body);
+  }
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int digest_size = 0;
+  if (EVP_Digest(input.data(), input.size(), digest.data(), &digest_size,
+                 EVP_sha256(), nullptr) != 1 ||
+      digest_size < 16) {
+    // Only an OpenSSL misconfiguration gets here; a key that cannot be
+    // computed must not silently collide with others.
+    std::abort();
+  }
+  return std::string(reinterpret_cast<const char*>(digest.data()), 16);
+}
+
+absl::StatusOr<int64_t> ParseIsoTimeMs(std::string_view text) {
+  const auto invalid = [](const char* why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not an RFC 3339 date-time: ", why));
+  };
+  IsoScanner scan(text);
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  if (!scan.TakeDigits(4, &year) || !scan.TakeOneOf("-") ||
+      !scan.TakeDigits(2, &month) || !scan.TakeOneOf("-") ||
+      !scan.TakeDigits(2, &day)) {
+    return invalid("expected YYYY-MM-DD");
+  }
+  if (!scan.TakeOneOf("Tt ")) return invalid("expected 'T' after the date");
+  if (!scan.TakeDigits(2, &hour) || !scan.TakeOneOf(":") ||
+      !scan.TakeDigits(2, &minute) || !scan.TakeOneOf(":") ||
+      !scan.TakeDigits(2, &second)) {
+    return invalid("expected hh:mm:ss");
+  }
+  int fraction_ms = 0;
+  if (scan.TakeOneOf(".") && !scan.TakeFractionMs(&fraction_ms)) {
+    return invalid("expected digits after '.'");
+  }
+  int offset_minutes = 0;
+  char sign = 0;
+  if (scan.TakeOneOf("+-", &sign)) {
+    int offset_hour = 0, offset_minute = 0;
+    if (!scan.TakeDigits(2, &offset_hour) || !scan.TakeOneOf(":") ||
+        !scan.TakeDigits(2, &offset_minute)) {
+      return invalid("expected offset ±hh:mm");
+    }
+    if (offset_hour > 23 || offset_minute > 59) {
+      return invalid("offset out of range");
+    }
+    offset_minutes =
+        (offset_hour * 60 + offset_minute) * (sign == '-' ? -1 : 1);
+  } else if (!scan.TakeOneOf("Zz")) {
+    return invalid("expected 'Z' or an offset");
+  }
+  if (!scan.Done()) return invalid("unexpected text after the time");
+
+  if (month < 1 || month > 12) return invalid("month out of range");
+  if (day < 1 || day > DaysInMonth(year, month)) {
+    return invalid("day out of range");
+  }
+  // Second 60 is a leap second; like timegm, it rolls into the next minute.
+  if (hour > 23 || minute > 59 || second > 60) {
+    return invalid("time of day out of range");
+  }
+  const int64_t seconds = DaysFromCivil(year, month, day) * 86400 +
+                          hour * 3600 + minute * 60 + second -
+                          int64_t{offset_minutes} * 60;
+  const int64_t ms = seconds * 1000 + fraction_ms;
+  if (ms < kMinTimeMs || ms > kMaxTimeMs) {
+    return invalid("outside the years 0000 to 9999 UTC");
+  }
+  return ms;
+}
+
+}  // namespace pdkarchive::ingest

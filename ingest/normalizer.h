@@ -1,0 +1,48 @@
+// Normalization: a raw PDK webhook body becomes an archive row. The catalog
+// (ingest/catalog.h) says where each field lives; this follows it.
+#ifndef PDKARCHIVE_INGEST_NORMALIZER_H_
+#define PDKARCHIVE_INGEST_NORMALIZER_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "store/event.h"
+
+namespace pdkarchive::ingest {
+
+// Deeper JSON than this is refused as malformed (no recursion blows the stack).
+inline constexpr int kMaxJsonDepth = 64;
+
+struct Normalized {
+  store::EventRow row;
+  bool known_topic = true;
+  // Fields the catalog pointed at that were present but of the wrong type or
+  // unparseable (left empty in the row; the event is still kept).
+  int unreadable_fields = 0;
+};
+
+// Parses `body` and fills every row field but `sequence`: family and field
+// locations from the catalog, occur time by precedence body.occurred (ms) →
+// metadata.occurred (ms) → timestamp (ISO 8601) → `receive_time_ms`, and the
+// dedupe key. InvalidArgument, with a reason fit for the client, when the body
+// is not JSON, nests deeper than kMaxJsonDepth, is not an object, or lacks a
+// non-empty string `topic`.
+absl::StatusOr<Normalized> Normalize(std::string_view body,
+                                     int64_t receive_time_ms,
+                                     std::string_view subscription);
+
+// The dedupe key: 16 bytes of SHA-256 over (topic, panel_id, event_id) when
+// the event has an event id, else over the raw body bytes.
+std::string DedupeKey(std::string_view topic, std::string_view panel_id,
+                      std::string_view event_id, std::string_view raw_body);
+
+// Parses an ISO 8601 / RFC 3339 date-time ("2026-01-01T13:00:00Z",
+// fractional seconds and ±hh:mm offsets allowed) to ms since the epoch.
+// InvalidArgument when it is not one.
+absl::StatusOr<int64_t> ParseIsoTimeMs(std::string_view text);
+
+}  // namespace pdkarchive::ingest
+
+#endif  // PDKARCHIVE_INGEST_NORMALIZER_H_

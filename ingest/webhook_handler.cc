@@ -1,0 +1,216 @@
+#include "ingest/webhook_handler.h"
+
+#include <openssl/crypto.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <chrono>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "ingest/metrics.h"
+#include "ingest/normalizer.h"
+#include "ingest/signature.h"
+#include "store/group_commit_writer.h"
+
+namespace pdkarchive::ingest {
+namespace {
+
+constexpr char kWebhooksPath[] = "/webhooks";
+constexpr char kHealthPath[] = "/healthz";
+constexpr char kMetricsPath[] = "/metrics";
+// PDK retries a refused delivery; this says when.
+constexpr char kRetryAfterSeconds[] = "5";
+
+int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+HttpResponse Error(int status, std::string_view reason) {
+  HttpResponse r;
+  r.status = status;
+  r.body = ErrorJson(reason);
+  return r;
+}
+
+std::string AcceptedJson(const store::AppendResult& result) {
+  return absl::StrCat("{\"sequence\":", result.sequence,
+                      ",\"duplicate\":", result.duplicate ? "true" : "false", "}");
+}
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace
+
+std::optional<std::string_view> FindHeader(const HeaderList& headers,
+                                           std::string_view name) {
+  for (const auto& [key, value] : headers) {
+    if (absl::EqualsIgnoreCase(key, absl::string_view(name.data(), name.size()))) {
+      return std::string_view(value);
+    }
+  }
+  return std::nullopt;
+}
+
+std::string ErrorJson(std::string_view reason) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  writer.StartObject();
+  writer.Key("error");
+  writer.String(reason.data(), static_cast<rapidjson::SizeType>(reason.size()));
+  writer.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+WebhookHandler::WebhookHandler(WebhookOptions options, store::GroupCommitWriter& writer,
+                               Metrics& metrics)
+    : options_(std::move(options)), writer_(writer), metrics_(metrics) {
+  if (!options_.now_ms) options_.now_ms = SystemNowMs;
+}
+
+void WebhookHandler::Handle(HttpRequest request, Respond respond) {
+  const bool is_get = request.method == "GET" || request.method == "HEAD";
+  if (request.path == kWebhooksPath) {
+    if (request.method != "POST") {
+      metrics_.CountDelivery(DeliveryResult::kMethodNotAllowed);
+      HttpResponse r = Error(405, absl::StrCat("method ", request.method,
+                                               " not allowed; use POST"));
+      r.headers.emplace_back("Allow", "POST");
+      respond(std::move(r));
+      return;
+    }
+    HandleWebhook(std::move(request), std::move(respond));
+    return;
+  }
+  if (request.path == kHealthPath || request.path == kMetricsPath) {
+    if (!is_get) {
+      HttpResponse r = Error(405, absl::StrCat("method ", request.method,
+                                               " not allowed; use GET"));
+      r.headers.emplace_back("Allow", "GET, HEAD");
+      respond(std::move(r));
+      return;
+    }
+    respond(request.path == kHealthPath ? HandleHealth() : HandleMetrics());
+    return;
+  }
+  metrics_.CountDelivery(DeliveryResult::kNotFound);
+  respond(Error(404, absl::StrCat("no such path: ", request.path)));
+}
+
+void WebhookHandler::HandleWebhook(HttpRequest request, Respond respond) {
+  if (!accepting_.load()) {
+    metrics_.CountDelivery(DeliveryResult::kUnavailable);
+    HttpResponse r = Error(503, "archive is shutting down");
+    r.headers.emplace_back("Retry-After", kRetryAfterSeconds);
+    respond(std::move(r));
+    return;
+  }
+  if (request.body.size() > options_.max_body_bytes) {
+    metrics_.CountDelivery(DeliveryResult::kTooLarge);
+    respond(Error(413, absl::StrCat("body of ", request.body.size(),
+                                    " bytes exceeds the limit of ",
+                                    options_.max_body_bytes)));
+    return;
+  }
+  if (options_.basic_auth && !BasicAuthOk(request.headers)) {
+    metrics_.CountDelivery(DeliveryResult::kUnauthorized);
+    HttpResponse r = Error(401, "missing or wrong basic auth credentials");
+    r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"pdk-archive\"");
+    respond(std::move(r));
+    return;
+  }
+  if (options_.secret) {
+    std::optional<std::string_view> signature =
+        FindHeader(request.headers, "X-PDK-SIGNATURE");
+    if (!signature) signature = FindHeader(request.headers, "X_PDK_SIGNATURE");
+    if (!signature) {
+      metrics_.CountDelivery(DeliveryResult::kUnauthorized);
+      respond(Error(401, "missing X-PDK-SIGNATURE header"));
+      return;
+    }
+    if (!VerifySignature(*options_.secret, request.body, *signature)) {
+      metrics_.CountDelivery(DeliveryResult::kUnauthorized);
+      respond(Error(401, "X-PDK-SIGNATURE does not match the body"));
+      return;
+    }
+  }
+  absl::StatusOr<Normalized> normalized =
+      Normalize(request.body, options_.now_ms(), options_.subscription);
+  if (!normalized.ok()) {
+    metrics_.CountDelivery(DeliveryResult::kBadRequest);
+    respond(Error(400, std::string(normalized.status().message())));
+    return;
+  }
+  if (!normalized->known_topic) metrics_.CountUnknownTopic();
+  metrics_.CountUnreadableFields(normalized->unreadable_fields);
+
+  writer_.Submit(
+      std::move(normalized->row),
+      [this, respond = std::move(respond)](absl::StatusOr<store::AppendResult> result) {
+        if (!result.ok()) {
+          metrics_.CountDelivery(DeliveryResult::kUnavailable);
+          HttpResponse r = Error(503, std::string(result.status().message()));
+          r.headers.emplace_back("Retry-After", kRetryAfterSeconds);
+          respond(std::move(r));
+          return;
+        }
+        metrics_.CountDelivery(result->duplicate ? DeliveryResult::kDuplicate
+                                                 : DeliveryResult::kAccepted);
+        HttpResponse r;
+        r.body = AcceptedJson(*result);
+        respond(std::move(r));
+      });
+}
+
+bool WebhookHandler::BasicAuthOk(const HeaderList& headers) const {
+  std::optional<std::string_view> value = FindHeader(headers, "Authorization");
+  if (!value) return false;
+  absl::string_view v(value->data(), value->size());
+  v = absl::StripAsciiWhitespace(v);
+  constexpr absl::string_view kScheme = "Basic ";
+  if (v.size() <= kScheme.size() || !absl::StartsWithIgnoreCase(v, kScheme)) return false;
+  std::string decoded;
+  if (!absl::Base64Unescape(absl::StripAsciiWhitespace(v.substr(kScheme.size())),
+                            &decoded)) {
+    return false;
+  }
+  return ConstantTimeEquals(decoded, *options_.basic_auth);
+}
+
+HttpResponse WebhookHandler::HandleHealth() const {
+  absl::Status health = writer_.Health();
+  HttpResponse r;
+  if (health.ok()) {
+    r.body = "{\"status\":\"ok\"}";
+    return r;
+  }
+  r.status = 503;
+  r.headers.emplace_back("Retry-After", kRetryAfterSeconds);
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  writer.StartObject();
+  writer.Key("status");
+  writer.String("unavailable");
+  writer.Key("error");
+  writer.String(health.message().data(),
+                static_cast<rapidjson::SizeType>(health.message().size()));
+  writer.EndObject();
+  r.body.assign(buffer.GetString(), buffer.GetSize());
+  return r;
+}
+
+HttpResponse WebhookHandler::HandleMetrics() const {
+  HttpResponse r;
+  r.content_type = "text/plain; version=0.0.4";
+  r.body = metrics_.Render(writer_.stats());
+  return r;
+}
+
+}  // namespace pdkarchive::ingest

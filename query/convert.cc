@@ -1,0 +1,190 @@
+#include "query/convert.h"
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace pdkarchive::query {
+namespace {
+
+namespace pb = ::pdk::archive::v1;
+
+// The range google.protobuf.Timestamp allows: 0001-01-01 to 9999-12-31.
+constexpr int64_t kMinSeconds = -62135596800;
+constexpr int64_t kMaxSeconds = 253402300799;
+
+bool ValidTimestamp(const google::protobuf::Timestamp& t) {
+  return t.seconds() >= kMinSeconds && t.seconds() <= kMaxSeconds &&
+         t.nanos() >= 0 && t.nanos() <= 999999999;
+}
+
+// The smallest whole millisecond at or after `t`: both bounds compare
+// occur_time (whole ms) against an instant, inclusive start and exclusive
+// end alike round up.
+int64_t CeilMillis(const google::protobuf::Timestamp& t) {
+  int64_t ms = t.seconds() * 1000 + t.nanos() / 1000000;
+  if (t.nanos() % 1000000 != 0) ++ms;
+  return ms;
+}
+
+bool TimestampLess(const google::protobuf::Timestamp& a,
+                   const google::protobuf::Timestamp& b) {
+  return a.seconds() != b.seconds() ? a.seconds() < b.seconds()
+                                    : a.nanos() < b.nanos();
+}
+
+absl::Status CheckTopic(const std::string& topic, int index) {
+  if (topic.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("filter.topics[", index, "] is empty"));
+  }
+  const size_t star = topic.find('*');
+  if (star == std::string::npos) return absl::OkStatus();
+  const bool trailing_prefix = star == topic.size() - 1 && topic.size() >= 3 &&
+                               topic[topic.size() - 2] == '.';
+  if (!trailing_prefix) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "filter.topics[", index, "] \"", topic,
+        "\": '*' is only allowed as a trailing \".*\" after a prefix, "
+        "as in \"door.*\""));
+  }
+  return absl::OkStatus();
+}
+
+template <typename Repeated>
+absl::Status CheckCount(const Repeated& values, const char* field) {
+  if (values.size() > kMaxFilterValues) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "filter.", field, " has more than ", kMaxFilterValues, " values"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<store::EventFilter> FilterFromProto(const pb::EventFilter& proto) {
+  store::EventFilter filter;
+  if (proto.has_start_time()) {
+    if (!ValidTimestamp(proto.start_time())) {
+      return absl::InvalidArgumentError(
+          "filter.start_time is not a valid timestamp");
+    }
+    filter.start_ms = CeilMillis(proto.start_time());
+  }
+  if (proto.has_end_time()) {
+    if (!ValidTimestamp(proto.end_time())) {
+      return absl::InvalidArgumentError(
+          "filter.end_time is not a valid timestamp");
+    }
+    filter.end_ms = CeilMillis(proto.end_time());
+  }
+  if (proto.has_start_time() && proto.has_end_time() &&
+      !TimestampLess(proto.start_time(), proto.end_time())) {
+    return absl::InvalidArgumentError(
+        "filter.start_time must be before filter.end_time");
+  }
+  for (absl::Status status :
+       {CheckCount(proto.topics(), "topics"),
+        CheckCount(proto.panel_ids(), "panel_ids"),
+        CheckCount(proto.door_ids(), "door_ids"),
+        CheckCount(proto.person_ids(), "person_ids"),
+        CheckCount(proto.ou_ids(), "ou_ids")}) {
+    if (!status.ok()) return status;
+  }
+  for (int i = 0; i < proto.topics_size(); ++i) {
+    if (absl::Status status = CheckTopic(proto.topics(i), i); !status.ok()) {
+      return status;
+    }
+  }
+  const std::string& family = proto.family();
+  if (!family.empty() && family != "org" && family != "panel" &&
+      family != "unknown") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("filter.family \"", family,
+                     "\" is not one of \"org\", \"panel\", \"unknown\" or \"\""));
+  }
+  filter.topics.assign(proto.topics().begin(), proto.topics().end());
+  filter.panel_ids.assign(proto.panel_ids().begin(), proto.panel_ids().end());
+  filter.door_ids.assign(proto.door_ids().begin(), proto.door_ids().end());
+  filter.person_ids.assign(proto.person_ids().begin(), proto.person_ids().end());
+  filter.ou_ids.assign(proto.ou_ids().begin(), proto.ou_ids().end());
+  filter.family = family;
+  return filter;
+}
+
+absl::StatusOr<std::vector<store::Dimension>> DimensionsFromProto(
+    const google::protobuf::RepeatedField<int>& group_by) {
+  std::vector<store::Dimension> dimensions;
+  std::vector<int> seen;
+  for (int i = 0; i < group_by.size(); ++i) {
+    const int value = group_by.Get(i);
+    store::Dimension dimension;
+    switch (value) {
+      case pb::DIMENSION_TOPIC:
+        dimension = store::Dimension::kTopic;
+        break;
+      case pb::DIMENSION_PANEL:
+        dimension = store::Dimension::kPanel;
+        break;
+      case pb::DIMENSION_DOOR:
+        dimension = store::Dimension::kDoor;
+        break;
+      case pb::DIMENSION_PERSON:
+        dimension = store::Dimension::kPerson;
+        break;
+      case pb::DIMENSION_HOUR:
+        dimension = store::Dimension::kHour;
+        break;
+      case pb::DIMENSION_DAY:
+        dimension = store::Dimension::kDay;
+        break;
+      case pb::DIMENSION_UNSPECIFIED:
+        return absl::InvalidArgumentError(
+            absl::StrCat("group_by[", i, "] is DIMENSION_UNSPECIFIED"));
+      default:
+        return absl::InvalidArgumentError(
+            absl::StrCat("group_by[", i, "] is not a known dimension (", value,
+                         ")"));
+    }
+    for (int earlier : seen) {
+      if (earlier == value) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "group_by[", i, "] repeats ", pb::Dimension_Name(value)));
+      }
+    }
+    seen.push_back(value);
+    dimensions.push_back(dimension);
+  }
+  return dimensions;
+}
+
+void MillisToTimestamp(int64_t ms, google::protobuf::Timestamp* out) {
+  int64_t seconds = ms / 1000;
+  int64_t millis = ms % 1000;
+  if (millis < 0) {
+    millis += 1000;
+    --seconds;
+  }
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>(millis * 1000000));
+}
+
+void EventToProto(const store::EventRow& row, pb::Event* out) {
+  out->set_sequence(row.sequence);
+  out->set_event_id(row.event_id);
+  out->set_topic(row.topic);
+  out->set_family(row.family);
+  out->set_panel_id(row.panel_id);
+  if (row.door_id) out->set_door_id(*row.door_id);
+  if (row.person_id) out->set_person_id(*row.person_id);
+  out->set_ou_id(row.ou_id);
+  MillisToTimestamp(row.occur_time_ms, out->mutable_occur_time());
+  MillisToTimestamp(row.receive_time_ms, out->mutable_receive_time());
+  out->set_door_name(row.door_name);
+  out->set_actor_user_id(row.actor_user_id);
+  out->set_subscription(row.subscription);
+  out->set_raw(row.raw);
+}
+
+}  // namespace pdkarchive::query

@@ -1,0 +1,43 @@
+// RFC 4180 CSV for ExportEvents: CRLF line ends, fields quoted when they hold
+// a comma, quote, CR or LF (quotes doubled), times as UTC RFC 3339 with
+// milliseconds, and text cells that a spreadsheet would run as a formula
+// (starting with = + - @ TAB CR) prefixed with ' (OWASP).
+#ifndef PDKARCHIVE_QUERY_CSV_WRITER_H_
+#define PDKARCHIVE_QUERY_CSV_WRITER_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "store/event.h"
+
+namespace pdkarchive::query {
+
+// Stateless apart from the column choice; thread-compatible.
+class CsvWriter {
+ public:
+  // With `include_raw`, a last column `raw` carries the payload as stored.
+  explicit CsvWriter(bool include_raw) : include_raw_(include_raw) {}
+
+  // Appends the header row: sequence,occur_time,receive_time,topic,family,
+  // panel_id,door_id,door_name,person_id,ou_id,event_id,actor_user_id,
+  // subscription[,raw].
+  void AppendHeader(std::string& out) const;
+
+  // Appends one row for `row`, in the header's column order.
+  void AppendRow(const store::EventRow& row, std::string& out) const;
+
+ private:
+  bool include_raw_;
+};
+
+// Appends `value` as one field: guarded against formula injection when
+// `text` is true, then quoted if needed.
+void AppendCsvField(std::string_view value, bool text, std::string& out);
+
+// "2022-03-10T14:04:11.104Z" for milliseconds since the epoch.
+std::string FormatRfc3339Millis(int64_t ms);
+
+}  // namespace pdkarchive::query
+
+#endif  // PDKARCHIVE_QUERY_CSV_WRITER_H_

@@ -1,0 +1,74 @@
+#include "query/grpc_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <mutex>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "query/event_archive_service.h"
+
+namespace pdkarchive::query {
+namespace {
+
+constexpr char kServiceName[] = "pdk.archive.v1.EventArchive";
+
+// Both are process-wide switches in gRPC; flip them once.
+void EnableServerPlugins() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  });
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
+    const std::string& listen_host_port, store::EventReader& reader,
+    store::CommitFeed& feed) {
+  absl::StatusOr<std::string> key = reader.PageTokenKey();
+  if (!key.ok()) return key.status();
+  EnableServerPlugins();
+
+  auto service =
+      std::make_unique<EventArchiveService>(reader, feed, *std::move(key));
+  grpc::ServerBuilder builder;
+  int selected_port = 0;
+  builder.AddListeningPort(listen_host_port, grpc::InsecureServerCredentials(),
+                           &selected_port);
+  builder.RegisterService(service.get());
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || selected_port == 0) {
+    return absl::UnavailableError("cannot listen for gRPC on " +
+                                  listen_host_port);
+  }
+  if (grpc::HealthCheckServiceInterface* health =
+          server->GetHealthCheckService()) {
+    health->SetServingStatus(kServiceName, true);
+  }
+  auto result = std::unique_ptr<GrpcServer>(
+      new GrpcServer(std::move(service), selected_port));
+  result->server_ = std::move(server);
+  return result;
+}
+
+GrpcServer::GrpcServer(std::unique_ptr<EventArchiveService> service, int port)
+    : service_(std::move(service)), port_(port) {}
+
+GrpcServer::~GrpcServer() { Shutdown(); }
+
+void GrpcServer::Shutdown(std::chrono::milliseconds grace) {
+  if (stopped_) return;
+  stopped_ = true;
+  // Streams first: a watch never ends by itself, and Server::Shutdown would
+  // otherwise wait the whole grace period for it.
+  service_->BeginShutdown();
+  server_->Shutdown(std::chrono::system_clock::now() + grace);
+  server_->Wait();
+  service_->Stop();
+}
+
+}  // namespace pdkarchive::query

@@ -1,0 +1,55 @@
+// Checkpointer: moves WAL checkpoints off the commit path. The write
+// connection has auto-checkpointing turned off; this class runs PASSIVE
+// checkpoints from its own connection and thread, so commits never stall on
+// copying pages back into the database, and the WAL stays bounded.
+#ifndef PDKARCHIVE_STORE_CHECKPOINTER_H_
+#define PDKARCHIVE_STORE_CHECKPOINTER_H_
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+
+namespace SQLite {
+class Database;
+}
+
+namespace pdkarchive::store {
+
+class Checkpointer {
+ public:
+  // Starts a thread that checkpoints the archive at `path` every `interval`
+  // (and sooner when Nudge is called).
+  static absl::StatusOr<std::unique_ptr<Checkpointer>> Start(
+      const std::string& path, std::chrono::milliseconds interval);
+
+  // Stops the thread after a last checkpoint.
+  ~Checkpointer();
+  Checkpointer(const Checkpointer&) = delete;
+  Checkpointer& operator=(const Checkpointer&) = delete;
+
+  // Asks for a checkpoint soon. Thread-safe and cheap; the writer calls it
+  // after commits.
+  void Nudge();
+
+ private:
+  Checkpointer(std::unique_ptr<SQLite::Database> db,
+               std::chrono::milliseconds interval);
+  void Run();
+
+  std::unique_ptr<SQLite::Database> db_;
+  const std::chrono::milliseconds interval_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool nudged_ = false;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace pdkarchive::store
+
+#endif  // PDKARCHIVE_STORE_CHECKPOINTER_H_

@@ -1,0 +1,70 @@
+// The types the store speaks: a normalized event row, the filter that selects
+// rows, and the results of appending, listing and counting. Plain structs with
+// no transport types, so ingest (HTTP) and query (gRPC) translate to and from
+// them once, at their own edges.
+#ifndef PDKARCHIVE_STORE_EVENT_H_
+#define PDKARCHIVE_STORE_EVENT_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pdkarchive::store {
+
+// One archived webhook delivery. Times are milliseconds since the Unix epoch,
+// UTC. Text fields the payload does not carry are empty, never null.
+struct EventRow {
+  int64_t sequence = 0;  // assigned by the store; 0 before appending
+  std::string event_id;
+  std::string topic;
+  std::string family;  // "org", "panel" or "unknown"
+  std::string panel_id;
+  std::string ou_id;
+  std::optional<int64_t> door_id;
+  std::string door_name;
+  std::optional<int64_t> person_id;
+  std::string actor_user_id;
+  int64_t occur_time_ms = 0;
+  int64_t receive_time_ms = 0;
+  std::string subscription;
+  std::string dedupe_key;  // opaque bytes; equal keys mean the same event
+  std::string raw;         // the payload exactly as received
+
+  bool operator==(const EventRow&) const = default;
+};
+
+// The outcome of appending one row: its sequence, and whether an event with
+// the same dedupe key was already stored (then `sequence` is the original's).
+struct AppendResult {
+  int64_t sequence = 0;
+  bool duplicate = false;
+};
+
+// Selects events. Different fields AND together; values within one field OR
+// together; an empty field does not constrain.
+struct EventFilter {
+  std::optional<int64_t> start_ms;  // inclusive, on occur_time
+  std::optional<int64_t> end_ms;    // exclusive
+  // Exact topics, or "prefix.*" for every topic starting with "prefix.".
+  std::vector<std::string> topics;
+  std::vector<std::string> panel_ids;
+  std::vector<int64_t> door_ids;
+  std::vector<int64_t> person_ids;
+  std::vector<std::string> ou_ids;
+  std::string family;  // "" = any
+
+  bool operator==(const EventFilter&) const = default;
+};
+
+// A position in (occur_time, sequence) order; listing resumes after it.
+struct Cursor {
+  int64_t occur_time_ms = 0;
+  int64_t sequence = 0;
+
+  bool operator==(const Cursor&) const = default;
+};
+
+}  // namespace pdkarchive::store
+
+#endif  // PDKARCHIVE_STORE_EVENT_H_

@@ -1,0 +1,140 @@
+// EventReader: the read side of the archive. Every query the query API needs
+// (keyset-paged lists, lookups by sequence, grouped counts, export scans and
+// the live feed's catch-up reads) runs here, over a small pool of read-only
+// connections, so readers never block the single writer (WAL).
+//
+// All SQL is fixed text: the WHERE clause is assembled from constant
+// fragments and every value is bound, never concatenated.
+#ifndef PDKARCHIVE_STORE_EVENT_READER_H_
+#define PDKARCHIVE_STORE_EVENT_READER_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "store/event.h"
+
+namespace SQLite {
+class Database;
+}
+
+namespace pdkarchive::store {
+
+// What CountEvents can group by.
+enum class Dimension {
+  kTopic,   // the topic text
+  kPanel,   // panel_id
+  kDoor,    // door_id as decimal text, "" when absent
+  kPerson,  // person_id as decimal text, "" when absent
+  kHour,    // UTC hour of occur_time, "2026-01-01T13:00:00Z"
+  kDay,     // UTC day of occur_time, "2026-01-01"
+};
+
+// One page request in (occur_time, sequence) order.
+struct ListQuery {
+  EventFilter filter;
+  int limit = 100;               // rows wanted, >= 1
+  std::optional<Cursor> after;   // resume strictly after this position
+  bool descending = false;
+};
+
+// One page of rows; `more` says whether rows follow the last one.
+struct ListPage {
+  std::vector<EventRow> rows;
+  bool more = false;
+};
+
+// One group of a count: one key value per requested dimension, in order.
+struct CountGroup {
+  std::vector<std::string> key;
+  int64_t count = 0;
+
+  bool operator==(const CountGroup&) const = default;
+};
+
+// Rows after a sequence, for the live feed. Every row with a sequence in
+// (after, scanned_through] that matches the filter is in `rows` (in sequence
+// order), so the next call may resume after `scanned_through`.
+struct SequencePage {
+  std::vector<EventRow> rows;
+  int64_t scanned_through = 0;
+};
+
+// Thread-safe: any number of threads may call any method; at most
+// `max_connections` queries run at once, the rest wait for a connection.
+// Errors: InvalidArgument for bad arguments, NotFound from Get, Internal or
+// Unavailable (busy) from SQLite.
+class EventReader {
+ public:
+  // Opens the archive at `path` (which the write side has created and
+  // migrated) for reading. NotFound when the file does not exist.
+  static absl::StatusOr<std::unique_ptr<EventReader>> Open(
+      const std::string& path, int max_connections = 4);
+
+  ~EventReader();
+  EventReader(const EventReader&) = delete;
+  EventReader& operator=(const EventReader&) = delete;
+
+  // Up to `query.limit` rows matching the filter after `query.after`, in
+  // (occur_time, sequence) order (reversed when descending).
+  absl::StatusOr<ListPage> List(const ListQuery& query);
+
+  // The row with `sequence`; NotFound when there is none.
+  absl::StatusOr<EventRow> Get(int64_t sequence);
+
+  // Counts of matching rows grouped by `dimensions` (each at most once),
+  // sorted by key (byte-wise, element by element). With no dimensions, one
+  // group with an empty key holds the total, even when it is 0.
+  absl::StatusOr<std::vector<CountGroup>> Count(
+      const EventFilter& filter, const std::vector<Dimension>& dimensions);
+
+  // Up to `batch` matching rows after `after` (from the start when unset) in
+  // ascending (occur_time, sequence) order: an export reads the archive in
+  // such chunks, holding one batch in memory at a time.
+  absl::StatusOr<std::vector<EventRow>> Scan(const EventFilter& filter,
+                                             const std::optional<Cursor>& after,
+                                             int batch);
+
+  // Up to `limit` matching rows with sequence > `after_sequence`, in sequence
+  // order, read from one snapshot; see SequencePage.
+  absl::StatusOr<SequencePage> ListAfterSequence(const EventFilter& filter,
+                                                 int64_t after_sequence,
+                                                 int limit);
+
+  // The newest sequence in the archive (0 when empty).
+  absl::StatusOr<int64_t> MaxSequence();
+
+  // The secret that signs page tokens (archive_meta 'page_token_key', written
+  // by the write side). FailedPrecondition when the archive has none.
+  absl::StatusOr<std::string> PageTokenKey();
+
+  // The EXPLAIN QUERY PLAN detail lines of the statement List would run for
+  // `query`; for tests and diagnostics.
+  absl::StatusOr<std::vector<std::string>> ExplainList(const ListQuery& query);
+
+ private:
+  class Lease;
+  EventReader(std::string path, int max_connections,
+              std::unique_ptr<SQLite::Database> first);
+
+  // Borrows a connection, opening a new one while fewer than the maximum are
+  // open, else waiting for one to come back.
+  absl::StatusOr<std::unique_ptr<SQLite::Database>> Acquire();
+  void Release(std::unique_ptr<SQLite::Database> db);
+
+  const std::string path_;
+  const int max_connections_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<SQLite::Database>> idle_;
+  int open_ = 0;
+};
+
+}  // namespace pdkarchive::store
+
+#endif  // PDKARCHIVE_STORE_EVENT_READER_H_

@@ -1,0 +1,130 @@
+#include "store/group_commit_writer.h"
+
+#include <chrono>
+#include <utility>
+
+#include "store/checkpointer.h"
+#include "store/commit_feed.h"
+#include "store/sqlite_store.h"
+
+namespace pdkarchive::store {
+namespace {
+
+// Nudge the checkpointer after this many committed rows.
+constexpr uint64_t kRowsPerCheckpointNudge = 4096;
+
+}  // namespace
+
+GroupCommitWriter::GroupCommitWriter(BatchSink& sink, CommitFeed& feed,
+                                     Checkpointer* checkpointer, size_t max_batch)
+    : sink_(sink),
+      feed_(feed),
+      checkpointer_(checkpointer),
+      max_batch_(max_batch == 0 ? 1 : max_batch),
+      thread_([this] { Run(); }) {}
+
+GroupCommitWriter::~GroupCommitWriter() { Stop(); }
+
+void GroupCommitWriter::Submit(EventRow row, Done done) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      queue_.push_back({std::move(row), std::move(done)});
+      cv_.notify_one();
+      return;
+    }
+  }
+  done(absl::UnavailableError("archive is shutting down"));
+}
+
+void GroupCommitWriter::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+WriterStats GroupCommitWriter::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+absl::Status GroupCommitWriter::Health() const {
+  std::lock_guard lock(mu_);
+  return health_;
+}
+
+void GroupCommitWriter::Run() {
+  std::vector<Pending> batch;
+  uint64_t rows_since_nudge = 0;
+  while (true) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything is committed
+      // Whatever arrived while the previous batch was committing forms this
+      // batch: the busier the server, the bigger the batch, with no timer.
+      while (!queue_.empty() && batch.size() < max_batch_) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    const size_t size = batch.size();
+    CommitBatch(batch);
+    batch.clear();
+    rows_since_nudge += size;
+    if (checkpointer_ != nullptr && rows_since_nudge >= kRowsPerCheckpointNudge) {
+      checkpointer_->Nudge();
+      rows_since_nudge = 0;
+    }
+  }
+}
+
+void GroupCommitWriter::CommitBatch(std::vector<Pending>& batch) {
+  std::vector<EventRow> rows;
+  rows.reserve(batch.size());
+  for (Pending& p : batch) rows.push_back(std::move(p.row));
+
+  const auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<std::vector<AppendResult>> results = sink_.AppendBatch(rows);
+  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::steady_clock::now() - start)
+                          .count();
+  {
+    std::lock_guard lock(mu_);
+    health_ = results.status();
+    if (results.ok()) {
+      ++stats_.batches;
+      stats_.rows += rows.size();
+      stats_.commit_micros += static_cast<uint64_t>(micros);
+      if (rows.size() > stats_.max_batch) stats_.max_batch = rows.size();
+      size_t b = 0;
+      while (b < std::size(kBatchSizeBounds) && rows.size() > kBatchSizeBounds[b]) ++b;
+      ++stats_.batch_size_buckets[b];
+      size_t c = 0;
+      while (c < std::size(kCommitMsBounds) &&
+             static_cast<uint64_t>(micros) > kCommitMsBounds[c] * 1000) {
+        ++c;
+      }
+      ++stats_.commit_ms_buckets[c];
+    } else {
+      ++stats_.failed_batches;
+    }
+  }
+
+  if (!results.ok()) {
+    for (Pending& p : batch) p.done(results.status());
+    return;
+  }
+  int64_t newest = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const AppendResult& r = (*results)[i];
+    if (!r.duplicate && r.sequence > newest) newest = r.sequence;
+    batch[i].done(r);
+  }
+  if (newest > 0) feed_.Publish(newest);
+}
+
+}  // namespace pdkarchive::store

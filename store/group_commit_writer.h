@@ -1,0 +1,98 @@
+// GroupCommitWriter: the single thread that writes the archive. Callers from
+// any thread submit rows with a completion callback; the writer drains
+// everything queued into one transaction, commits it (one fsync for the whole
+// batch), and only then runs each row's callback. So an HTTP 200 sent from a
+// callback is never earlier than the commit that made its event durable.
+#ifndef PDKARCHIVE_STORE_GROUP_COMMIT_WRITER_H_
+#define PDKARCHIVE_STORE_GROUP_COMMIT_WRITER_H_
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <iterator>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "store/event.h"
+
+namespace pdkarchive::store {
+
+class BatchSink;
+class CommitFeed;
+class Checkpointer;
+
+// Upper bounds of the histogram buckets in WriterStats (the last bucket of
+// each histogram counts everything above its last bound).
+inline constexpr size_t kBatchSizeBounds[] = {1, 4, 16, 64, 256, 1024};
+inline constexpr uint64_t kCommitMsBounds[] = {1, 2, 5, 10, 25, 50, 100, 250};
+
+// Counters for /metrics; read with GroupCommitWriter::stats().
+struct WriterStats {
+  uint64_t batches = 0;          // committed transactions
+  uint64_t rows = 0;             // rows in committed transactions
+  uint64_t failed_batches = 0;   // transactions that could not commit
+  uint64_t commit_micros = 0;    // total time inside AppendBatch
+  size_t max_batch = 0;
+  // Per-bucket (not cumulative) counts of batch sizes and commit times.
+  uint64_t batch_size_buckets[std::size(kBatchSizeBounds) + 1] = {};
+  uint64_t commit_ms_buckets[std::size(kCommitMsBounds) + 1] = {};
+};
+
+class GroupCommitWriter {
+ public:
+  using Done = std::function<void(absl::StatusOr<AppendResult>)>;
+
+  // `sink` and `feed` must outlive the writer; `checkpointer` may be null.
+  // A batch holds at most `max_batch` rows.
+  GroupCommitWriter(BatchSink& sink, CommitFeed& feed, Checkpointer* checkpointer,
+                    size_t max_batch = 1024);
+  // Stops after committing everything already submitted.
+  ~GroupCommitWriter();
+  GroupCommitWriter(const GroupCommitWriter&) = delete;
+  GroupCommitWriter& operator=(const GroupCommitWriter&) = delete;
+
+  // Queues `row`. `done` runs exactly once on the writer thread: with the
+  // result after the batch holding the row committed, or with the error that
+  // kept it from committing (Unavailable), or Unavailable after Stop.
+  // Thread-safe.
+  void Submit(EventRow row, Done done);
+
+  // Refuses new rows, commits what was queued, and joins the thread.
+  // Idempotent; the destructor calls it.
+  void Stop();
+
+  WriterStats stats() const;
+
+  // OK when the last batch committed (or none was tried); otherwise the error
+  // that kept it from committing. Thread-safe.
+  absl::Status Health() const;
+
+ private:
+  struct Pending {
+    EventRow row;
+    Done done;
+  };
+  void Run();
+  void CommitBatch(std::vector<Pending>& batch);
+
+  BatchSink& sink_;
+  CommitFeed& feed_;
+  Checkpointer* const checkpointer_;
+  const size_t max_batch_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;
+  bool stopping_ = false;
+  WriterStats stats_;
+  absl::Status health_;
+  std::thread thread_;
+};
+
+}  // namespace pdkarchive::store
+
+#endif  // PDKARCHIVE_STORE_GROUP_COMMIT_WRITER_H_

@@ -1,0 +1,58 @@
+// SqliteStore: the write side of the archive. It owns the single write
+// connection and appends batches of events in one transaction each.
+#ifndef PDKARCHIVE_STORE_SQLITE_STORE_H_
+#define PDKARCHIVE_STORE_SQLITE_STORE_H_
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "store/event.h"
+
+namespace SQLite {
+class Database;
+class Statement;
+}  // namespace SQLite
+
+namespace pdkarchive::store {
+
+// Where committed batches go. SqliteStore is the real one; tests substitute
+// fakes that block or fail to prove the layers above never ack early.
+class BatchSink {
+ public:
+  virtual ~BatchSink() = default;
+
+  // Appends `rows` atomically: either every row is durable (or found to be a
+  // duplicate) and one result per row comes back in order, or nothing is
+  // stored and the status says why (Unavailable when the disk or lock refused).
+  virtual absl::StatusOr<std::vector<AppendResult>> AppendBatch(
+      std::span<const EventRow> rows) = 0;
+};
+
+// Not thread-safe: one thread (the group-commit writer) calls it.
+class SqliteStore final : public BatchSink {
+ public:
+  // Opens or creates the archive at `path` and migrates it to the newest schema.
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path);
+
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  absl::StatusOr<std::vector<AppendResult>> AppendBatch(
+      std::span<const EventRow> rows) override;
+
+ private:
+  struct Statements;
+  explicit SqliteStore(std::unique_ptr<SQLite::Database> db);
+
+  std::unique_ptr<SQLite::Database> db_;
+  std::unique_ptr<Statements> statements_;
+};
+
+}  // namespace pdkarchive::store
+
+#endif  // PDKARCHIVE_STORE_SQLITE_STORE_H_

@@ -1,0 +1,69 @@
+#include "store/sqlite_util.h"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "store/migrations.h"
+
+namespace pdkarchive::store {
+namespace {
+
+// A random key that signs page tokens, made once per archive.
+constexpr char kEnsureTokenKey[] =
+    "INSERT OR IGNORE INTO archive_meta(name, value) "
+    "VALUES ('page_token_key', randomblob(32))";
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenWriteConnection(
+    const std::string& path) {
+  try {
+    auto db = std::make_unique<SQLite::Database>(
+        path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_FULLMUTEX,
+        static_cast<int>(kBusyTimeout.count()));
+    std::string mode = db->execAndGet("PRAGMA journal_mode=WAL").getString();
+    if (mode != "wal") {
+      return absl::InternalError(
+          absl::StrCat(path, ": cannot switch to WAL (journal_mode is ", mode, ")"));
+    }
+    // FULL: in WAL mode only this survives a power cut, not just a crash.
+    db->exec("PRAGMA synchronous=FULL");
+    // Checkpoints run on the Checkpointer's connection, not on commit.
+    db->exec("PRAGMA wal_autocheckpoint=0");
+    // When the WAL is reset, truncate it back to this size (64 MiB).
+    db->exec("PRAGMA journal_size_limit=67108864");
+    db->exec("PRAGMA foreign_keys=ON");
+    if (absl::Status s = ApplyMigrations(*db, EmbeddedMigrations()); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat(path, ": ", s.message()));
+    }
+    db->exec(kEnsureTokenKey);
+    return db;
+  } catch (const SQLite::Exception& e) {
+    return absl::InternalError(absl::StrCat("cannot open archive ", path, ": ", e.what()));
+  }
+}
+
+absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenReadConnection(
+    const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    return absl::NotFoundError(absl::StrCat("no archive at ", path));
+  }
+  try {
+    // Read-write open flags are not needed to read a WAL database, but a
+    // read-only connection cannot create the -shm file; the writer has.
+    auto db = std::make_unique<SQLite::Database>(
+        path, SQLite::OPEN_READONLY | SQLite::OPEN_FULLMUTEX,
+        static_cast<int>(kBusyTimeout.count()));
+    db->exec("PRAGMA query_only=ON");
+    return db;
+  } catch (const SQLite::Exception& e) {
+    return absl::InternalError(
+        absl::StrCat("cannot open archive ", path, " for reading: ", e.what()));
+  }
+}
+
+}  // namespace pdkarchive::store

@@ -1,0 +1,33 @@
+// Opening SQLite connections the same way everywhere: WAL, synchronous=FULL,
+// a busy timeout, and (for the writer) the schema brought up to date.
+#ifndef PDKARCHIVE_STORE_SQLITE_UTIL_H_
+#define PDKARCHIVE_STORE_SQLITE_UTIL_H_
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace SQLite {
+class Database;
+}
+
+namespace pdkarchive::store {
+
+inline constexpr std::chrono::milliseconds kBusyTimeout{5000};
+
+// Opens `path` read-write (creating it), switches it to WAL with
+// synchronous=FULL and applies every pending migration. Internal or
+// FailedPrecondition (schema newer than this binary) on failure.
+absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenWriteConnection(
+    const std::string& path);
+
+// Opens `path` read-only for queries. The file must exist and carry the
+// schema; NotFound when it does not exist, Internal on other failures.
+absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenReadConnection(
+    const std::string& path);
+
+}  // namespace pdkarchive::store
+
+#endif  // PDKARCHIVE_STORE_SQLITE_UTIL_H_

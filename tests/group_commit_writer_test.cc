@@ -1,0 +1,185 @@
+// GroupCommitWriter: batching, ordering of acknowledgements after commits,
+// failure propagation and draining on Stop.
+#include "store/group_commit_writer.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "store/commit_feed.h"
+#include "store/sqlite_store.h"
+
+namespace pdkarchive::store {
+namespace {
+
+// Records batches; commits can be held and failures injected.
+class RecordingSink final : public BatchSink {
+ public:
+  absl::StatusOr<std::vector<AppendResult>> AppendBatch(
+      std::span<const EventRow> rows) override {
+    std::unique_lock lock(mu_);
+    ++entered_;
+    cv_.notify_all();
+    cv_.wait(lock, [this] { return !held_; });
+    batch_sizes_.push_back(rows.size());
+    if (!fail_.ok()) return fail_;
+    std::vector<AppendResult> out;
+    for (size_t i = 0; i < rows.size(); ++i) out.push_back({++next_, false});
+    committed_ += rows.size();
+    return out;
+  }
+  void Hold(bool held) {
+    std::lock_guard lock(mu_);
+    held_ = held;
+    cv_.notify_all();
+  }
+  void Fail(absl::Status s) {
+    std::lock_guard lock(mu_);
+    fail_ = s;
+  }
+  // Blocks until AppendBatch has been entered `n` times.
+  void WaitEntered(int n) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return entered_ >= n; });
+  }
+  size_t committed() {
+    std::lock_guard lock(mu_);
+    return committed_;
+  }
+  std::vector<size_t> batch_sizes() {
+    std::lock_guard lock(mu_);
+    return batch_sizes_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool held_ = false;
+  absl::Status fail_;
+  int64_t next_ = 0;
+  size_t committed_ = 0;
+  int entered_ = 0;
+  std::vector<size_t> batch_sizes_;
+};
+
+EventRow Row(int i) {
+  EventRow r;
+  r.topic = "t";
+  r.dedupe_key = absl::StrCat(i);
+  return r;
+}
+
+TEST(GroupCommitWriterTest, RowsQueuedDuringACommitShareTheNextOne) {
+  RecordingSink sink;
+  CommitFeed feed;
+  GroupCommitWriter writer(sink, feed, nullptr);
+  sink.Hold(true);
+  std::promise<void> first_done;
+  writer.Submit(Row(0), [&](absl::StatusOr<AppendResult>) { first_done.set_value(); });
+  sink.WaitEntered(1);  // the writer is inside the first (held) commit
+  std::atomic<int> acked{0};
+  for (int i = 1; i <= 50; ++i) {
+    writer.Submit(Row(i), [&](absl::StatusOr<AppendResult> r) {
+      EXPECT_TRUE(r.ok());
+      acked.fetch_add(1);
+    });
+  }
+  EXPECT_EQ(acked.load(), 0) << "acknowledged before any commit";
+  sink.Hold(false);
+  first_done.get_future().wait();
+  writer.Stop();
+  EXPECT_EQ(acked.load(), 50);
+  std::vector<size_t> sizes = sink.batch_sizes();
+  ASSERT_GE(sizes.size(), 2u);
+  EXPECT_EQ(sizes.back(), 50u) << "the 50 queued rows should form one batch";
+}
+
+TEST(GroupCommitWriterTest, BatchesRespectTheMaximum) {
+  RecordingSink sink;
+  CommitFeed feed;
+  sink.Hold(true);
+  GroupCommitWriter writer(sink, feed, nullptr, /*max_batch=*/8);
+  std::atomic<int> acked{0};
+  for (int i = 0; i < 40; ++i) {
+    writer.Submit(Row(i), [&](absl::StatusOr<AppendResult>) { acked.fetch_add(1); });
+  }
+  sink.Hold(false);
+  writer.Stop();
+  EXPECT_EQ(acked.load(), 40);
+  for (size_t s : sink.batch_sizes()) EXPECT_LE(s, 8u);
+}
+
+TEST(GroupCommitWriterTest, FailedCommitReportsUnavailableToEveryRow) {
+  RecordingSink sink;
+  sink.Fail(absl::UnavailableError("disk I/O error"));
+  CommitFeed feed;
+  GroupCommitWriter writer(sink, feed, nullptr);
+  std::promise<absl::Status> result;
+  writer.Submit(Row(1), [&](absl::StatusOr<AppendResult> r) { result.set_value(r.status()); });
+  absl::Status s = result.get_future().get();
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(writer.Health().ok());
+  EXPECT_EQ(writer.stats().failed_batches, 1u);
+
+  // The writer recovers by itself once commits succeed again.
+  sink.Fail(absl::OkStatus());
+  std::promise<absl::Status> second;
+  writer.Submit(Row(2), [&](absl::StatusOr<AppendResult> r) { second.set_value(r.status()); });
+  EXPECT_TRUE(second.get_future().get().ok());
+  EXPECT_TRUE(writer.Health().ok());
+}
+
+TEST(GroupCommitWriterTest, StopCommitsWhatWasQueuedAndRefusesMore) {
+  RecordingSink sink;
+  CommitFeed feed;
+  sink.Hold(true);
+  GroupCommitWriter writer(sink, feed, nullptr);
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 20; ++i) {
+    writer.Submit(Row(i), [&](absl::StatusOr<AppendResult> r) {
+      if (r.ok()) ok.fetch_add(1);
+    });
+  }
+  std::thread release([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    sink.Hold(false);
+  });
+  writer.Stop();
+  release.join();
+  EXPECT_EQ(ok.load(), 20);
+  EXPECT_EQ(sink.committed(), 20u);
+  absl::Status late;
+  writer.Submit(Row(99), [&](absl::StatusOr<AppendResult> r) { late = r.status(); });
+  EXPECT_EQ(late.code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(GroupCommitWriterTest, CommitFeedHearsTheNewestSequenceAfterEachCommit) {
+  RecordingSink sink;
+  CommitFeed feed;
+  std::mutex mu;
+  std::vector<int64_t> heard;
+  int id = feed.Subscribe([&](int64_t seq) {
+    std::lock_guard lock(mu);
+    heard.push_back(seq);
+  });
+  GroupCommitWriter writer(sink, feed, nullptr);
+  for (int i = 0; i < 5; ++i) {
+    std::promise<void> done;
+    writer.Submit(Row(i), [&](absl::StatusOr<AppendResult>) { done.set_value(); });
+    done.get_future().wait();
+  }
+  writer.Stop();
+  feed.Unsubscribe(id);
+  std::lock_guard lock(mu);
+  ASSERT_EQ(heard.size(), 5u);
+  for (size_t i = 1; i < heard.size(); ++i) EXPECT_GT(heard[i], heard[i - 1]);
+  EXPECT_EQ(feed.last_sequence(), 5);
+}
+
+}  // namespace
+}  // namespace pdkarchive::store

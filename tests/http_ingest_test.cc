@@ -1,0 +1,483 @@
+// Ingest through its real interface: a Pistache server on 127.0.0.1:0 in
+// front of the group-commit writer and a SQLite file in a temp dir; checks
+// read the file back with a separate connection.
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "ingest/http_server.h"
+#include "ingest/metrics.h"
+#include "ingest/webhook_handler.h"
+#include "store/commit_feed.h"
+#include "store/group_commit_writer.h"
+#include "store/sqlite_store.h"
+#include "tests/test_support/http_client.h"
+#include "tests/test_support/test_data.h"
+
+namespace pdkarchive {
+namespace {
+
+using testing::HttpConnection;
+using testing::HttpReply;
+using testing::HttpRequest;
+using testing::SignedHeaders;
+
+constexpr char kSecret[] = "vvHkDbPeIespEKDprlvzlstDPPhLJnxG";
+
+struct Example {
+  std::string topic;
+  std::string family;
+  std::string body;
+};
+
+std::vector<Example> SpecExamples() {
+  rapidjson::Document doc;
+  std::string text = testing::ReadTestData("topics.json");
+  doc.Parse(text.c_str());
+  std::vector<Example> out;
+  for (const auto& t : doc["topics"].GetArray()) {
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+    t["example"].Accept(writer);
+    out.push_back({t["topic"].GetString(), t["family"].GetString(), buffer.GetString()});
+  }
+  return out;
+}
+
+std::filesystem::path TempDbPath(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() /
+             absl::StrCat("pdkarchive-", name, "-", ::getpid(), "-",
+                          std::chrono::steady_clock::now().time_since_epoch().count());
+  std::filesystem::create_directories(dir);
+  return dir / "archive.db";
+}
+
+int64_t CountRows(const std::filesystem::path& db) {
+  SQLite::Database conn(db.string(), SQLite::OPEN_READONLY);
+  return conn.execAndGet("SELECT count(*) FROM events").getInt64();
+}
+
+// A whole ingest stack over `sink`, on a free loopback port.
+class IngestStack {
+ public:
+  IngestStack(store::BatchSink& sink, ingest::WebhookOptions options)
+      : writer_(sink, feed_, nullptr),
+        handler_(std::move(options), writer_, metrics_) {
+    ingest::HttpServerOptions http;
+    http.threads = 2;
+    http.max_body_bytes = 1 << 20;
+    auto server = ingest::HttpServer::Start("127.0.0.1:0", handler_, http);
+    EXPECT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+  }
+  ~IngestStack() {
+    handler_.StopAccepting();
+    writer_.Stop();
+    server_->Shutdown();
+  }
+  int port() const { return server_->port(); }
+  store::GroupCommitWriter& writer() { return writer_; }
+  ingest::Metrics& metrics() { return metrics_; }
+  ingest::HttpServer& server() { return *server_; }
+
+ private:
+  store::CommitFeed feed_;
+  store::GroupCommitWriter writer_;
+  ingest::Metrics metrics_;
+  ingest::WebhookHandler handler_;
+  std::unique_ptr<ingest::HttpServer> server_;
+};
+
+ingest::WebhookOptions SignedOptions() {
+  ingest::WebhookOptions options;
+  options.secret = kSecret;
+  return options;
+}
+
+class HttpIngestTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_path_ = TempDbPath("ingest");
+    auto store = store::SqliteStore::Open(db_path_.string());
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+    stack_ = std::make_unique<IngestStack>(*store_, SignedOptions());
+  }
+  void TearDown() override {
+    stack_.reset();
+    store_.reset();
+    std::filesystem::remove_all(db_path_.parent_path());
+  }
+
+  HttpReply PostSigned(std::string_view body) {
+    auto reply = HttpRequest(stack_->port(), "POST", "/webhooks", body,
+                             SignedHeaders(kSecret, body));
+    EXPECT_TRUE(reply.ok()) << reply.status();
+    return reply.ok() ? *reply : HttpReply{};
+  }
+
+  HttpReply Post(std::string_view body,
+                 const std::vector<std::pair<std::string, std::string>>& headers,
+                 std::string_view method = "POST") {
+    auto reply = HttpRequest(stack_->port(), method, "/webhooks", body, headers);
+    EXPECT_TRUE(reply.ok()) << reply.status();
+    return reply.ok() ? *reply : HttpReply{};
+  }
+
+  std::filesystem::path db_path_;
+  std::unique_ptr<store::SqliteStore> store_;
+  std::unique_ptr<IngestStack> stack_;
+};
+
+TEST_F(HttpIngestTest, EverySpecExampleIsStoredOnceInItsFamily) {
+  std::vector<Example> examples = SpecExamples();
+  ASSERT_EQ(examples.size(), 70u);
+  std::map<std::string, int64_t> sequence_by_topic;
+  for (const Example& e : examples) {
+    HttpReply reply = PostSigned(e.body);
+    ASSERT_EQ(reply.status, 200) << e.topic << ": " << reply.body;
+    rapidjson::Document doc;
+    doc.Parse(reply.body.c_str());
+    ASSERT_TRUE(doc.IsObject()) << reply.body;
+    EXPECT_FALSE(doc["duplicate"].GetBool()) << e.topic;
+    sequence_by_topic[e.topic] = doc["sequence"].GetInt64();
+  }
+  EXPECT_EQ(CountRows(db_path_), 70);
+
+  SQLite::Database conn(db_path_.string(), SQLite::OPEN_READONLY);
+  SQLite::Statement q(conn, "SELECT family, raw, sequence FROM events WHERE topic = ?");
+  for (const Example& e : examples) {
+    q.reset();
+    q.bind(1, e.topic);
+    ASSERT_TRUE(q.executeStep()) << e.topic;
+    EXPECT_EQ(q.getColumn(0).getString(), e.family) << e.topic;
+    EXPECT_EQ(q.getColumn(1).getString(), e.body) << e.topic;
+    EXPECT_EQ(q.getColumn(2).getInt64(), sequence_by_topic[e.topic]) << e.topic;
+    EXPECT_FALSE(q.executeStep()) << e.topic << " stored twice";
+  }
+
+  // Redelivering everything adds nothing and names the original sequence.
+  for (const Example& e : examples) {
+    HttpReply reply = PostSigned(e.body);
+    ASSERT_EQ(reply.status, 200) << e.topic;
+    EXPECT_EQ(reply.body, absl::StrCat("{\"sequence\":", sequence_by_topic[e.topic],
+                                       ",\"duplicate\":true}"));
+  }
+  EXPECT_EQ(CountRows(db_path_), 70);
+}
+
+TEST_F(HttpIngestTest, NormalizedFieldsLandInTheirColumns) {
+  const std::string body =
+      R"({"id":"679521e4-c455-423f-8155-d012c98f5dcc","body":{"doorId":3,"personId":17,)"
+      R"("requestFactor":"CARD_OR_PIN"},"metadata":{"occurred":1646922708300,)"
+      R"("doorName":"Front Door"},"panelId":"1070000","topic":"door.request.allowed"})";
+  ASSERT_EQ(PostSigned(body).status, 200);
+  SQLite::Database conn(db_path_.string(), SQLite::OPEN_READONLY);
+  SQLite::Statement q(conn,
+                      "SELECT event_id, family, panel_id, door_id, door_name, person_id, "
+                      "occur_time, subscription, length(dedupe_key) FROM events");
+  ASSERT_TRUE(q.executeStep());
+  EXPECT_EQ(q.getColumn(0).getString(), "679521e4-c455-423f-8155-d012c98f5dcc");
+  EXPECT_EQ(q.getColumn(1).getString(), "panel");
+  EXPECT_EQ(q.getColumn(2).getString(), "1070000");
+  EXPECT_EQ(q.getColumn(3).getInt64(), 3);
+  EXPECT_EQ(q.getColumn(4).getString(), "Front Door");
+  EXPECT_EQ(q.getColumn(5).getInt64(), 17);
+  EXPECT_EQ(q.getColumn(6).getInt64(), 1646922708300);
+  EXPECT_EQ(q.getColumn(7).getString(), "default");
+  EXPECT_EQ(q.getColumn(8).getInt(), 16);
+}
+
+TEST_F(HttpIngestTest, SameIdUnderAnotherTopicIsAnotherEvent) {
+  const std::string allowed =
+      R"({"id":"same","body":{"doorId":1},"panelId":"1","topic":"door.request.allowed"})";
+  const std::string denied =
+      R"({"id":"same","body":{"doorId":1},"panelId":"1","topic":"door.request.denied"})";
+  EXPECT_EQ(PostSigned(allowed).status, 200);
+  EXPECT_EQ(PostSigned(denied).status, 200);
+  EXPECT_EQ(CountRows(db_path_), 2);
+}
+
+TEST_F(HttpIngestTest, SignatureHeaderSpellingsAndCaseAreAccepted) {
+  const std::string body = R"({"topic":"door.request.allowed","id":"a1","panelId":"1"})";
+  auto headers = SignedHeaders(kSecret, body);
+  std::string hex = headers[1].second;
+  std::string upper = absl::AsciiStrToUpper(hex);
+  EXPECT_EQ(Post(body, {{"X_PDK_SIGNATURE", hex}}).status, 200);
+  EXPECT_EQ(Post(body, {{"x-pdk-signature", upper}}).status, 200);  // a duplicate
+  EXPECT_EQ(CountRows(db_path_), 1);
+}
+
+TEST_F(HttpIngestTest, MissingOrWrongSignatureIs401AndStoresNothing) {
+  const std::string body = R"({"topic":"door.request.allowed","id":"a1","panelId":"1"})";
+  HttpReply missing = Post(body, {});
+  EXPECT_EQ(missing.status, 401);
+  EXPECT_TRUE(absl::StrContains(missing.body, "\"error\"")) << missing.body;
+  auto headers = SignedHeaders("another secret", body);
+  EXPECT_EQ(Post(body, headers).status, 401);
+  EXPECT_EQ(Post(body, {{"X-PDK-SIGNATURE", "zz"}}).status, 401);
+  // A signature of other bytes: the body was changed in flight.
+  auto tampered = SignedHeaders(kSecret, body + " ");
+  EXPECT_EQ(Post(body, tampered).status, 401);
+  EXPECT_EQ(CountRows(db_path_), 0);
+  EXPECT_EQ(stack_->metrics().deliveries(ingest::DeliveryResult::kUnauthorized), 4u);
+}
+
+TEST_F(HttpIngestTest, MalformedContentIs400WithAReasonAndStoresNothing) {
+  const std::vector<std::string> bad = {
+      "",
+      "{",
+      "not json",
+      "[1,2]",
+      "\"door.request.allowed\"",
+      "{}",
+      R"({"topic":""})",
+      R"({"topic":7})",
+      R"({"topic":null})",
+      R"({"topic":"door.request.allowed"} trailing)",
+      std::string(100000, '[') + std::string(100000, ']'),
+      "{\"topic\":\"x\",\"a\":" + std::string(5000, '[') + std::string(5000, ']') + "}",
+  };
+  for (const std::string& body : bad) {
+    HttpReply reply = PostSigned(body);
+    EXPECT_EQ(reply.status, 400) << body.substr(0, 40);
+    rapidjson::Document doc;
+    doc.Parse(reply.body.c_str());
+    ASSERT_TRUE(doc.IsObject() && doc.HasMember("error")) << reply.body;
+    EXPECT_TRUE(doc["error"].IsString());
+  }
+  EXPECT_EQ(CountRows(db_path_), 0);
+}
+
+TEST_F(HttpIngestTest, OversizedBodyIs413BeforeAuthentication) {
+  std::string body = absl::StrCat(R"({"topic":"door.request.allowed","pad":")",
+                                  std::string((1 << 20) + 10, 'x'), "\"}");
+  // No signature at all: size is checked first.
+  HttpReply reply = Post(body, {});
+  EXPECT_EQ(reply.status, 413);
+  EXPECT_TRUE(absl::StrContains(reply.body, "\"error\"")) << reply.body;
+  EXPECT_EQ(CountRows(db_path_), 0);
+}
+
+TEST_F(HttpIngestTest, LargeRealisticPayloadIsAccepted) {
+  // Far beyond Pistache's 4 KiB default request size.
+  std::string name(300000, 'N');
+  std::string body = absl::StrCat(
+      R"({"id":"big-1","body":{"doorId":2},"metadata":{"occurred":1646922708300,"doorName":")",
+      name, R"("},"panelId":"1070000","topic":"door.request.allowed"})");
+  EXPECT_EQ(PostSigned(body).status, 200);
+  EXPECT_EQ(CountRows(db_path_), 1);
+}
+
+TEST_F(HttpIngestTest, OtherMethodsAre405EvenWithoutAuth) {
+  for (const char* method : {"GET", "PUT", "DELETE", "PATCH"}) {
+    HttpReply reply = Post("{", {}, method);
+    EXPECT_EQ(reply.status, 405) << method;
+    EXPECT_EQ(reply.Header("Allow"), "POST") << method;
+    EXPECT_TRUE(absl::StrContains(reply.body, "\"error\"")) << reply.body;
+  }
+  EXPECT_EQ(CountRows(db_path_), 0);
+}
+
+TEST_F(HttpIngestTest, UnknownTopicIsStoredAsUnknownAndCounted) {
+  const std::string body =
+      R"({"id":"u-1","topic":"device.battery.low","panelId":"1070000","body":{"doorId":4}})";
+  ASSERT_EQ(PostSigned(body).status, 200);
+  SQLite::Database conn(db_path_.string(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(conn.execAndGet("SELECT family FROM events").getString(), "unknown");
+  EXPECT_EQ(conn.execAndGet("SELECT door_id FROM events").getInt64(), 4);
+  auto metrics = HttpRequest(stack_->port(), "GET", "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_TRUE(absl::StrContains(metrics->body, "pdkarchive_unknown_topics_total 1"))
+      << metrics->body;
+}
+
+TEST_F(HttpIngestTest, FieldOfUnexpectedTypeIsKeptEmptyAndCounted) {
+  const std::string body =
+      R"({"id":"t-1","body":{"doorId":"front","personId":{"x":1}},)"
+      R"("metadata":{"occurred":"yesterday"},"panelId":"1070000","topic":"door.request.allowed"})";
+  ASSERT_EQ(PostSigned(body).status, 200);
+  SQLite::Database conn(db_path_.string(), SQLite::OPEN_READONLY);
+  SQLite::Statement q(conn, "SELECT door_id IS NULL, person_id IS NULL, raw FROM events");
+  ASSERT_TRUE(q.executeStep());
+  EXPECT_EQ(q.getColumn(0).getInt(), 1);
+  EXPECT_EQ(q.getColumn(1).getInt(), 1);
+  EXPECT_EQ(q.getColumn(2).getString(), body);
+  EXPECT_GE(stack_->metrics().unreadable_fields(), 3u);
+}
+
+TEST_F(HttpIngestTest, HealthAndMetricsAnswer) {
+  auto health = HttpRequest(stack_->port(), "GET", "/healthz");
+  ASSERT_TRUE(health.ok());
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(health->body, R"({"status":"ok"})");
+  ASSERT_EQ(PostSigned(R"({"topic":"door.request.allowed","id":"m1","panelId":"1"})").status,
+            200);
+  auto metrics = HttpRequest(stack_->port(), "GET", "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_TRUE(absl::StrContains(metrics->body,
+                                "pdkarchive_deliveries_total{result=\"accepted\"} 1"))
+      << metrics->body;
+  EXPECT_TRUE(absl::StrContains(metrics->body, "pdkarchive_commit_batch_size_count 1"));
+  auto missing = HttpRequest(stack_->port(), "GET", "/nope");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(missing->status, 404);
+}
+
+TEST_F(HttpIngestTest, Http11ConnectionStaysOpenAcrossRequests) {
+  auto conn = HttpConnection::Connect(stack_->port());
+  ASSERT_TRUE(conn.ok());
+  for (int i = 0; i < 5; ++i) {
+    std::string body = absl::StrCat(R"({"topic":"door.request.allowed","id":"k)", i,
+                                    R"(","panelId":"1"})");
+    auto reply = conn->Request("POST", "/webhooks", body, SignedHeaders(kSecret, body));
+    ASSERT_TRUE(reply.ok()) << "request " << i << ": " << reply.status();
+    EXPECT_EQ(reply->status, 200);
+    EXPECT_EQ(absl::AsciiStrToLower(reply->Header("Connection")), "keep-alive");
+  }
+  EXPECT_EQ(CountRows(db_path_), 5);
+}
+
+TEST_F(HttpIngestTest, ConcurrentDeliveriesShareCommits) {
+  constexpr int kThreads = 32;
+  constexpr int kPerThread = 40;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto conn = HttpConnection::Connect(stack_->port());
+      if (!conn.ok()) return;
+      for (int i = 0; i < kPerThread; ++i) {
+        std::string body = absl::StrCat(R"({"topic":"door.request.allowed","id":"c-)", t,
+                                        "-", i, R"(","panelId":"1","body":{"doorId":)", t,
+                                        "}}");
+        auto reply = conn->Request("POST", "/webhooks", body, SignedHeaders(kSecret, body));
+        if (reply.ok() && reply->status == 200) ok.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), kThreads * kPerThread);
+  EXPECT_EQ(CountRows(db_path_), kThreads * kPerThread);
+  store::WriterStats stats = stack_->writer().stats();
+  EXPECT_EQ(stats.rows, static_cast<uint64_t>(kThreads * kPerThread));
+  // Group commit: far fewer transactions than events.
+  EXPECT_LT(stats.batches, stats.rows / 2) << "batches " << stats.batches;
+}
+
+// A sink whose commits wait until the test opens the gate.
+class GatedSink final : public store::BatchSink {
+ public:
+  absl::StatusOr<std::vector<store::AppendResult>> AppendBatch(
+      std::span<const store::EventRow> rows) override {
+    std::unique_lock lock(mu_);
+    entered_ = true;
+    cv_.notify_all();
+    cv_.wait(lock, [this] { return open_; });
+    if (!failure_.ok()) return failure_;
+    std::vector<store::AppendResult> out;
+    for (size_t i = 0; i < rows.size(); ++i) out.push_back({++next_, false});
+    return out;
+  }
+  void WaitEntered() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return entered_; });
+  }
+  void Open(absl::Status failure = absl::OkStatus()) {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    failure_ = failure;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool entered_ = false;
+  bool open_ = false;
+  absl::Status failure_;
+  int64_t next_ = 0;
+};
+
+TEST(HttpIngestAckTest, NoAnswerBeforeTheCommit) {
+  GatedSink sink;
+  IngestStack stack(sink, SignedOptions());
+  const std::string body = R"({"topic":"door.request.allowed","id":"g1","panelId":"1"})";
+  auto conn = HttpConnection::Connect(stack.port(), std::chrono::milliseconds(500));
+  ASSERT_TRUE(conn.ok());
+  std::string raw = absl::StrCat(
+      "POST /webhooks HTTP/1.1\r\nHost: x\r\nX-PDK-SIGNATURE: ",
+      SignedHeaders(kSecret, body)[1].second, "\r\nContent-Length: ", body.size(),
+      "\r\n\r\n", body);
+  ASSERT_TRUE(conn->SendRaw(raw).ok());
+  sink.WaitEntered();
+  // The commit is held: no reply may arrive.
+  auto early = conn->ReadReply();
+  EXPECT_TRUE(absl::IsDeadlineExceeded(early.status())) << "answered before commit";
+  sink.Open();
+  auto reply = conn->ReadReply();
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->status, 200);
+  EXPECT_EQ(reply->body, R"({"sequence":1,"duplicate":false})");
+}
+
+TEST(HttpIngestAckTest, StoreThatCannotCommitAnswers503WithRetryAfter) {
+  GatedSink sink;
+  sink.Open(absl::UnavailableError("database or disk is full"));
+  IngestStack stack(sink, SignedOptions());
+  const std::string body = R"({"topic":"door.request.allowed","id":"f1","panelId":"1"})";
+  auto reply = HttpRequest(stack.port(), "POST", "/webhooks", body,
+                           SignedHeaders(kSecret, body));
+  ASSERT_TRUE(reply.ok());
+  EXPECT_EQ(reply->status, 503);
+  EXPECT_FALSE(reply->Header("Retry-After").empty());
+  EXPECT_TRUE(absl::StrContains(reply->body, "disk is full")) << reply->body;
+  auto health = HttpRequest(stack.port(), "GET", "/healthz");
+  ASSERT_TRUE(health.ok());
+  EXPECT_EQ(health->status, 503);
+  EXPECT_TRUE(absl::StrContains(health->body, "disk is full")) << health->body;
+}
+
+TEST(HttpIngestAuthTest, BasicAuthIsRequiredWhenConfigured) {
+  auto path = TempDbPath("basic");
+  auto store = store::SqliteStore::Open(path.string());
+  ASSERT_TRUE(store.ok());
+  ingest::WebhookOptions options;
+  options.basic_auth = "pdk:s3cret";
+  {
+    IngestStack stack(**store, options);
+    const std::string body = R"({"topic":"door.request.allowed","id":"b1","panelId":"1"})";
+    auto none = HttpRequest(stack.port(), "POST", "/webhooks", body);
+    ASSERT_TRUE(none.ok());
+    EXPECT_EQ(none->status, 401);
+    EXPECT_TRUE(absl::StartsWith(none->Header("WWW-Authenticate"), "Basic"));
+    auto wrong = HttpRequest(stack.port(), "POST", "/webhooks", body,
+                             {{"Authorization", "Basic cGRrOndyb25n"}});  // pdk:wrong
+    ASSERT_TRUE(wrong.ok());
+    EXPECT_EQ(wrong->status, 401);
+    EXPECT_EQ(CountRows(path), 0);
+    auto right = HttpRequest(stack.port(), "POST", "/webhooks", body,
+                             {{"Authorization", "Basic cGRrOnMzY3JldA=="}});  // pdk:s3cret
+    ASSERT_TRUE(right.ok());
+    EXPECT_EQ(right->status, 200) << right->body;
+  }
+  EXPECT_EQ(CountRows(path), 1);
+  store->reset();
+  std::filesystem::remove_all(path.parent_path());
+}
+
+}  // namespace
+}  // namespace pdkarchive

@@ -1,0 +1,1081 @@
+// The EventArchive gRPC service end to end: a real SQLite archive in a temp
+// dir written through the group-commit writer, a real gRPC server on
+// 127.0.0.1:0, and expectations computed independently in the test.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "pdk/archive/v1/event_archive.grpc.pb.h"
+#include "query/grpc_server.h"
+#include "store/commit_feed.h"
+#include "store/event_reader.h"
+#include "store/group_commit_writer.h"
+#include "store/sqlite_store.h"
+
+namespace pdkarchive::query {
+namespace {
+
+namespace pb = ::pdk::archive::v1;
+using store::EventRow;
+
+// 2026-01-01T00:00:00Z.
+constexpr int64_t kBaseMs = 1767225600000;
+constexpr int64_t kHourMs = 3600 * 1000;
+constexpr int64_t kDayMs = 24 * kHourMs;
+constexpr int kRowCount = 3000;
+
+const std::vector<std::string>& Topics() {
+  static const auto* topics = new std::vector<std::string>{
+      "door.request.allowed", "door.request.denied", "door.forced",
+      "door.held",            "entity.person.created", "ou.updated",
+      "panel.connected",      "doorx.weird",           "door",
+      "door/odd"};
+  return *topics;
+}
+
+std::string FamilyOf(const std::string& topic) {
+  if (topic.rfind("ou.", 0) == 0) return "org";
+  if (topic == "doorx.weird" || topic == "door/odd") return "unknown";
+  return "panel";
+}
+
+// A 16-byte dedupe key unique per `n`.
+std::string DedupeKey(int64_t n) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "k%015lld", static_cast<long long>(n));
+  return std::string(buffer, 16);
+}
+
+std::vector<EventRow> MakeRows(int count, int64_t first_key, uint32_t seed,
+                               int64_t base_ms = kBaseMs) {
+  std::mt19937 rng(seed);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint32_t>(n)); };
+  std::vector<EventRow> rows;
+  for (int i = 0; i < count; ++i) {
+    EventRow row;
+    const int64_t n = first_key + i;
+    row.topic = Topics()[static_cast<size_t>(pick(static_cast<int>(Topics().size())))];
+    row.family = FamilyOf(row.topic);
+    static const char* const kPanels[] = {"p1", "p2", "p3", ""};
+    row.panel_id = kPanels[pick(4)];
+    row.ou_id = pick(2) == 0 ? "ou1" : "ou2";
+    if (pick(5) != 0) row.door_id = 1 + pick(12);
+    if (pick(10) < 7) row.person_id = 100 + pick(41);
+    row.door_name = row.door_id ? absl::StrCat("Door ", *row.door_id) : "";
+    if (pick(50) == 0) row.door_name = "Lobby, \"main\"\r\nwest";
+    row.actor_user_id = pick(20) == 0 ? "-5" : absl::StrCat("user", pick(7));
+    row.event_id = absl::StrCat("e", n);
+    // Every 10th row shares an earlier row's time: ties break by sequence.
+    if (i % 10 == 9 && !rows.empty()) {
+      row.occur_time_ms = rows[static_cast<size_t>(pick(static_cast<int>(rows.size())))].occur_time_ms;
+    } else {
+      row.occur_time_ms = base_ms + static_cast<int64_t>(rng() % (5 * kDayMs));
+    }
+    row.receive_time_ms = row.occur_time_ms + 500;
+    row.subscription = "default";
+    row.dedupe_key = DedupeKey(n);
+    row.raw = absl::StrCat("{\"topic\":\"", row.topic, "\",\"n\":", n, "}");
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+int64_t TimestampMs(const google::protobuf::Timestamp& t) {
+  return t.seconds() * 1000 + t.nanos() / 1000000;
+}
+
+void SetMs(google::protobuf::Timestamp* t, int64_t ms) {
+  t->set_seconds(ms / 1000);
+  t->set_nanos(static_cast<int32_t>((ms % 1000) * 1000000));
+}
+
+// The filter semantics, written out independently of the server.
+bool Matches(const EventRow& row, const pb::EventFilter& f) {
+  if (f.has_start_time() && row.occur_time_ms < TimestampMs(f.start_time())) return false;
+  if (f.has_end_time() && row.occur_time_ms >= TimestampMs(f.end_time())) return false;
+  if (f.topics_size() > 0) {
+    bool any = false;
+    for (const std::string& t : f.topics()) {
+      if (t.size() >= 2 && t.compare(t.size() - 2, 2, ".*") == 0) {
+        const std::string prefix = t.substr(0, t.size() - 1);
+        any = any || row.topic.rfind(prefix, 0) == 0;
+      } else {
+        any = any || row.topic == t;
+      }
+    }
+    if (!any) return false;
+  }
+  auto in = [](const auto& values, const auto& value) {
+    return values.empty() || std::find(values.begin(), values.end(), value) != values.end();
+  };
+  if (!in(f.panel_ids(), row.panel_id)) return false;
+  if (f.door_ids_size() > 0 && (!row.door_id || !in(f.door_ids(), *row.door_id))) return false;
+  if (f.person_ids_size() > 0 && (!row.person_id || !in(f.person_ids(), *row.person_id)))
+    return false;
+  if (!in(f.ou_ids(), row.ou_id)) return false;
+  if (!f.family().empty() && row.family != f.family()) return false;
+  return true;
+}
+
+bool ListOrderLess(const EventRow& a, const EventRow& b) {
+  return a.occur_time_ms != b.occur_time_ms ? a.occur_time_ms < b.occur_time_ms
+                                            : a.sequence < b.sequence;
+}
+
+std::vector<int64_t> ExpectedSequences(const std::vector<EventRow>& rows,
+                                       const pb::EventFilter& filter, bool descending) {
+  std::vector<EventRow> matching;
+  for (const EventRow& row : rows) {
+    if (Matches(row, filter)) matching.push_back(row);
+  }
+  std::sort(matching.begin(), matching.end(), ListOrderLess);
+  if (descending) std::reverse(matching.begin(), matching.end());
+  std::vector<int64_t> out;
+  for (const EventRow& row : matching) out.push_back(row.sequence);
+  return out;
+}
+
+std::string FormatUtc(int64_t ms, const char* format) {
+  const time_t seconds = static_cast<time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+  struct tm tm_utc;
+  gmtime_r(&seconds, &tm_utc);
+  char buffer[64];
+  strftime(buffer, sizeof(buffer), format, &tm_utc);
+  return buffer;
+}
+
+std::string Rfc3339Millis(int64_t ms) {
+  char millis[8];
+  std::snprintf(millis, sizeof(millis), ".%03dZ", static_cast<int>(((ms % 1000) + 1000) % 1000));
+  return FormatUtc(ms, "%Y-%m-%dT%H:%M:%S") + millis;
+}
+
+// A small RFC 4180 parser: records end in CRLF, quoted fields may hold
+// anything with quotes doubled. Fails the test on a bare CR or LF outside
+// quotes.
+std::vector<std::vector<std::string>> ParseCsv(const std::string& text) {
+  std::vector<std::vector<std::string>> records;
+  std::vector<std::string> record;
+  std::string field;
+  size_t i = 0;
+  bool field_started = false;
+  while (i < text.size()) {
+    char c = text[i];
+    if (!field_started && field.empty() && c == '"') {
+      ++i;
+      while (true) {
+        if (i >= text.size()) {
+          ADD_FAILURE() << "unterminated quoted field";
+          return records;
+        }
+        if (text[i] == '"') {
+          if (i + 1 < text.size() && text[i + 1] == '"') {
+            field.push_back('"');
+            i += 2;
+            continue;
+          }
+          ++i;
+          break;
+        }
+        field.push_back(text[i++]);
+      }
+      field_started = true;
+      continue;
+    }
+    if (c == ',') {
+      record.push_back(std::move(field));
+      field.clear();
+      field_started = false;
+      ++i;
+    } else if (c == '\r') {
+      if (i + 1 >= text.size() || text[i + 1] != '\n') {
+        ADD_FAILURE() << "bare CR at " << i;
+        return records;
+      }
+      record.push_back(std::move(field));
+      field.clear();
+      field_started = false;
+      records.push_back(std::move(record));
+      record.clear();
+      i += 2;
+    } else if (c == '\n') {
+      ADD_FAILURE() << "bare LF at " << i;
+      return records;
+    } else {
+      field.push_back(c);
+      field_started = true;
+      ++i;
+    }
+  }
+  if (!record.empty() || !field.empty()) ADD_FAILURE() << "last record lacks CRLF";
+  return records;
+}
+
+class QueryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           absl::StrCat("pdkarchive-query-", ::getpid(), "-",
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    path_ = (dir_ / "archive.db").string();
+
+    auto sqlite_store = store::SqliteStore::Open(path_);
+    ASSERT_TRUE(sqlite_store.ok()) << sqlite_store.status();
+    store_ = *std::move(sqlite_store);
+    writer_ = std::make_unique<store::GroupCommitWriter>(*store_, feed_, nullptr);
+    rows_ = Append(MakeRows(kRowCount, 0, 42));
+    // Some rows with unusual values for export and lookup tests.
+    EventRow special = MakeRows(1, 900000, 7)[0];
+    special.topic = "door.request.denied";
+    special.family = "panel";
+    special.door_id = 9;
+    special.door_name = "=HYPERLINK(\"x\")";
+    special.person_id.reset();
+    special.actor_user_id = "@admin";
+    special.panel_id = "+p";
+    special.raw = "=raw stays, \"as is\"";
+    special.occur_time_ms = kBaseMs + 7;
+    std::vector<EventRow> appended = Append({special});
+    rows_.push_back(appended[0]);
+    special_sequence_ = appended[0].sequence;
+
+    auto reader = store::EventReader::Open(path_);
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    reader_ = *std::move(reader);
+    auto server = GrpcServer::Start("127.0.0.1:0", *reader_, feed_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    ASSERT_GT(server_->port(), 0);
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = pb::EventArchive::NewStub(channel_);
+  }
+
+  void TearDown() override {
+    if (server_) server_->Shutdown();
+    server_.reset();
+    if (writer_) writer_->Stop();
+    writer_.reset();
+    reader_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // Appends `rows` through the writer and returns them with their sequences,
+  // once committed.
+  std::vector<EventRow> Append(std::vector<EventRow> rows) {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t remaining = rows.size();
+    for (size_t i = 0; i < rows.size(); ++i) {
+      writer_->Submit(rows[i], [&, i](absl::StatusOr<store::AppendResult> result) {
+        std::lock_guard lock(mu);
+        EXPECT_TRUE(result.ok()) << result.status();
+        if (result.ok()) {
+          EXPECT_FALSE(result->duplicate);
+          rows[i].sequence = result->sequence;
+        }
+        --remaining;
+        cv.notify_all();
+      });
+    }
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return remaining == 0; });
+    return rows;
+  }
+
+  // Lists every page of `filter`; fails the test on an error.
+  std::vector<int64_t> ListAll(const pb::EventFilter& filter, bool descending, int page_size) {
+    std::vector<int64_t> out;
+    std::string token;
+    for (int pages = 0; pages < 100000; ++pages) {
+      pb::ListEventsRequest request;
+      *request.mutable_filter() = filter;
+      request.set_page_size(page_size);
+      request.set_descending(descending);
+      request.set_page_token(token);
+      pb::ListEventsResponse response;
+      grpc::ClientContext context;
+      grpc::Status status = stub_->ListEvents(&context, request, &response);
+      EXPECT_TRUE(status.ok()) << status.error_message();
+      if (!status.ok()) break;
+      for (const pb::Event& event : response.events()) out.push_back(event.sequence());
+      token = response.next_page_token();
+      if (token.empty()) break;
+    }
+    return out;
+  }
+
+  grpc::Status List(const pb::ListEventsRequest& request, pb::ListEventsResponse* response) {
+    grpc::ClientContext context;
+    return stub_->ListEvents(&context, request, response);
+  }
+
+  grpc::Status Count(const pb::CountEventsRequest& request, pb::CountEventsResponse* response) {
+    grpc::ClientContext context;
+    return stub_->CountEvents(&context, request, response);
+  }
+
+  // The whole export as text, and the chunks' sizes.
+  grpc::Status Export(const pb::ExportEventsRequest& request, std::string* text,
+                      std::vector<size_t>* chunk_sizes = nullptr) {
+    grpc::ClientContext context;
+    auto stream = stub_->ExportEvents(&context, request);
+    pb::ExportEventsResponse response;
+    while (stream->Read(&response)) {
+      text->append(response.csv_chunk());
+      if (chunk_sizes != nullptr) chunk_sizes->push_back(response.csv_chunk().size());
+    }
+    return stream->Finish();
+  }
+
+  const EventRow& RowBySequence(int64_t sequence) const {
+    for (const EventRow& row : rows_) {
+      if (row.sequence == sequence) return row;
+    }
+    static const EventRow* none = new EventRow();
+    ADD_FAILURE() << "no row " << sequence;
+    return *none;
+  }
+
+  std::filesystem::path dir_;
+  std::string path_;
+  store::CommitFeed feed_;
+  std::unique_ptr<store::SqliteStore> store_;
+  std::unique_ptr<store::GroupCommitWriter> writer_;
+  std::unique_ptr<store::EventReader> reader_;
+  std::unique_ptr<GrpcServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<pb::EventArchive::Stub> stub_;
+  std::vector<EventRow> rows_;
+  int64_t special_sequence_ = 0;
+};
+
+// A named filter for table-driven tests.
+struct FilterCase {
+  std::string name;
+  pb::EventFilter filter;
+};
+
+std::vector<FilterCase> FilterCases() {
+  std::vector<FilterCase> cases;
+  auto add = [&](std::string name, auto fill) {
+    FilterCase c{std::move(name), {}};
+    fill(c.filter);
+    cases.push_back(std::move(c));
+  };
+  add("everything", [](pb::EventFilter&) {});
+  add("time range", [](pb::EventFilter& f) {
+    SetMs(f.mutable_start_time(), kBaseMs + kDayMs);
+    SetMs(f.mutable_end_time(), kBaseMs + 2 * kDayMs + 3 * kHourMs);
+  });
+  add("start only", [](pb::EventFilter& f) { SetMs(f.mutable_start_time(), kBaseMs + 4 * kDayMs); });
+  add("end only", [](pb::EventFilter& f) { SetMs(f.mutable_end_time(), kBaseMs + kDayMs / 2); });
+  add("exact topic", [](pb::EventFilter& f) { f.add_topics("door.forced"); });
+  add("bare door topic", [](pb::EventFilter& f) { f.add_topics("door"); });
+  add("door prefix", [](pb::EventFilter& f) { f.add_topics("door.*"); });
+  add("two-level prefix and exact", [](pb::EventFilter& f) {
+    f.add_topics("door.request.*");
+    f.add_topics("ou.updated");
+  });
+  add("two prefixes", [](pb::EventFilter& f) {
+    f.add_topics("door.request.*");
+    f.add_topics("entity.*");
+  });
+  add("panels", [](pb::EventFilter& f) {
+    f.add_panel_ids("p1");
+    f.add_panel_ids("p3");
+  });
+  add("empty panel", [](pb::EventFilter& f) { f.add_panel_ids(""); });
+  add("doors", [](pb::EventFilter& f) {
+    f.add_door_ids(3);
+    f.add_door_ids(7);
+    f.add_door_ids(3);
+  });
+  add("people", [](pb::EventFilter& f) {
+    f.add_person_ids(101);
+    f.add_person_ids(120);
+    f.add_person_ids(139);
+  });
+  add("ou", [](pb::EventFilter& f) { f.add_ou_ids("ou2"); });
+  add("family org", [](pb::EventFilter& f) { f.set_family("org"); });
+  add("family unknown", [](pb::EventFilter& f) { f.set_family("unknown"); });
+  add("door and time", [](pb::EventFilter& f) {
+    f.add_door_ids(5);
+    SetMs(f.mutable_start_time(), kBaseMs + kDayMs);
+    SetMs(f.mutable_end_time(), kBaseMs + 3 * kDayMs);
+  });
+  add("person and topic prefix", [](pb::EventFilter& f) {
+    f.add_person_ids(110);
+    f.add_person_ids(111);
+    f.add_topics("door.*");
+  });
+  add("panel family time", [](pb::EventFilter& f) {
+    f.add_panel_ids("p2");
+    f.set_family("panel");
+    SetMs(f.mutable_start_time(), kBaseMs + 2 * kDayMs);
+  });
+  add("everything at once", [](pb::EventFilter& f) {
+    for (int d = 1; d <= 6; ++d) f.add_door_ids(d);
+    for (int p = 100; p <= 125; ++p) f.add_person_ids(p);
+    f.add_topics("door.request.*");
+    f.add_topics("door.held");
+    f.add_ou_ids("ou1");
+    f.add_panel_ids("p1");
+    f.add_panel_ids("p2");
+    f.set_family("panel");
+    SetMs(f.mutable_start_time(), kBaseMs + kHourMs);
+    SetMs(f.mutable_end_time(), kBaseMs + 4 * kDayMs);
+  });
+  add("matches nothing", [](pb::EventFilter& f) { f.add_door_ids(999); });
+  return cases;
+}
+
+TEST_F(QueryTest, ListEventsReturnsExactlyTheMatchingEventsInOrder) {
+  for (const FilterCase& c : FilterCases()) {
+    for (bool descending : {false, true}) {
+      SCOPED_TRACE(absl::StrCat(c.name, descending ? " desc" : " asc"));
+      std::vector<int64_t> expected = ExpectedSequences(rows_, c.filter, descending);
+      EXPECT_EQ(ListAll(c.filter, descending, 1000), expected);
+      if (c.name == "everything") EXPECT_EQ(expected.size(), rows_.size());
+    }
+  }
+}
+
+TEST_F(QueryTest, ListEventsSmallPagesSeeEveryEventOnceWhileEventsArrive) {
+  for (bool descending : {false, true}) {
+    SCOPED_TRACE(descending ? "desc" : "asc");
+    pb::EventFilter filter;
+    filter.add_topics("door.*");
+    const std::vector<int64_t> before = ExpectedSequences(rows_, filter, descending);
+    std::vector<int64_t> seen;
+    std::vector<EventRow> added;
+    std::string token;
+    int64_t next_key = 100000 + (descending ? 50000 : 0);
+    for (int page = 0; page < 10000; ++page) {
+      pb::ListEventsRequest request;
+      *request.mutable_filter() = filter;
+      request.set_page_size(7 + page % 53);  // page_size may change between pages
+      request.set_descending(descending);
+      request.set_page_token(token);
+      pb::ListEventsResponse response;
+      ASSERT_TRUE(List(request, &response).ok());
+      for (const pb::Event& event : response.events()) seen.push_back(event.sequence());
+      token = response.next_page_token();
+      if (token.empty()) break;
+      // New events land before, inside and after the listed range.
+      std::vector<EventRow> more = MakeRows(3, next_key, static_cast<uint32_t>(page));
+      next_key += 3;
+      more[0].occur_time_ms = kBaseMs - kDayMs;
+      more[2].occur_time_ms = kBaseMs + 6 * kDayMs;
+      for (EventRow& row : more) row.topic = "door.forced";
+      for (EventRow& row : Append(more)) added.push_back(row);
+    }
+    std::set<int64_t> unique(seen.begin(), seen.end());
+    EXPECT_EQ(unique.size(), seen.size()) << "an event came twice";
+    for (int64_t sequence : before) EXPECT_EQ(unique.count(sequence), 1u) << sequence;
+    // What came back is in order, whichever new events it includes.
+    std::vector<EventRow> all = rows_;
+    all.insert(all.end(), added.begin(), added.end());
+    std::vector<EventRow> seen_rows;
+    for (int64_t sequence : seen) {
+      for (const EventRow& row : all) {
+        if (row.sequence == sequence) seen_rows.push_back(row);
+      }
+    }
+    ASSERT_EQ(seen_rows.size(), seen.size());
+    for (size_t i = 1; i < seen_rows.size(); ++i) {
+      if (descending) {
+        EXPECT_TRUE(ListOrderLess(seen_rows[i], seen_rows[i - 1]));
+      } else {
+        EXPECT_TRUE(ListOrderLess(seen_rows[i - 1], seen_rows[i]));
+      }
+    }
+    rows_ = all;
+  }
+}
+
+TEST_F(QueryTest, ListEventsPageSizeDefaultsAndCaps) {
+  pb::ListEventsRequest request;
+  pb::ListEventsResponse response;
+  ASSERT_TRUE(List(request, &response).ok());
+  EXPECT_EQ(response.events_size(), 100);
+  EXPECT_FALSE(response.next_page_token().empty());
+
+  request.set_page_size(5000);
+  response.Clear();
+  ASSERT_TRUE(List(request, &response).ok());
+  EXPECT_EQ(response.events_size(), 1000);
+
+  request.set_page_size(-1);
+  grpc::Status status = List(request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("page_size"), std::string::npos);
+
+  // The last page carries no token.
+  request.set_page_size(1000);
+  request.mutable_filter()->add_door_ids(4);
+  response.Clear();
+  ASSERT_TRUE(List(request, &response).ok());
+  EXPECT_LT(response.events_size(), 1000);
+  EXPECT_TRUE(response.next_page_token().empty());
+}
+
+TEST_F(QueryTest, ListEventsRejectsForgedAndMismatchedTokens) {
+  pb::ListEventsRequest first;
+  first.mutable_filter()->add_door_ids(3);
+  first.mutable_filter()->add_door_ids(5);
+  first.set_page_size(10);
+  pb::ListEventsResponse response;
+  ASSERT_TRUE(List(first, &response).ok());
+  const std::string token = response.next_page_token();
+  ASSERT_FALSE(token.empty());
+
+  auto try_token = [&](const pb::ListEventsRequest& base, const std::string& t) {
+    pb::ListEventsRequest request = base;
+    request.set_page_token(t);
+    pb::ListEventsResponse out;
+    return List(request, &out);
+  };
+
+  // Same filter with values reordered and a different page size: accepted.
+  pb::ListEventsRequest same = first;
+  same.mutable_filter()->clear_door_ids();
+  same.mutable_filter()->add_door_ids(5);
+  same.mutable_filter()->add_door_ids(3);
+  same.set_page_size(3);
+  EXPECT_TRUE(try_token(same, token).ok());
+
+  std::string tampered = token;
+  tampered[tampered.size() / 2] = tampered[tampered.size() / 2] == 'A' ? 'B' : 'A';
+  for (const std::string& bad : {std::string("garbage!"), std::string("AAAA"), tampered,
+                                 token.substr(0, token.size() - 4)}) {
+    grpc::Status status = try_token(first, bad);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad;
+    EXPECT_EQ(status.error_message(), "page_token is malformed") << bad;
+  }
+
+  pb::ListEventsRequest other_filter = first;
+  other_filter.mutable_filter()->add_door_ids(6);
+  pb::ListEventsRequest other_order = first;
+  other_order.set_descending(true);
+  pb::ListEventsRequest other_time = first;
+  SetMs(other_time.mutable_filter()->mutable_start_time(), kBaseMs);
+  for (const pb::ListEventsRequest& request : {other_filter, other_order, other_time}) {
+    grpc::Status status = try_token(request, token);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(status.error_message(), "page_token does not match this filter/order");
+  }
+}
+
+TEST_F(QueryTest, GetEventReturnsTheStoredRow) {
+  for (int64_t sequence : {rows_.front().sequence, rows_[1234].sequence, special_sequence_}) {
+    const EventRow& row = RowBySequence(sequence);
+    pb::GetEventRequest request;
+    request.set_sequence(sequence);
+    pb::Event event;
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub_->GetEvent(&context, request, &event).ok());
+    EXPECT_EQ(event.sequence(), row.sequence);
+    EXPECT_EQ(event.event_id(), row.event_id);
+    EXPECT_EQ(event.topic(), row.topic);
+    EXPECT_EQ(event.family(), row.family);
+    EXPECT_EQ(event.panel_id(), row.panel_id);
+    EXPECT_EQ(event.has_door_id(), row.door_id.has_value());
+    if (row.door_id) EXPECT_EQ(event.door_id(), *row.door_id);
+    EXPECT_EQ(event.has_person_id(), row.person_id.has_value());
+    if (row.person_id) EXPECT_EQ(event.person_id(), *row.person_id);
+    EXPECT_EQ(event.ou_id(), row.ou_id);
+    EXPECT_EQ(TimestampMs(event.occur_time()), row.occur_time_ms);
+    EXPECT_EQ(event.occur_time().nanos() % 1000000, 0);
+    EXPECT_EQ(TimestampMs(event.receive_time()), row.receive_time_ms);
+    EXPECT_EQ(event.door_name(), row.door_name);
+    EXPECT_EQ(event.actor_user_id(), row.actor_user_id);
+    EXPECT_EQ(event.subscription(), row.subscription);
+    EXPECT_EQ(event.raw(), row.raw);
+  }
+  auto get_status = [&](int64_t sequence) {
+    pb::GetEventRequest request;
+    request.set_sequence(sequence);
+    pb::Event event;
+    grpc::ClientContext context;
+    return stub_->GetEvent(&context, request, &event);
+  };
+  EXPECT_EQ(get_status(0).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(get_status(-4).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(get_status(0).error_message().find("sequence"), std::string::npos);
+  EXPECT_EQ(get_status(99999999).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(QueryTest, InvalidFiltersAreRejectedNamingTheField) {
+  struct Bad {
+    std::string field;
+    std::function<void(pb::EventFilter&)> fill;
+  };
+  std::vector<Bad> bads = {
+      {"filter.start_time",
+       [](pb::EventFilter& f) {
+         SetMs(f.mutable_start_time(), kBaseMs + 10);
+         SetMs(f.mutable_end_time(), kBaseMs + 10);
+       }},
+      {"filter.start_time",
+       [](pb::EventFilter& f) {
+         SetMs(f.mutable_start_time(), kBaseMs + 11);
+         SetMs(f.mutable_end_time(), kBaseMs + 10);
+       }},
+      {"filter.start_time", [](pb::EventFilter& f) { f.mutable_start_time()->set_nanos(-1); }},
+      {"filter.end_time",
+       [](pb::EventFilter& f) { f.mutable_end_time()->set_nanos(1000000000); }},
+      {"filter.end_time",
+       [](pb::EventFilter& f) { f.mutable_end_time()->set_seconds(253402300800); }},
+      {"filter.topics[1]",
+       [](pb::EventFilter& f) {
+         f.add_topics("door.forced");
+         f.add_topics("");
+       }},
+      {"filter.topics[0]", [](pb::EventFilter& f) { f.add_topics("door*"); }},
+      {"filter.topics[0]", [](pb::EventFilter& f) { f.add_topics("*"); }},
+      {"filter.topics[0]", [](pb::EventFilter& f) { f.add_topics(".*"); }},
+      {"filter.topics[0]", [](pb::EventFilter& f) { f.add_topics("door.*.allowed"); }},
+      {"filter.topics[0]", [](pb::EventFilter& f) { f.add_topics("door.**"); }},
+      {"filter.family", [](pb::EventFilter& f) { f.set_family("panels"); }},
+      {"filter.door_ids",
+       [](pb::EventFilter& f) {
+         for (int i = 0; i < 1001; ++i) f.add_door_ids(i);
+       }},
+  };
+  for (const Bad& bad : bads) {
+    pb::EventFilter filter;
+    bad.fill(filter);
+    SCOPED_TRACE(filter.ShortDebugString().substr(0, 200));
+    auto check = [&](const grpc::Status& status) {
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+      EXPECT_NE(status.error_message().find(bad.field), std::string::npos)
+          << status.error_message();
+    };
+    pb::ListEventsRequest list;
+    *list.mutable_filter() = filter;
+    pb::ListEventsResponse list_response;
+    check(List(list, &list_response));
+
+    pb::CountEventsRequest count;
+    *count.mutable_filter() = filter;
+    pb::CountEventsResponse count_response;
+    check(Count(count, &count_response));
+
+    pb::ExportEventsRequest export_request;
+    *export_request.mutable_filter() = filter;
+    std::string text;
+    check(Export(export_request, &text));
+    EXPECT_TRUE(text.empty());
+
+    pb::WatchEventsRequest watch;
+    *watch.mutable_filter() = filter;
+    grpc::ClientContext context;
+    auto stream = stub_->WatchEvents(&context, watch);
+    pb::Event event;
+    EXPECT_FALSE(stream->Read(&event));
+    check(stream->Finish());
+  }
+
+  pb::WatchEventsRequest watch;
+  watch.set_after_sequence(-1);
+  grpc::ClientContext context;
+  auto stream = stub_->WatchEvents(&context, watch);
+  pb::Event event;
+  EXPECT_FALSE(stream->Read(&event));
+  grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("after_sequence"), std::string::npos);
+}
+
+// Independent count: key text per dimension.
+std::string KeyOf(const EventRow& row, pb::Dimension dimension) {
+  switch (dimension) {
+    case pb::DIMENSION_TOPIC:
+      return row.topic;
+    case pb::DIMENSION_PANEL:
+      return row.panel_id;
+    case pb::DIMENSION_DOOR:
+      return row.door_id ? std::to_string(*row.door_id) : "";
+    case pb::DIMENSION_PERSON:
+      return row.person_id ? std::to_string(*row.person_id) : "";
+    case pb::DIMENSION_HOUR:
+      return FormatUtc(row.occur_time_ms, "%Y-%m-%dT%H:00:00Z");
+    case pb::DIMENSION_DAY:
+      return FormatUtc(row.occur_time_ms, "%Y-%m-%d");
+    default:
+      return "?";
+  }
+}
+
+TEST_F(QueryTest, CountEventsMatchesIndependentCounts) {
+  const std::vector<std::vector<pb::Dimension>> groupings = {
+      {},
+      {pb::DIMENSION_TOPIC},
+      {pb::DIMENSION_PANEL},
+      {pb::DIMENSION_DOOR},
+      {pb::DIMENSION_PERSON},
+      {pb::DIMENSION_HOUR},
+      {pb::DIMENSION_DAY},
+      {pb::DIMENSION_DAY, pb::DIMENSION_DOOR},
+      {pb::DIMENSION_DOOR, pb::DIMENSION_DAY},
+      {pb::DIMENSION_PANEL, pb::DIMENSION_TOPIC, pb::DIMENSION_HOUR},
+      {pb::DIMENSION_PERSON, pb::DIMENSION_TOPIC, pb::DIMENSION_DOOR, pb::DIMENSION_DAY,
+       pb::DIMENSION_PANEL, pb::DIMENSION_HOUR},
+  };
+  std::vector<FilterCase> filters = FilterCases();
+  for (const FilterCase& c : filters) {
+    for (const std::vector<pb::Dimension>& group_by : groupings) {
+      SCOPED_TRACE(absl::StrCat(c.name, " / ", group_by.size(), " dimensions"));
+      std::map<std::vector<std::string>, int64_t> expected;
+      int64_t expected_total = 0;
+      for (const EventRow& row : rows_) {
+        if (!Matches(row, c.filter)) continue;
+        std::vector<std::string> key;
+        for (pb::Dimension d : group_by) key.push_back(KeyOf(row, d));
+        ++expected[key];
+        ++expected_total;
+      }
+      if (group_by.empty()) expected[{}] += 0;  // one group even when 0
+
+      pb::CountEventsRequest request;
+      *request.mutable_filter() = c.filter;
+      for (pb::Dimension d : group_by) request.add_group_by(d);
+      pb::CountEventsResponse response;
+      grpc::Status status = Count(request, &response);
+      ASSERT_TRUE(status.ok()) << status.error_message();
+      EXPECT_EQ(response.total(), expected_total);
+      // std::map orders keys as the API promises (byte-wise, element by element).
+      std::vector<std::pair<std::vector<std::string>, int64_t>> got;
+      for (const pb::Group& group : response.groups()) {
+        got.emplace_back(std::vector<std::string>(group.key().begin(), group.key().end()),
+                         group.count());
+      }
+      std::vector<std::pair<std::vector<std::string>, int64_t>> want(expected.begin(),
+                                                                    expected.end());
+      EXPECT_EQ(got, want);
+    }
+  }
+}
+
+TEST_F(QueryTest, CountEventsRejectsBadGroupBy) {
+  auto count_status = [&](std::vector<int> group_by) {
+    pb::CountEventsRequest request;
+    for (int d : group_by) request.add_group_by(static_cast<pb::Dimension>(d));
+    pb::CountEventsResponse response;
+    return Count(request, &response);
+  };
+  grpc::Status unspecified = count_status({pb::DIMENSION_UNSPECIFIED});
+  EXPECT_EQ(unspecified.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(unspecified.error_message().find("group_by[0]"), std::string::npos);
+  grpc::Status repeated = count_status({pb::DIMENSION_DAY, pb::DIMENSION_DOOR, pb::DIMENSION_DAY});
+  EXPECT_EQ(repeated.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(repeated.error_message().find("group_by[2]"), std::string::npos);
+  grpc::Status unknown = count_status({99});
+  EXPECT_EQ(unknown.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(unknown.error_message().find("group_by[0]"), std::string::npos);
+}
+
+const std::vector<std::string>& CsvHeader() {
+  static const auto* header = new std::vector<std::string>{
+      "sequence", "occur_time", "receive_time", "topic",         "family",
+      "panel_id", "door_id",    "door_name",    "person_id",     "ou_id",
+      "event_id", "actor_user_id", "subscription"};
+  return *header;
+}
+
+std::string Guarded(const std::string& text) {
+  if (!text.empty() && std::string("=+-@\t\r").find(text[0]) != std::string::npos) {
+    return "'" + text;
+  }
+  return text;
+}
+
+std::vector<std::string> ExpectedCsvRecord(const EventRow& row, bool include_raw) {
+  std::vector<std::string> record = {
+      std::to_string(row.sequence),
+      Rfc3339Millis(row.occur_time_ms),
+      Rfc3339Millis(row.receive_time_ms),
+      Guarded(row.topic),
+      Guarded(row.family),
+      Guarded(row.panel_id),
+      row.door_id ? std::to_string(*row.door_id) : "",
+      Guarded(row.door_name),
+      row.person_id ? std::to_string(*row.person_id) : "",
+      Guarded(row.ou_id),
+      Guarded(row.event_id),
+      Guarded(row.actor_user_id),
+      Guarded(row.subscription)};
+  if (include_raw) record.push_back(row.raw);
+  return record;
+}
+
+TEST_F(QueryTest, ExportEventsIsRfc4180CsvOfTheMatchingRows) {
+  // Enough rows to need several chunks and several keyset batches.
+  std::vector<EventRow> bulk = MakeRows(3000, 500000, 99);
+  for (EventRow& row : bulk) row.raw.append(std::string(40, 'x'));
+  for (EventRow& row : Append(bulk)) rows_.push_back(row);
+
+  for (bool include_raw : {false, true}) {
+    for (const FilterCase& c : FilterCases()) {
+      if (c.name != "everything" && c.name != "door and time" && c.name != "matches nothing") {
+        continue;
+      }
+      SCOPED_TRACE(absl::StrCat(c.name, include_raw ? " with raw" : ""));
+      pb::ExportEventsRequest request;
+      *request.mutable_filter() = c.filter;
+      request.set_include_raw(include_raw);
+      std::string text;
+      std::vector<size_t> chunks;
+      grpc::Status status = Export(request, &text, &chunks);
+      ASSERT_TRUE(status.ok()) << status.error_message();
+      for (size_t size : chunks) EXPECT_LT(size, 256u * 1024u);
+      if (c.name == "everything") EXPECT_GT(chunks.size(), 5u);
+
+      std::vector<std::vector<std::string>> records = ParseCsv(text);
+      ASSERT_FALSE(records.empty());
+      std::vector<std::string> header = CsvHeader();
+      if (include_raw) header.push_back("raw");
+      EXPECT_EQ(records[0], header);
+      std::vector<int64_t> expected = ExpectedSequences(rows_, c.filter, false);
+      ASSERT_EQ(records.size(), expected.size() + 1);
+      for (size_t i = 0; i < expected.size(); ++i) {
+        ASSERT_EQ(records[i + 1], ExpectedCsvRecord(RowBySequence(expected[i]), include_raw))
+            << "row " << i;
+      }
+    }
+  }
+}
+
+TEST_F(QueryTest, ExportEventsGuardsAgainstFormulaInjection) {
+  pb::ExportEventsRequest request;
+  SetMs(request.mutable_filter()->mutable_start_time(), kBaseMs + 7);
+  SetMs(request.mutable_filter()->mutable_end_time(), kBaseMs + 8);
+  request.mutable_filter()->add_door_ids(9);
+  request.set_include_raw(true);
+  std::string text;
+  ASSERT_TRUE(Export(request, &text).ok());
+  // The line exactly as written: quoted where needed, guarded text cells,
+  // raw untouched.
+  const std::string expected_line = absl::StrCat(
+      special_sequence_, ",2026-01-01T00:00:00.007Z,2026-01-01T00:00:00.507Z,",
+      "door.request.denied,panel,'+p,9,\"'=HYPERLINK(\"\"x\"\")\",,",
+      RowBySequence(special_sequence_).ou_id, ",",
+      RowBySequence(special_sequence_).event_id, ",'@admin,default,",
+      "\"=raw stays, \"\"as is\"\"\"\r\n");
+  EXPECT_NE(text.find(expected_line), std::string::npos) << text;
+  std::vector<std::vector<std::string>> records = ParseCsv(text);
+  bool found = false;
+  for (const auto& record : records) {
+    if (record[0] == std::to_string(special_sequence_)) {
+      found = true;
+      EXPECT_EQ(record[7], "'=HYPERLINK(\"x\")");
+      EXPECT_EQ(record.back(), "=raw stays, \"as is\"");
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST_F(QueryTest, WatchEventsPushesMatchingCommitsPromptly) {
+  pb::WatchEventsRequest request;
+  request.mutable_filter()->add_door_ids(11);
+  request.set_after_sequence(rows_.back().sequence);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto stream = stub_->WatchEvents(&context, request);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+
+  for (int round = 0; round < 3; ++round) {
+    std::vector<EventRow> rows = MakeRows(2, 700000 + round * 2, 5);
+    rows[0].door_id = 10;  // does not match, and commits first
+    rows[1].door_id = 11;
+    const int64_t other = Append({rows[0]})[0].sequence;
+    const auto committed_at = std::chrono::steady_clock::now();
+    const int64_t wanted = Append({rows[1]})[0].sequence;
+    pb::Event event;
+    ASSERT_TRUE(stream->Read(&event));
+    const auto latency = std::chrono::steady_clock::now() - committed_at;
+    EXPECT_EQ(event.sequence(), wanted);
+    EXPECT_NE(event.sequence(), other);
+    EXPECT_EQ(event.door_id(), 11);
+    EXPECT_LT(latency, std::chrono::milliseconds(500));
+  }
+  context.TryCancel();
+  pb::Event event;
+  while (stream->Read(&event)) {
+  }
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+TEST_F(QueryTest, WatchEventsSendsTheBacklogThenLiveEventsInSequenceOrder) {
+  pb::WatchEventsRequest request;
+  request.mutable_filter()->add_topics("door.request.*");
+  const int64_t after = rows_[rows_.size() / 3].sequence;
+  request.set_after_sequence(after);
+  std::vector<int64_t> expected;
+  for (const EventRow& row : rows_) {
+    if (row.sequence > after && Matches(row, request.filter())) expected.push_back(row.sequence);
+  }
+  std::sort(expected.begin(), expected.end());
+  ASSERT_GT(expected.size(), 500u);  // more than one read batch
+
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto stream = stub_->WatchEvents(&context, request);
+  std::vector<int64_t> got;
+  pb::Event event;
+  while (got.size() < expected.size() && stream->Read(&event)) got.push_back(event.sequence());
+  EXPECT_EQ(got, expected);
+
+  std::vector<EventRow> live = MakeRows(50, 600000, 11);
+  for (size_t i = 0; i < live.size(); ++i) {
+    live[i].topic = i % 2 == 0 ? "door.request.allowed" : "door.forced";
+  }
+  live = Append(live);
+  std::vector<int64_t> live_expected;
+  for (const EventRow& row : live) {
+    if (row.topic == "door.request.allowed") live_expected.push_back(row.sequence);
+  }
+  std::vector<int64_t> live_got;
+  while (live_got.size() < live_expected.size() && stream->Read(&event)) {
+    live_got.push_back(event.sequence());
+  }
+  EXPECT_EQ(live_got, live_expected);
+  context.TryCancel();
+  while (stream->Read(&event)) {
+  }
+  stream->Finish();
+}
+
+TEST_F(QueryTest, WatchEventsEndPromptlyOnServerShutdown) {
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<pb::Event>>> streams;
+  for (int i = 0; i < 3; ++i) {
+    pb::WatchEventsRequest request;
+    request.set_after_sequence(rows_.back().sequence - 1);
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    streams.push_back(stub_->WatchEvents(contexts.back().get(), request));
+    pb::Event event;
+    ASSERT_TRUE(streams.back()->Read(&event));
+    EXPECT_EQ(event.sequence(), rows_.back().sequence);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  server_->Shutdown(std::chrono::seconds(10));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  for (auto& stream : streams) {
+    pb::Event event;
+    EXPECT_FALSE(stream->Read(&event));
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+  }
+  // Commits after shutdown reach no one and break nothing.
+  Append(MakeRows(5, 990000, 3));
+}
+
+TEST_F(QueryTest, ManyConcurrentReadersWhileWriting) {
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    int64_t key = 2000000;
+    while (!stop) {
+      Append(MakeRows(20, key, static_cast<uint32_t>(key)));
+      key += 20;
+    }
+  });
+  std::vector<std::thread> readers;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 6; ++t) {
+    readers.emplace_back([&, t] {
+      for (int i = 0; i < 15; ++i) {
+        pb::ListEventsRequest request;
+        request.set_page_size(200);
+        request.mutable_filter()->add_door_ids(1 + (t + i) % 12);
+        pb::ListEventsResponse response;
+        grpc::ClientContext context;
+        if (!stub_->ListEvents(&context, request, &response).ok()) ++failures;
+        pb::CountEventsRequest count;
+        count.add_group_by(pb::DIMENSION_DAY);
+        pb::CountEventsResponse count_response;
+        grpc::ClientContext count_context;
+        if (!stub_->CountEvents(&count_context, count, &count_response).ok()) ++failures;
+      }
+    });
+  }
+  for (std::thread& t : readers) t.join();
+  stop = true;
+  writer.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
+// EXPLAIN QUERY PLAN of the statements List runs: every common shape is
+// answered from an index, never a full scan of the table.
+TEST_F(QueryTest, ListQueriesUseAnIndex) {
+  auto plan = [&](const store::EventFilter& filter, bool with_cursor, bool descending) {
+    store::ListQuery query;
+    query.filter = filter;
+    query.descending = descending;
+    if (with_cursor) query.after = store::Cursor{kBaseMs + kDayMs, 1500};
+    auto details = reader_->ExplainList(query);
+    EXPECT_TRUE(details.ok()) << details.status();
+    std::string joined;
+    for (const std::string& line : *details) joined += line + "\n";
+    return joined;
+  };
+  store::EventFilter time;
+  time.start_ms = kBaseMs;
+  time.end_ms = kBaseMs + kDayMs;
+  store::EventFilter door = time;
+  door.door_ids = {3};
+  store::EventFilter doors = time;
+  doors.door_ids = {3, 4, 5};
+  store::EventFilter person = time;
+  person.person_ids = {101};
+  store::EventFilter topic = time;
+  topic.topics = {"door.forced"};
+  store::EventFilter prefix = time;
+  prefix.topics = {"door.*"};
+  store::EventFilter open_time;  // no bounds at all: ordered index walk
+
+  struct Case {
+    std::string name;
+    store::EventFilter filter;
+    std::string index;
+  };
+  for (const Case& c : std::vector<Case>{{"time", time, "events_by_time"},
+                                         {"door", door, "events_by_door"},
+                                         {"doors", doors, "events_by_door"},
+                                         {"person", person, "events_by_person"},
+                                         {"topic", topic, "events_by_topic"},
+                                         {"prefix", prefix, "events_by_topic"},
+                                         {"open", open_time, "events_by_time"}}) {
+    for (bool with_cursor : {false, true}) {
+      for (bool descending : {false, true}) {
+        const std::string text = plan(c.filter, with_cursor, descending);
+        SCOPED_TRACE(absl::StrCat(c.name, with_cursor ? " cursor" : "",
+                                  descending ? " desc" : "", "\n", text));
+        EXPECT_NE(text.find("USING INDEX " + c.index), std::string::npos);
+        EXPECT_EQ(text.find("SCAN events\n"), std::string::npos);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace pdkarchive::query

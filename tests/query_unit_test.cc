@@ -1,0 +1,153 @@
+// The query layer's pure parts without a server: page tokens, CSV cells and
+// proto conversion.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "query/convert.h"
+#include "query/csv_writer.h"
+#include "query/page_token.h"
+
+namespace pdkarchive::query {
+namespace {
+
+namespace pb = ::pdk::archive::v1;
+
+TEST(PageTokenTest, RoundTripsAndIgnoresValueOrder) {
+  PageTokenCodec codec(std::string(32, 'k'));
+  store::EventFilter filter;
+  filter.door_ids = {3, 1, 3};
+  filter.topics = {"b", "a.*"};
+  const store::Cursor cursor{-1234567, 42};
+  const std::string token = codec.Encode(filter, true, cursor);
+  EXPECT_EQ(token.find_first_not_of(
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+            std::string::npos);
+
+  store::EventFilter reordered;
+  reordered.door_ids = {1, 3};
+  reordered.topics = {"a.*", "b"};
+  auto decoded = codec.Decode(token, reordered, true);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(*decoded, cursor);
+}
+
+TEST(PageTokenTest, RejectsOtherKeysFiltersAndOrders) {
+  PageTokenCodec codec(std::string(32, 'k'));
+  PageTokenCodec other_key(std::string(32, 'j'));
+  store::EventFilter filter;
+  filter.family = "panel";
+  const std::string token = codec.Encode(filter, false, {5, 6});
+
+  EXPECT_EQ(other_key.Decode(token, filter, false).status().message(),
+            "page_token is malformed");
+  EXPECT_EQ(codec.Decode("", filter, false).status().message(), "page_token is malformed");
+  EXPECT_EQ(codec.Decode(token + "A", filter, false).status().message(),
+            "page_token is malformed");
+  EXPECT_EQ(codec.Decode(token, filter, true).status().message(),
+            "page_token does not match this filter/order");
+  store::EventFilter other = filter;
+  other.family = "org";
+  EXPECT_EQ(codec.Decode(token, other, false).status().message(),
+            "page_token does not match this filter/order");
+  other = filter;
+  other.end_ms = 0;  // set vs unset must differ even at value 0
+  EXPECT_EQ(codec.Decode(token, other, false).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(PageTokenTest, FingerprintSeparatesFieldsUnambiguously) {
+  store::EventFilter a;
+  a.panel_ids = {"x"};
+  store::EventFilter b;
+  b.ou_ids = {"x"};
+  store::EventFilter c;
+  c.topics = {"ab"};
+  store::EventFilter d;
+  d.topics = {"a", "b"};
+  EXPECT_NE(FilterFingerprint(a), FilterFingerprint(b));
+  EXPECT_NE(FilterFingerprint(c), FilterFingerprint(d));
+}
+
+TEST(CsvWriterTest, QuotesOnlyWhenNeededAndGuardsFormulas) {
+  auto field = [](std::string value, bool text) {
+    std::string out;
+    AppendCsvField(value, text, out);
+    return out;
+  };
+  EXPECT_EQ(field("plain", true), "plain");
+  EXPECT_EQ(field("a,b", true), "\"a,b\"");
+  EXPECT_EQ(field("say \"hi\"", true), "\"say \"\"hi\"\"\"");
+  EXPECT_EQ(field("two\nlines", true), "\"two\nlines\"");
+  EXPECT_EQ(field("cr\rhere", true), "\"cr\rhere\"");
+  EXPECT_EQ(field("=1+1", true), "'=1+1");
+  EXPECT_EQ(field("+1", true), "'+1");
+  EXPECT_EQ(field("-1", true), "'-1");
+  EXPECT_EQ(field("@x", true), "'@x");
+  EXPECT_EQ(field("\tx", true), "'\tx");
+  EXPECT_EQ(field("\rx", true), "\"'\rx\"");
+  EXPECT_EQ(field("=a,b", true), "\"'=a,b\"");
+  EXPECT_EQ(field("=raw", false), "=raw");
+  EXPECT_EQ(field("", true), "");
+}
+
+TEST(CsvWriterTest, WritesRowsWithCrlfAndRfc3339Millis) {
+  EXPECT_EQ(FormatRfc3339Millis(1646921051104), "2022-03-10T14:04:11.104Z");
+  EXPECT_EQ(FormatRfc3339Millis(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatRfc3339Millis(-1), "1969-12-31T23:59:59.999Z");
+
+  store::EventRow row;
+  row.sequence = 7;
+  row.topic = "door.forced";
+  row.family = "panel";
+  row.panel_id = "p1";
+  row.door_id = -3;
+  row.door_name = "Front";
+  row.ou_id = "o";
+  row.event_id = "e";
+  row.actor_user_id = "u";
+  row.occur_time_ms = 1646921051104;
+  row.receive_time_ms = 1646921051105;
+  row.subscription = "default";
+  row.raw = "{\"a\":1}";
+  std::string out;
+  CsvWriter(true).AppendHeader(out);
+  CsvWriter(true).AppendRow(row, out);
+  EXPECT_EQ(out,
+            "sequence,occur_time,receive_time,topic,family,panel_id,door_id,door_name,"
+            "person_id,ou_id,event_id,actor_user_id,subscription,raw\r\n"
+            "7,2022-03-10T14:04:11.104Z,2022-03-10T14:04:11.105Z,door.forced,panel,p1,-3,"
+            "Front,,o,e,u,default,\"{\"\"a\"\":1}\"\r\n");
+}
+
+TEST(ConvertTest, TimestampsRoundUpToWholeMilliseconds) {
+  pb::EventFilter proto;
+  proto.mutable_start_time()->set_seconds(10);
+  proto.mutable_start_time()->set_nanos(1);
+  proto.mutable_end_time()->set_seconds(11);
+  auto filter = FilterFromProto(proto);
+  ASSERT_TRUE(filter.ok());
+  EXPECT_EQ(filter->start_ms, 10001);
+  EXPECT_EQ(filter->end_ms, 11000);
+
+  google::protobuf::Timestamp t;
+  MillisToTimestamp(-1, &t);
+  EXPECT_EQ(t.seconds(), -1);
+  EXPECT_EQ(t.nanos(), 999000000);
+}
+
+TEST(ConvertTest, AbsentIdsStayAbsent) {
+  store::EventRow row;
+  row.sequence = 1;
+  pb::Event event;
+  EventToProto(row, &event);
+  EXPECT_FALSE(event.has_door_id());
+  EXPECT_FALSE(event.has_person_id());
+  row.door_id = 0;
+  event.Clear();
+  EventToProto(row, &event);
+  EXPECT_TRUE(event.has_door_id());
+}
+
+}  // namespace
+}  // namespace pdkarchive::query
