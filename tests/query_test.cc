@@ -253,6 +253,7 @@ class QueryTest : public ::testing::Test {
     special.panel_id = "+p";
     special.raw = "=raw stays, \"as is\"";
     special.occur_time_ms = kBaseMs + 7;
+    special.receive_time_ms = kBaseMs + 507;
     std::vector<EventRow> appended = Append({special});
     rows_.push_back(appended[0]);
     special_sequence_ = appended[0].sequence;
@@ -455,7 +456,9 @@ TEST_F(QueryTest, ListEventsReturnsExactlyTheMatchingEventsInOrder) {
       SCOPED_TRACE(absl::StrCat(c.name, descending ? " desc" : " asc"));
       std::vector<int64_t> expected = ExpectedSequences(rows_, c.filter, descending);
       EXPECT_EQ(ListAll(c.filter, descending, 1000), expected);
-      if (c.name == "everything") EXPECT_EQ(expected.size(), rows_.size());
+      if (c.name == "everything") {
+        EXPECT_EQ(expected.size(), rows_.size());
+      }
     }
   }
 }
@@ -600,9 +603,13 @@ TEST_F(QueryTest, GetEventReturnsTheStoredRow) {
     EXPECT_EQ(event.family(), row.family);
     EXPECT_EQ(event.panel_id(), row.panel_id);
     EXPECT_EQ(event.has_door_id(), row.door_id.has_value());
-    if (row.door_id) EXPECT_EQ(event.door_id(), *row.door_id);
+    if (row.door_id) {
+      EXPECT_EQ(event.door_id(), *row.door_id);
+    }
     EXPECT_EQ(event.has_person_id(), row.person_id.has_value());
-    if (row.person_id) EXPECT_EQ(event.person_id(), *row.person_id);
+    if (row.person_id) {
+      EXPECT_EQ(event.person_id(), *row.person_id);
+    }
     EXPECT_EQ(event.ou_id(), row.ou_id);
     EXPECT_EQ(TimestampMs(event.occur_time()), row.occur_time_ms);
     EXPECT_EQ(event.occur_time().nanos() % 1000000, 0);
@@ -849,7 +856,9 @@ TEST_F(QueryTest, ExportEventsIsRfc4180CsvOfTheMatchingRows) {
       grpc::Status status = Export(request, &text, &chunks);
       ASSERT_TRUE(status.ok()) << status.error_message();
       for (size_t size : chunks) EXPECT_LT(size, 256u * 1024u);
-      if (c.name == "everything") EXPECT_GT(chunks.size(), 5u);
+      if (c.name == "everything") {
+        EXPECT_GT(chunks.size(), 5u);
+      }
 
       std::vector<std::vector<std::string>> records = ParseCsv(text);
       ASSERT_FALSE(records.empty());
@@ -928,7 +937,7 @@ TEST_F(QueryTest, WatchEventsPushesMatchingCommitsPromptly) {
 
 TEST_F(QueryTest, WatchEventsSendsTheBacklogThenLiveEventsInSequenceOrder) {
   pb::WatchEventsRequest request;
-  request.mutable_filter()->add_topics("door.request.*");
+  request.mutable_filter()->add_topics("door.*");
   const int64_t after = rows_[rows_.size() / 3].sequence;
   request.set_after_sequence(after);
   std::vector<int64_t> expected;
@@ -948,7 +957,7 @@ TEST_F(QueryTest, WatchEventsSendsTheBacklogThenLiveEventsInSequenceOrder) {
 
   std::vector<EventRow> live = MakeRows(50, 600000, 11);
   for (size_t i = 0; i < live.size(); ++i) {
-    live[i].topic = i % 2 == 0 ? "door.request.allowed" : "door.forced";
+    live[i].topic = i % 2 == 0 ? "door.request.allowed" : "ou.updated";
   }
   live = Append(live);
   std::vector<int64_t> live_expected;
@@ -1053,24 +1062,42 @@ TEST_F(QueryTest, ListQueriesUseAnIndex) {
   prefix.topics = {"door.*"};
   store::EventFilter open_time;  // no bounds at all: ordered index walk
 
+  store::EventFilter door_only;
+  door_only.door_ids = {3};
+  store::EventFilter prefix_only;
+  prefix_only.topics = {"door.request.*"};
+
+  // Where the planner may fairly choose between two indexes (a topic prefix
+  // within a time range is walked in time order), either is accepted.
   struct Case {
     std::string name;
     store::EventFilter filter;
-    std::string index;
+    std::vector<std::string> indexes;
   };
-  for (const Case& c : std::vector<Case>{{"time", time, "events_by_time"},
-                                         {"door", door, "events_by_door"},
-                                         {"doors", doors, "events_by_door"},
-                                         {"person", person, "events_by_person"},
-                                         {"topic", topic, "events_by_topic"},
-                                         {"prefix", prefix, "events_by_topic"},
-                                         {"open", open_time, "events_by_time"}}) {
+  for (const Case& c : std::vector<Case>{
+           {"time", time, {"events_by_time"}},
+           {"door", door, {"events_by_door"}},
+           {"doors", doors, {"events_by_door"}},
+           {"door only", door_only, {"events_by_door"}},
+           {"person", person, {"events_by_person"}},
+           {"topic", topic, {"events_by_topic"}},
+           {"prefix", prefix, {"events_by_topic", "events_by_time"}},
+           {"prefix only", prefix_only, {"events_by_topic", "events_by_time"}},
+           {"open", open_time, {"events_by_time"}}}) {
     for (bool with_cursor : {false, true}) {
       for (bool descending : {false, true}) {
         const std::string text = plan(c.filter, with_cursor, descending);
         SCOPED_TRACE(absl::StrCat(c.name, with_cursor ? " cursor" : "",
                                   descending ? " desc" : "", "\n", text));
-        EXPECT_NE(text.find("USING INDEX " + c.index), std::string::npos);
+        bool indexed = false;
+        for (const std::string& index : c.indexes) {
+          indexed = indexed || text.find("USING INDEX " + index) != std::string::npos;
+        }
+        EXPECT_TRUE(indexed);
+        if (::testing::Test::HasFailure() || getenv("SHOW_PLANS") != nullptr) {
+          std::printf("%s%s%s:\n%s", c.name.c_str(), with_cursor ? " cursor" : "",
+                      descending ? " desc" : "", text.c_str());
+        }
         EXPECT_EQ(text.find("SCAN events\n"), std::string::npos);
       }
     }
