@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "cli/client_commands.h"
+#include "cli/import_command.h"
 #include "cli/serve_command.h"
 
 namespace {
@@ -16,6 +17,7 @@ constexpr char kUsage[] =
     "  events   list archived events from a running server\n"
     "  count    count archived events, grouped\n"
     "  export   export archived events as CSV\n"
+    "  import   load webhook payloads from a JSON-lines file into the archive\n"
     "\n"
     "Run `pdk-archive COMMAND --help` for a command's flags.\n";
 
@@ -32,6 +34,7 @@ int main(int argc, char** argv) {
   if (command == "events") return pdkarchive::cli::RunEvents(args);
   if (command == "count") return pdkarchive::cli::RunCount(args);
   if (command == "export") return pdkarchive::cli::RunExport(args);
+  if (command == "import") return pdkarchive::cli::RunImport(args);
   if (command == "--help" || command == "-h" || command == "help") {
     std::cout << kUsage;
     return 0;

@@ -187,6 +187,41 @@ TEST_F(CliTest, SigintAlsoStopsCleanlyAndTheArchiveReopens) {
   EXPECT_EQ(*code, 0);
 }
 
+TEST_F(CliTest, ImportLoadsJsonLinesWithDedupeAndReportsBadLines) {
+  const std::string path = (dir_ / "backfill.jsonl").string();
+  {
+    std::ofstream out(path);
+    out << Event(1, 1, 10, 1646870400000) << "\n"
+        << Event(2, 2, 11, 1646870500000) << "\n"
+        << "\n"
+        << "{not json\n"
+        << Event(1, 1, 10, 1646870400000) << "\n"  // the same event again
+        << Event(3, 3, 12, 1646870600000) << "\n";
+  }
+  auto first = RunCli({"import", "--db", db_, path});
+  EXPECT_EQ(first.exit_code, 1) << "a refused line makes the exit status 1";
+  EXPECT_TRUE(absl::StrContains(first.err, "line 4")) << first.err;
+  EXPECT_TRUE(absl::StrContains(first.out, "imported 3 events, 1 already archived, 1 lines"))
+      << first.out;
+  {
+    SQLite::Database db(db_, SQLite::OPEN_READONLY);
+    EXPECT_EQ(db.execAndGet("SELECT count(*) FROM events").getInt(), 3);
+    EXPECT_EQ(db.execAndGet("SELECT subscription FROM events LIMIT 1").getString(), "import");
+    EXPECT_EQ(db.execAndGet("SELECT door_id FROM events WHERE event_id = 'cli-3'").getInt(), 3);
+  }
+  // Importing a clean file twice: the second run stores nothing new.
+  const std::string clean = (dir_ / "clean.jsonl").string();
+  std::ofstream(clean) << Event(4, 4, 13, 1646870700000) << "\n";
+  EXPECT_EQ(RunCli({"import", "--db", db_, clean}).exit_code, 0);
+  auto again = RunCli({"import", "--db", db_, clean});
+  EXPECT_EQ(again.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(again.out, "imported 0 events, 1 already archived")) << again.out;
+  SQLite::Database db(db_, SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM events").getInt(), 4);
+  EXPECT_EQ(RunCli({"import", "--db", db_, (dir_ / "missing.jsonl").string()}).exit_code, 1);
+  EXPECT_EQ(RunCli({"import", "--db", db_}).exit_code, 2);
+}
+
 TEST_F(CliTest, ClientReportsAnUnreachableServer) {
   auto r = RunCli({"events", "--server", "127.0.0.1:1"}, std::chrono::seconds(90));
   EXPECT_EQ(r.exit_code, 1);

@@ -1,0 +1,126 @@
+#include "cli/import_command.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+
+#include "absl/strings/ascii.h"
+#include "cli/flags.h"
+#include "ingest/normalizer.h"
+#include "store/sqlite_store.h"
+
+namespace pdkarchive::cli {
+namespace {
+
+constexpr char kDescription[] =
+    "Loads PDK webhook payloads into the archive, one JSON object per line\n"
+    "(FILE, or - for standard input), through the same normalization and\n"
+    "dedupe as live deliveries: a payload already archived is not stored again.\n"
+    "Lines that are not valid payloads are reported with their line number and\n"
+    "skipped. Signatures are not checked: only import files you trust.";
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+int RunImport(const std::vector<std::string>& args) {
+  std::string db = "./pdk-archive.db";
+  std::string subscription = "import";
+  int64_t batch_size = 5000;
+  FlagSet flags("pdk-archive import [flags] FILE", kDescription);
+  flags.String("db", "PATH", &db, "the SQLite archive, created if missing");
+  flags.String("subscription", "NAME", &subscription,
+               "recorded as the events' subscription");
+  flags.Int("batch", "N", &batch_size, "events per transaction");
+  std::vector<std::string> files;
+  if (absl::Status s = flags.Parse(args, &files); !s.ok()) {
+    std::cerr << "pdk-archive import: " << s.message() << "\n\n" << flags.Help();
+    return 2;
+  }
+  if (flags.help_requested()) {
+    std::cout << flags.Help();
+    return 0;
+  }
+  if (files.size() != 1 || batch_size <= 0) {
+    std::cerr << "pdk-archive import: want exactly one FILE and a positive --batch\n\n"
+              << flags.Help();
+    return 2;
+  }
+  std::ifstream file;
+  const bool from_stdin = files[0] == "-";
+  if (!from_stdin) {
+    file.open(files[0], std::ios::binary);
+    if (!file) {
+      std::cerr << "pdk-archive import: cannot read " << files[0] << "\n";
+      return 1;
+    }
+  }
+  std::istream& in = from_stdin ? std::cin : file;
+
+  absl::StatusOr<std::unique_ptr<store::SqliteStore>> sqlite = store::SqliteStore::Open(db);
+  if (!sqlite.ok()) {
+    std::cerr << "pdk-archive import: " << sqlite.status().message() << "\n";
+    return 1;
+  }
+
+  const bool progress = ::isatty(STDERR_FILENO) != 0;
+  const auto start = std::chrono::steady_clock::now();
+  uint64_t line_number = 0;
+  uint64_t stored = 0;
+  uint64_t duplicates = 0;
+  uint64_t refused = 0;
+  std::vector<store::EventRow> batch;
+  batch.reserve(static_cast<size_t>(batch_size));
+
+  auto flush = [&]() -> bool {
+    if (batch.empty()) return true;
+    absl::StatusOr<std::vector<store::AppendResult>> results = (*sqlite)->AppendBatch(batch);
+    if (!results.ok()) {
+      std::cerr << "pdk-archive import: " << results.status().message() << " (after line "
+                << line_number << "; everything before the last "
+                << batch.size() << " events is stored)\n";
+      return false;
+    }
+    for (const store::AppendResult& r : *results) (r.duplicate ? duplicates : stored) += 1;
+    batch.clear();
+    if (progress) {
+      std::cerr << "\rimporting: line " << line_number << ", " << stored << " stored"
+                << std::flush;
+    }
+    return true;
+  };
+
+  std::string line;
+  while (std::getline(in, line)) {
+    ++line_number;
+    if (absl::StripAsciiWhitespace(line).empty()) continue;
+    absl::StatusOr<ingest::Normalized> n = ingest::Normalize(line, NowMs(), subscription);
+    if (!n.ok()) {
+      ++refused;
+      std::cerr << (progress ? "\r\033[K" : "") << "pdk-archive import: line "
+                << line_number << ": " << n.status().message() << "\n";
+      continue;
+    }
+    batch.push_back(std::move(n->row));
+    if (batch.size() >= static_cast<size_t>(batch_size) && !flush()) return 1;
+  }
+  if (!flush()) return 1;
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (progress) std::cerr << "\r\033[K";
+  std::cout << "imported " << stored << " events, " << duplicates << " already archived, "
+            << refused << " lines refused, in " << std::fixed << std::setprecision(1)
+            << seconds << " s (" << std::setprecision(0)
+            << (seconds > 0 ? static_cast<double>(stored + duplicates) / seconds : 0.0)
+            << " events/s)\n";
+  return refused == 0 ? 0 : 1;
+}
+
+}  // namespace pdkarchive::cli
