@@ -63,7 +63,8 @@ absl::Status CheckCount(const Repeated& values, const char* field) {
 
 }  // namespace
 
-absl::StatusOr<store::EventFilter> FilterFromProto(const pb::EventFilter& proto) {
+absl::StatusOr<store::EventFilter> FilterFromProto(
+    const pb::EventFilter& proto) {
   store::EventFilter filter;
   if (proto.has_start_time()) {
     if (!ValidTimestamp(proto.start_time())) {
@@ -84,12 +85,11 @@ absl::StatusOr<store::EventFilter> FilterFromProto(const pb::EventFilter& proto)
     return absl::InvalidArgumentError(
         "filter.start_time must be before filter.end_time");
   }
-  for (absl::Status status :
-       {CheckCount(proto.topics(), "topics"),
-        CheckCount(proto.panel_ids(), "panel_ids"),
-        CheckCount(proto.door_ids(), "door_ids"),
-        CheckCount(proto.person_ids(), "person_ids"),
-        CheckCount(proto.ou_ids(), "ou_ids")}) {
+  for (absl::Status status : {CheckCount(proto.topics(), "topics"),
+                              CheckCount(proto.panel_ids(), "panel_ids"),
+                              CheckCount(proto.door_ids(), "door_ids"),
+                              CheckCount(proto.person_ids(), "person_ids"),
+                              CheckCount(proto.ou_ids(), "ou_ids")}) {
     if (!status.ok()) return status;
   }
   for (int i = 0; i < proto.topics_size(); ++i) {
@@ -100,14 +100,15 @@ absl::StatusOr<store::EventFilter> FilterFromProto(const pb::EventFilter& proto)
   const std::string& family = proto.family();
   if (!family.empty() && family != "org" && family != "panel" &&
       family != "unknown") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("filter.family \"", family,
-                     "\" is not one of \"org\", \"panel\", \"unknown\" or \"\""));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "filter.family \"", family,
+        "\" is not one of \"org\", \"panel\", \"unknown\" or \"\""));
   }
   filter.topics.assign(proto.topics().begin(), proto.topics().end());
   filter.panel_ids.assign(proto.panel_ids().begin(), proto.panel_ids().end());
   filter.door_ids.assign(proto.door_ids().begin(), proto.door_ids().end());
-  filter.person_ids.assign(proto.person_ids().begin(), proto.person_ids().end());
+  filter.person_ids.assign(proto.person_ids().begin(),
+                           proto.person_ids().end());
   filter.ou_ids.assign(proto.ou_ids().begin(), proto.ou_ids().end());
   filter.family = family;
   return filter;
@@ -143,9 +144,8 @@ absl::StatusOr<std::vector<store::Dimension>> DimensionsFromProto(
         return absl::InvalidArgumentError(
             absl::StrCat("group_by[", i, "] is DIMENSION_UNSPECIFIED"));
       default:
-        return absl::InvalidArgumentError(
-            absl::StrCat("group_by[", i, "] is not a known dimension (", value,
-                         ")"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "group_by[", i, "] is not a known dimension (", value, ")"));
     }
     for (int earlier : seen) {
       if (earlier == value) {

@@ -4,12 +4,12 @@
 #ifndef PDKARCHIVE_QUERY_CONVERT_H_
 #define PDKARCHIVE_QUERY_CONVERT_H_
 
+#include <google/protobuf/repeated_field.h>
+#include <google/protobuf/timestamp.pb.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <google/protobuf/repeated_field.h>
-#include <google/protobuf/timestamp.pb.h>
 
 #include "absl/status/statusor.h"
 #include "pdk/archive/v1/event_archive.pb.h"

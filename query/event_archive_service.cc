@@ -40,8 +40,8 @@ class ErrorReactor final : public grpc::ServerWriteReactor<Response> {
 };
 
 const grpc::Status& ShutdownStatus() {
-  static const grpc::Status* status =
-      new grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down");
+  static const grpc::Status* status = new grpc::Status(
+      grpc::StatusCode::UNAVAILABLE, "server is shutting down");
   return *status;
 }
 
@@ -146,7 +146,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<pb::Event>,
   void OnWriteDone(bool ok) override {
     std::lock_guard lock(mu_);
     writing_ = false;
-    if (!ok) FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream closed"));
+    if (!ok)
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream closed"));
     if (finishing_) {
       FinishNowLocked();
       return;
@@ -299,7 +300,9 @@ class ExportReactor final
     {
       std::lock_guard lock(mu_);
       writing_ = false;
-      if (!ok) FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream closed"));
+      if (!ok)
+        FinishLocked(
+            grpc::Status(grpc::StatusCode::CANCELLED, "stream closed"));
       if (finishing_) {
         FinishNowLocked();
         return;
@@ -354,7 +357,8 @@ class ExportReactor final
         next_ = 0;
         if (rows_.size() < static_cast<size_t>(kExportBatch)) exhausted_ = true;
         if (rows_.empty()) break;
-        cursor_ = store::Cursor{rows_.back().occur_time_ms, rows_.back().sequence};
+        cursor_ =
+            store::Cursor{rows_.back().occur_time_ms, rows_.back().sequence};
       }
       csv_.AppendRow(rows_[next_++], chunk);
     }
@@ -501,12 +505,13 @@ grpc::ServerUnaryReactor* EventArchiveService::CountEvents(
 grpc::ServerWriteReactor<pb::ExportEventsResponse>*
 EventArchiveService::ExportEvents(grpc::CallbackServerContext* /*context*/,
                                   const pb::ExportEventsRequest* request) {
-  absl::StatusOr<store::EventFilter> filter = FilterFromProto(request->filter());
+  absl::StatusOr<store::EventFilter> filter =
+      FilterFromProto(request->filter());
   if (!filter.ok()) {
     return new ErrorReactor<pb::ExportEventsResponse>(filter.status());
   }
-  auto* reactor = new ExportReactor(*this, *std::move(filter),
-                                    request->include_raw());
+  auto* reactor =
+      new ExportReactor(*this, *std::move(filter), request->include_raw());
   reactor->Start();
   return reactor;
 }
@@ -515,7 +520,8 @@ grpc::ServerWriteReactor<pb::Event>* EventArchiveService::WatchEvents(
     grpc::CallbackServerContext* /*context*/,
     const pb::WatchEventsRequest* request) {
   absl::Status invalid;
-  absl::StatusOr<store::EventFilter> filter = FilterFromProto(request->filter());
+  absl::StatusOr<store::EventFilter> filter =
+      FilterFromProto(request->filter());
   if (!filter.ok()) {
     invalid = filter.status();
   } else if (request->after_sequence() < 0) {

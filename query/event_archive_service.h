@@ -6,12 +6,12 @@
 #ifndef PDKARCHIVE_QUERY_EVENT_ARCHIVE_SERVICE_H_
 #define PDKARCHIVE_QUERY_EVENT_ARCHIVE_SERVICE_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
 #include "pdk/archive/v1/event_archive.grpc.pb.h"

@@ -119,8 +119,8 @@ absl::StatusOr<store::Cursor> PageTokenCodec::Decode(
     std::string_view token, const store::EventFilter& filter,
     bool descending) const {
   std::string bytes;
-  if (!absl::WebSafeBase64Unescape(absl::string_view(token.data(), token.size()),
-                                  &bytes) ||
+  if (!absl::WebSafeBase64Unescape(
+          absl::string_view(token.data(), token.size()), &bytes) ||
       bytes.size() != kTokenSize) {
     return absl::InvalidArgumentError(kMalformed);
   }

@@ -1,10 +1,9 @@
 #include "store/event_reader.h"
 
-#include <sqlite3.h>
-
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Exception.h>
 #include <SQLiteCpp/Statement.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <string_view>
@@ -257,7 +256,8 @@ EventRow ReadRow(SQLite::Statement& statement) {
   return row;
 }
 
-absl::Status FromSqliteError(const SQLite::Exception& e, std::string_view what) {
+absl::Status FromSqliteError(const SQLite::Exception& e,
+                             std::string_view what) {
   const int code = e.getErrorCode();
   std::string message = std::string(what) + ": " + e.what();
   if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
@@ -316,7 +316,8 @@ absl::StatusOr<std::unique_ptr<SQLite::Database>> EventReader::Acquire() {
     ++open_;
   }
   // Opened outside the lock: opening waits on the file system.
-  absl::StatusOr<std::unique_ptr<SQLite::Database>> db = OpenReadConnection(path_);
+  absl::StatusOr<std::unique_ptr<SQLite::Database>> db =
+      OpenReadConnection(path_);
   if (!db.ok()) {
     std::lock_guard lock(mu_);
     --open_;

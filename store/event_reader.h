@@ -38,8 +38,8 @@ enum class Dimension {
 // One page request in (occur_time, sequence) order.
 struct ListQuery {
   EventFilter filter;
-  int limit = 100;               // rows wanted, >= 1
-  std::optional<Cursor> after;   // resume strictly after this position
+  int limit = 100;              // rows wanted, >= 1
+  std::optional<Cursor> after;  // resume strictly after this position
   bool descending = false;
 };
 

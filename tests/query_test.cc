@@ -1,6 +1,7 @@
 // The EventArchive gRPC service end to end: a real SQLite archive in a temp
 // dir written through the group-commit writer, a real gRPC server on
 // 127.0.0.1:0, and expectations computed independently in the test.
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <time.h>
@@ -11,6 +12,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -41,11 +43,17 @@ constexpr int64_t kDayMs = 24 * kHourMs;
 constexpr int kRowCount = 3000;
 
 const std::vector<std::string>& Topics() {
-  static const auto* topics = new std::vector<std::string>{
-      "door.request.allowed", "door.request.denied", "door.forced",
-      "door.held",            "entity.person.created", "ou.updated",
-      "panel.connected",      "doorx.weird",           "door",
-      "door/odd"};
+  static const auto* topics =
+      new std::vector<std::string>{"door.request.allowed",
+                                   "door.request.denied",
+                                   "door.forced",
+                                   "door.held",
+                                   "entity.person.created",
+                                   "ou.updated",
+                                   "panel.connected",
+                                   "doorx.weird",
+                                   "door",
+                                   "door/odd"};
   return *topics;
 }
 
@@ -65,12 +73,15 @@ std::string DedupeKey(int64_t n) {
 std::vector<EventRow> MakeRows(int count, int64_t first_key, uint32_t seed,
                                int64_t base_ms = kBaseMs) {
   std::mt19937 rng(seed);
-  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint32_t>(n)); };
+  auto pick = [&](int n) {
+    return static_cast<int>(rng() % static_cast<uint32_t>(n));
+  };
   std::vector<EventRow> rows;
   for (int i = 0; i < count; ++i) {
     EventRow row;
     const int64_t n = first_key + i;
-    row.topic = Topics()[static_cast<size_t>(pick(static_cast<int>(Topics().size())))];
+    row.topic =
+        Topics()[static_cast<size_t>(pick(static_cast<int>(Topics().size())))];
     row.family = FamilyOf(row.topic);
     static const char* const kPanels[] = {"p1", "p2", "p3", ""};
     row.panel_id = kPanels[pick(4)];
@@ -83,7 +94,9 @@ std::vector<EventRow> MakeRows(int count, int64_t first_key, uint32_t seed,
     row.event_id = absl::StrCat("e", n);
     // Every 10th row shares an earlier row's time: ties break by sequence.
     if (i % 10 == 9 && !rows.empty()) {
-      row.occur_time_ms = rows[static_cast<size_t>(pick(static_cast<int>(rows.size())))].occur_time_ms;
+      row.occur_time_ms =
+          rows[static_cast<size_t>(pick(static_cast<int>(rows.size())))]
+              .occur_time_ms;
     } else {
       row.occur_time_ms = base_ms + static_cast<int64_t>(rng() % (5 * kDayMs));
     }
@@ -107,8 +120,10 @@ void SetMs(google::protobuf::Timestamp* t, int64_t ms) {
 
 // The filter semantics, written out independently of the server.
 bool Matches(const EventRow& row, const pb::EventFilter& f) {
-  if (f.has_start_time() && row.occur_time_ms < TimestampMs(f.start_time())) return false;
-  if (f.has_end_time() && row.occur_time_ms >= TimestampMs(f.end_time())) return false;
+  if (f.has_start_time() && row.occur_time_ms < TimestampMs(f.start_time()))
+    return false;
+  if (f.has_end_time() && row.occur_time_ms >= TimestampMs(f.end_time()))
+    return false;
   if (f.topics_size() > 0) {
     bool any = false;
     for (const std::string& t : f.topics()) {
@@ -122,11 +137,15 @@ bool Matches(const EventRow& row, const pb::EventFilter& f) {
     if (!any) return false;
   }
   auto in = [](const auto& values, const auto& value) {
-    return values.empty() || std::find(values.begin(), values.end(), value) != values.end();
+    return values.empty() ||
+           std::find(values.begin(), values.end(), value) != values.end();
   };
   if (!in(f.panel_ids(), row.panel_id)) return false;
-  if (f.door_ids_size() > 0 && (!row.door_id || !in(f.door_ids(), *row.door_id))) return false;
-  if (f.person_ids_size() > 0 && (!row.person_id || !in(f.person_ids(), *row.person_id)))
+  if (f.door_ids_size() > 0 &&
+      (!row.door_id || !in(f.door_ids(), *row.door_id)))
+    return false;
+  if (f.person_ids_size() > 0 &&
+      (!row.person_id || !in(f.person_ids(), *row.person_id)))
     return false;
   if (!in(f.ou_ids(), row.ou_id)) return false;
   if (!f.family().empty() && row.family != f.family()) return false;
@@ -139,7 +158,8 @@ bool ListOrderLess(const EventRow& a, const EventRow& b) {
 }
 
 std::vector<int64_t> ExpectedSequences(const std::vector<EventRow>& rows,
-                                       const pb::EventFilter& filter, bool descending) {
+                                       const pb::EventFilter& filter,
+                                       bool descending) {
   std::vector<EventRow> matching;
   for (const EventRow& row : rows) {
     if (Matches(row, filter)) matching.push_back(row);
@@ -152,7 +172,8 @@ std::vector<int64_t> ExpectedSequences(const std::vector<EventRow>& rows,
 }
 
 std::string FormatUtc(int64_t ms, const char* format) {
-  const time_t seconds = static_cast<time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+  const time_t seconds =
+      static_cast<time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
   struct tm tm_utc;
   gmtime_r(&seconds, &tm_utc);
   char buffer[64];
@@ -162,7 +183,8 @@ std::string FormatUtc(int64_t ms, const char* format) {
 
 std::string Rfc3339Millis(int64_t ms) {
   char millis[8];
-  std::snprintf(millis, sizeof(millis), ".%03dZ", static_cast<int>(((ms % 1000) + 1000) % 1000));
+  std::snprintf(millis, sizeof(millis), ".%03dZ",
+                static_cast<int>(((ms % 1000) + 1000) % 1000));
   return FormatUtc(ms, "%Y-%m-%dT%H:%M:%S") + millis;
 }
 
@@ -223,7 +245,8 @@ std::vector<std::vector<std::string>> ParseCsv(const std::string& text) {
       ++i;
     }
   }
-  if (!record.empty() || !field.empty()) ADD_FAILURE() << "last record lacks CRLF";
+  if (!record.empty() || !field.empty())
+    ADD_FAILURE() << "last record lacks CRLF";
   return records;
 }
 
@@ -231,8 +254,9 @@ class QueryTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() /
-           absl::StrCat("pdkarchive-query-", ::getpid(), "-",
-                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+           absl::StrCat(
+               "pdkarchive-query-", ::getpid(), "-",
+               ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     path_ = (dir_ / "archive.db").string();
@@ -240,7 +264,8 @@ class QueryTest : public ::testing::Test {
     auto sqlite_store = store::SqliteStore::Open(path_);
     ASSERT_TRUE(sqlite_store.ok()) << sqlite_store.status();
     store_ = *std::move(sqlite_store);
-    writer_ = std::make_unique<store::GroupCommitWriter>(*store_, feed_, nullptr);
+    writer_ =
+        std::make_unique<store::GroupCommitWriter>(*store_, feed_, nullptr);
     rows_ = Append(MakeRows(kRowCount, 0, 42));
     // Some rows with unusual values for export and lookup tests.
     EventRow special = MakeRows(1, 900000, 7)[0];
@@ -287,16 +312,17 @@ class QueryTest : public ::testing::Test {
     std::condition_variable cv;
     size_t remaining = rows.size();
     for (size_t i = 0; i < rows.size(); ++i) {
-      writer_->Submit(rows[i], [&, i](absl::StatusOr<store::AppendResult> result) {
-        std::lock_guard lock(mu);
-        EXPECT_TRUE(result.ok()) << result.status();
-        if (result.ok()) {
-          EXPECT_FALSE(result->duplicate);
-          rows[i].sequence = result->sequence;
-        }
-        --remaining;
-        cv.notify_all();
-      });
+      writer_->Submit(rows[i],
+                      [&, i](absl::StatusOr<store::AppendResult> result) {
+                        std::lock_guard lock(mu);
+                        EXPECT_TRUE(result.ok()) << result.status();
+                        if (result.ok()) {
+                          EXPECT_FALSE(result->duplicate);
+                          rows[i].sequence = result->sequence;
+                        }
+                        --remaining;
+                        cv.notify_all();
+                      });
     }
     std::unique_lock lock(mu);
     cv.wait(lock, [&] { return remaining == 0; });
@@ -304,7 +330,8 @@ class QueryTest : public ::testing::Test {
   }
 
   // Lists every page of `filter`; fails the test on an error.
-  std::vector<int64_t> ListAll(const pb::EventFilter& filter, bool descending, int page_size) {
+  std::vector<int64_t> ListAll(const pb::EventFilter& filter, bool descending,
+                               int page_size) {
     std::vector<int64_t> out;
     std::string token;
     for (int pages = 0; pages < 100000; ++pages) {
@@ -318,19 +345,22 @@ class QueryTest : public ::testing::Test {
       grpc::Status status = stub_->ListEvents(&context, request, &response);
       EXPECT_TRUE(status.ok()) << status.error_message();
       if (!status.ok()) break;
-      for (const pb::Event& event : response.events()) out.push_back(event.sequence());
+      for (const pb::Event& event : response.events())
+        out.push_back(event.sequence());
       token = response.next_page_token();
       if (token.empty()) break;
     }
     return out;
   }
 
-  grpc::Status List(const pb::ListEventsRequest& request, pb::ListEventsResponse* response) {
+  grpc::Status List(const pb::ListEventsRequest& request,
+                    pb::ListEventsResponse* response) {
     grpc::ClientContext context;
     return stub_->ListEvents(&context, request, response);
   }
 
-  grpc::Status Count(const pb::CountEventsRequest& request, pb::CountEventsResponse* response) {
+  grpc::Status Count(const pb::CountEventsRequest& request,
+                     pb::CountEventsResponse* response) {
     grpc::ClientContext context;
     return stub_->CountEvents(&context, request, response);
   }
@@ -343,7 +373,8 @@ class QueryTest : public ::testing::Test {
     pb::ExportEventsResponse response;
     while (stream->Read(&response)) {
       text->append(response.csv_chunk());
-      if (chunk_sizes != nullptr) chunk_sizes->push_back(response.csv_chunk().size());
+      if (chunk_sizes != nullptr)
+        chunk_sizes->push_back(response.csv_chunk().size());
     }
     return stream->Finish();
   }
@@ -388,8 +419,12 @@ std::vector<FilterCase> FilterCases() {
     SetMs(f.mutable_start_time(), kBaseMs + kDayMs);
     SetMs(f.mutable_end_time(), kBaseMs + 2 * kDayMs + 3 * kHourMs);
   });
-  add("start only", [](pb::EventFilter& f) { SetMs(f.mutable_start_time(), kBaseMs + 4 * kDayMs); });
-  add("end only", [](pb::EventFilter& f) { SetMs(f.mutable_end_time(), kBaseMs + kDayMs / 2); });
+  add("start only", [](pb::EventFilter& f) {
+    SetMs(f.mutable_start_time(), kBaseMs + 4 * kDayMs);
+  });
+  add("end only", [](pb::EventFilter& f) {
+    SetMs(f.mutable_end_time(), kBaseMs + kDayMs / 2);
+  });
   add("exact topic", [](pb::EventFilter& f) { f.add_topics("door.forced"); });
   add("bare door topic", [](pb::EventFilter& f) { f.add_topics("door"); });
   add("door prefix", [](pb::EventFilter& f) { f.add_topics("door.*"); });
@@ -454,7 +489,8 @@ TEST_F(QueryTest, ListEventsReturnsExactlyTheMatchingEventsInOrder) {
   for (const FilterCase& c : FilterCases()) {
     for (bool descending : {false, true}) {
       SCOPED_TRACE(absl::StrCat(c.name, descending ? " desc" : " asc"));
-      std::vector<int64_t> expected = ExpectedSequences(rows_, c.filter, descending);
+      std::vector<int64_t> expected =
+          ExpectedSequences(rows_, c.filter, descending);
       EXPECT_EQ(ListAll(c.filter, descending, 1000), expected);
       if (c.name == "everything") {
         EXPECT_EQ(expected.size(), rows_.size());
@@ -468,7 +504,8 @@ TEST_F(QueryTest, ListEventsSmallPagesSeeEveryEventOnceWhileEventsArrive) {
     SCOPED_TRACE(descending ? "desc" : "asc");
     pb::EventFilter filter;
     filter.add_topics("door.*");
-    const std::vector<int64_t> before = ExpectedSequences(rows_, filter, descending);
+    const std::vector<int64_t> before =
+        ExpectedSequences(rows_, filter, descending);
     std::vector<int64_t> seen;
     std::vector<EventRow> added;
     std::string token;
@@ -476,16 +513,19 @@ TEST_F(QueryTest, ListEventsSmallPagesSeeEveryEventOnceWhileEventsArrive) {
     for (int page = 0; page < 10000; ++page) {
       pb::ListEventsRequest request;
       *request.mutable_filter() = filter;
-      request.set_page_size(7 + page % 53);  // page_size may change between pages
+      request.set_page_size(7 +
+                            page % 53);  // page_size may change between pages
       request.set_descending(descending);
       request.set_page_token(token);
       pb::ListEventsResponse response;
       ASSERT_TRUE(List(request, &response).ok());
-      for (const pb::Event& event : response.events()) seen.push_back(event.sequence());
+      for (const pb::Event& event : response.events())
+        seen.push_back(event.sequence());
       token = response.next_page_token();
       if (token.empty()) break;
       // New events land before, inside and after the listed range.
-      std::vector<EventRow> more = MakeRows(3, next_key, static_cast<uint32_t>(page));
+      std::vector<EventRow> more =
+          MakeRows(3, next_key, static_cast<uint32_t>(page));
       next_key += 3;
       more[0].occur_time_ms = kBaseMs - kDayMs;
       more[2].occur_time_ms = kBaseMs + 6 * kDayMs;
@@ -494,7 +534,8 @@ TEST_F(QueryTest, ListEventsSmallPagesSeeEveryEventOnceWhileEventsArrive) {
     }
     std::set<int64_t> unique(seen.begin(), seen.end());
     EXPECT_EQ(unique.size(), seen.size()) << "an event came twice";
-    for (int64_t sequence : before) EXPECT_EQ(unique.count(sequence), 1u) << sequence;
+    for (int64_t sequence : before)
+      EXPECT_EQ(unique.count(sequence), 1u) << sequence;
     // What came back is in order, whichever new events it includes.
     std::vector<EventRow> all = rows_;
     all.insert(all.end(), added.begin(), added.end());
@@ -552,7 +593,8 @@ TEST_F(QueryTest, ListEventsRejectsForgedAndMismatchedTokens) {
   const std::string token = response.next_page_token();
   ASSERT_FALSE(token.empty());
 
-  auto try_token = [&](const pb::ListEventsRequest& base, const std::string& t) {
+  auto try_token = [&](const pb::ListEventsRequest& base,
+                       const std::string& t) {
     pb::ListEventsRequest request = base;
     request.set_page_token(t);
     pb::ListEventsResponse out;
@@ -568,9 +610,10 @@ TEST_F(QueryTest, ListEventsRejectsForgedAndMismatchedTokens) {
   EXPECT_TRUE(try_token(same, token).ok());
 
   std::string tampered = token;
-  tampered[tampered.size() / 2] = tampered[tampered.size() / 2] == 'A' ? 'B' : 'A';
-  for (const std::string& bad : {std::string("garbage!"), std::string("AAAA"), tampered,
-                                 token.substr(0, token.size() - 4)}) {
+  tampered[tampered.size() / 2] =
+      tampered[tampered.size() / 2] == 'A' ? 'B' : 'A';
+  for (const std::string& bad : {std::string("garbage!"), std::string("AAAA"),
+                                 tampered, token.substr(0, token.size() - 4)}) {
     grpc::Status status = try_token(first, bad);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad;
     EXPECT_EQ(status.error_message(), "page_token is malformed") << bad;
@@ -582,15 +625,18 @@ TEST_F(QueryTest, ListEventsRejectsForgedAndMismatchedTokens) {
   other_order.set_descending(true);
   pb::ListEventsRequest other_time = first;
   SetMs(other_time.mutable_filter()->mutable_start_time(), kBaseMs);
-  for (const pb::ListEventsRequest& request : {other_filter, other_order, other_time}) {
+  for (const pb::ListEventsRequest& request :
+       {other_filter, other_order, other_time}) {
     grpc::Status status = try_token(request, token);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-    EXPECT_EQ(status.error_message(), "page_token does not match this filter/order");
+    EXPECT_EQ(status.error_message(),
+              "page_token does not match this filter/order");
   }
 }
 
 TEST_F(QueryTest, GetEventReturnsTheStoredRow) {
-  for (int64_t sequence : {rows_.front().sequence, rows_[1234].sequence, special_sequence_}) {
+  for (int64_t sequence :
+       {rows_.front().sequence, rows_[1234].sequence, special_sequence_}) {
     const EventRow& row = RowBySequence(sequence);
     pb::GetEventRequest request;
     request.set_sequence(sequence);
@@ -648,11 +694,14 @@ TEST_F(QueryTest, InvalidFiltersAreRejectedNamingTheField) {
          SetMs(f.mutable_start_time(), kBaseMs + 11);
          SetMs(f.mutable_end_time(), kBaseMs + 10);
        }},
-      {"filter.start_time", [](pb::EventFilter& f) { f.mutable_start_time()->set_nanos(-1); }},
+      {"filter.start_time",
+       [](pb::EventFilter& f) { f.mutable_start_time()->set_nanos(-1); }},
       {"filter.end_time",
        [](pb::EventFilter& f) { f.mutable_end_time()->set_nanos(1000000000); }},
       {"filter.end_time",
-       [](pb::EventFilter& f) { f.mutable_end_time()->set_seconds(253402300800); }},
+       [](pb::EventFilter& f) {
+         f.mutable_end_time()->set_seconds(253402300800);
+       }},
       {"filter.topics[1]",
        [](pb::EventFilter& f) {
          f.add_topics("door.forced");
@@ -661,7 +710,8 @@ TEST_F(QueryTest, InvalidFiltersAreRejectedNamingTheField) {
       {"filter.topics[0]", [](pb::EventFilter& f) { f.add_topics("door*"); }},
       {"filter.topics[0]", [](pb::EventFilter& f) { f.add_topics("*"); }},
       {"filter.topics[0]", [](pb::EventFilter& f) { f.add_topics(".*"); }},
-      {"filter.topics[0]", [](pb::EventFilter& f) { f.add_topics("door.*.allowed"); }},
+      {"filter.topics[0]",
+       [](pb::EventFilter& f) { f.add_topics("door.*.allowed"); }},
       {"filter.topics[0]", [](pb::EventFilter& f) { f.add_topics("door.**"); }},
       {"filter.family", [](pb::EventFilter& f) { f.set_family("panels"); }},
       {"filter.door_ids",
@@ -746,8 +796,8 @@ TEST_F(QueryTest, CountEventsMatchesIndependentCounts) {
       {pb::DIMENSION_DAY, pb::DIMENSION_DOOR},
       {pb::DIMENSION_DOOR, pb::DIMENSION_DAY},
       {pb::DIMENSION_PANEL, pb::DIMENSION_TOPIC, pb::DIMENSION_HOUR},
-      {pb::DIMENSION_PERSON, pb::DIMENSION_TOPIC, pb::DIMENSION_DOOR, pb::DIMENSION_DAY,
-       pb::DIMENSION_PANEL, pb::DIMENSION_HOUR},
+      {pb::DIMENSION_PERSON, pb::DIMENSION_TOPIC, pb::DIMENSION_DOOR,
+       pb::DIMENSION_DAY, pb::DIMENSION_PANEL, pb::DIMENSION_HOUR},
   };
   std::vector<FilterCase> filters = FilterCases();
   for (const FilterCase& c : filters) {
@@ -771,14 +821,16 @@ TEST_F(QueryTest, CountEventsMatchesIndependentCounts) {
       grpc::Status status = Count(request, &response);
       ASSERT_TRUE(status.ok()) << status.error_message();
       EXPECT_EQ(response.total(), expected_total);
-      // std::map orders keys as the API promises (byte-wise, element by element).
+      // std::map orders keys as the API promises (byte-wise, element by
+      // element).
       std::vector<std::pair<std::vector<std::string>, int64_t>> got;
       for (const pb::Group& group : response.groups()) {
-        got.emplace_back(std::vector<std::string>(group.key().begin(), group.key().end()),
-                         group.count());
+        got.emplace_back(
+            std::vector<std::string>(group.key().begin(), group.key().end()),
+            group.count());
       }
-      std::vector<std::pair<std::vector<std::string>, int64_t>> want(expected.begin(),
-                                                                    expected.end());
+      std::vector<std::pair<std::vector<std::string>, int64_t>> want(
+          expected.begin(), expected.end());
       EXPECT_EQ(got, want);
     }
   }
@@ -794,7 +846,8 @@ TEST_F(QueryTest, CountEventsRejectsBadGroupBy) {
   grpc::Status unspecified = count_status({pb::DIMENSION_UNSPECIFIED});
   EXPECT_EQ(unspecified.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(unspecified.error_message().find("group_by[0]"), std::string::npos);
-  grpc::Status repeated = count_status({pb::DIMENSION_DAY, pb::DIMENSION_DOOR, pb::DIMENSION_DAY});
+  grpc::Status repeated =
+      count_status({pb::DIMENSION_DAY, pb::DIMENSION_DOOR, pb::DIMENSION_DAY});
   EXPECT_EQ(repeated.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(repeated.error_message().find("group_by[2]"), std::string::npos);
   grpc::Status unknown = count_status({99});
@@ -804,20 +857,22 @@ TEST_F(QueryTest, CountEventsRejectsBadGroupBy) {
 
 const std::vector<std::string>& CsvHeader() {
   static const auto* header = new std::vector<std::string>{
-      "sequence", "occur_time", "receive_time", "topic",         "family",
-      "panel_id", "door_id",    "door_name",    "person_id",     "ou_id",
+      "sequence", "occur_time",    "receive_time", "topic",     "family",
+      "panel_id", "door_id",       "door_name",    "person_id", "ou_id",
       "event_id", "actor_user_id", "subscription"};
   return *header;
 }
 
 std::string Guarded(const std::string& text) {
-  if (!text.empty() && std::string("=+-@\t\r").find(text[0]) != std::string::npos) {
+  if (!text.empty() &&
+      std::string("=+-@\t\r").find(text[0]) != std::string::npos) {
     return "'" + text;
   }
   return text;
 }
 
-std::vector<std::string> ExpectedCsvRecord(const EventRow& row, bool include_raw) {
+std::vector<std::string> ExpectedCsvRecord(const EventRow& row,
+                                           bool include_raw) {
   std::vector<std::string> record = {
       std::to_string(row.sequence),
       Rfc3339Millis(row.occur_time_ms),
@@ -844,7 +899,8 @@ TEST_F(QueryTest, ExportEventsIsRfc4180CsvOfTheMatchingRows) {
 
   for (bool include_raw : {false, true}) {
     for (const FilterCase& c : FilterCases()) {
-      if (c.name != "everything" && c.name != "door and time" && c.name != "matches nothing") {
+      if (c.name != "everything" && c.name != "door and time" &&
+          c.name != "matches nothing") {
         continue;
       }
       SCOPED_TRACE(absl::StrCat(c.name, include_raw ? " with raw" : ""));
@@ -868,7 +924,8 @@ TEST_F(QueryTest, ExportEventsIsRfc4180CsvOfTheMatchingRows) {
       std::vector<int64_t> expected = ExpectedSequences(rows_, c.filter, false);
       ASSERT_EQ(records.size(), expected.size() + 1);
       for (size_t i = 0; i < expected.size(); ++i) {
-        ASSERT_EQ(records[i + 1], ExpectedCsvRecord(RowBySequence(expected[i]), include_raw))
+        ASSERT_EQ(records[i + 1],
+                  ExpectedCsvRecord(RowBySequence(expected[i]), include_raw))
             << "row " << i;
       }
     }
@@ -909,7 +966,8 @@ TEST_F(QueryTest, WatchEventsPushesMatchingCommitsPromptly) {
   request.mutable_filter()->add_door_ids(11);
   request.set_after_sequence(rows_.back().sequence);
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(20));
   auto stream = stub_->WatchEvents(&context, request);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
 
@@ -942,17 +1000,20 @@ TEST_F(QueryTest, WatchEventsSendsTheBacklogThenLiveEventsInSequenceOrder) {
   request.set_after_sequence(after);
   std::vector<int64_t> expected;
   for (const EventRow& row : rows_) {
-    if (row.sequence > after && Matches(row, request.filter())) expected.push_back(row.sequence);
+    if (row.sequence > after && Matches(row, request.filter()))
+      expected.push_back(row.sequence);
   }
   std::sort(expected.begin(), expected.end());
   ASSERT_GT(expected.size(), 500u);  // more than one read batch
 
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(30));
   auto stream = stub_->WatchEvents(&context, request);
   std::vector<int64_t> got;
   pb::Event event;
-  while (got.size() < expected.size() && stream->Read(&event)) got.push_back(event.sequence());
+  while (got.size() < expected.size() && stream->Read(&event))
+    got.push_back(event.sequence());
   EXPECT_EQ(got, expected);
 
   std::vector<EventRow> live = MakeRows(50, 600000, 11);
@@ -962,7 +1023,8 @@ TEST_F(QueryTest, WatchEventsSendsTheBacklogThenLiveEventsInSequenceOrder) {
   live = Append(live);
   std::vector<int64_t> live_expected;
   for (const EventRow& row : live) {
-    if (row.topic == "door.request.allowed") live_expected.push_back(row.sequence);
+    if (row.topic == "door.request.allowed")
+      live_expected.push_back(row.sequence);
   }
   std::vector<int64_t> live_got;
   while (live_got.size() < live_expected.size() && stream->Read(&event)) {
@@ -1023,7 +1085,8 @@ TEST_F(QueryTest, ManyConcurrentReadersWhileWriting) {
         count.add_group_by(pb::DIMENSION_DAY);
         pb::CountEventsResponse count_response;
         grpc::ClientContext count_context;
-        if (!stub_->CountEvents(&count_context, count, &count_response).ok()) ++failures;
+        if (!stub_->CountEvents(&count_context, count, &count_response).ok())
+          ++failures;
       }
     });
   }
@@ -1033,10 +1096,113 @@ TEST_F(QueryTest, ManyConcurrentReadersWhileWriting) {
   EXPECT_EQ(failures.load(), 0);
 }
 
+TEST_F(QueryTest, CancelledExportsAndWatchesEndCleanly) {
+  // Cancel an export after its first chunk, and a watch in its backlog.
+  for (int i = 0; i < 3; ++i) {
+    grpc::ClientContext export_context;
+    pb::ExportEventsRequest export_request;
+    export_request.set_include_raw(true);
+    auto export_stream = stub_->ExportEvents(&export_context, export_request);
+    pb::ExportEventsResponse chunk;
+    ASSERT_TRUE(export_stream->Read(&chunk));
+    export_context.TryCancel();
+    while (export_stream->Read(&chunk)) {
+    }
+    EXPECT_EQ(export_stream->Finish().error_code(),
+              grpc::StatusCode::CANCELLED);
+
+    grpc::ClientContext watch_context;
+    pb::WatchEventsRequest watch_request;
+    auto watch_stream = stub_->WatchEvents(&watch_context, watch_request);
+    pb::Event event;
+    ASSERT_TRUE(watch_stream->Read(&event));
+    watch_context.TryCancel();
+    while (watch_stream->Read(&event)) {
+    }
+    EXPECT_EQ(watch_stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  // The server still answers, and shuts down promptly.
+  pb::ListEventsRequest request;
+  pb::ListEventsResponse response;
+  EXPECT_TRUE(List(request, &response).ok());
+  const auto start = std::chrono::steady_clock::now();
+  server_->Shutdown();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+}
+
+std::string ToString(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  EXPECT_TRUE(buffer.Dump(&slices).ok());
+  std::string out;
+  for (const grpc::Slice& slice : slices) {
+    out.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  return out;
+}
+
+grpc::ByteBuffer ToBuffer(const std::string& bytes) {
+  grpc::Slice slice(bytes);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+TEST_F(QueryTest, HealthCheckingAndReflectionAreOn) {
+  grpc::GenericStub generic(channel_);
+  // grpc.health.v1.HealthCheckRequest{service: "pdk.archive.v1.EventArchive"}.
+  const std::string service = "pdk.archive.v1.EventArchive";
+  grpc::ByteBuffer health_request = ToBuffer(
+      std::string("\x0a") + static_cast<char>(service.size()) + service);
+  grpc::ByteBuffer health_response;
+  grpc::ClientContext health_context;
+  std::promise<grpc::Status> health_done;
+  generic.UnaryCall(
+      &health_context, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
+      &health_request, &health_response,
+      [&](grpc::Status status) { health_done.set_value(status); });
+  grpc::Status health_status = health_done.get_future().get();
+  ASSERT_TRUE(health_status.ok()) << health_status.error_message();
+  EXPECT_EQ(ToString(health_response), std::string("\x08\x01"));  // SERVING
+
+  // grpc.reflection.v1alpha.ServerReflectionRequest{list_services: ""}.
+  grpc::CompletionQueue cq;
+  grpc::ClientContext reflection_context;
+  auto call = generic.PrepareCall(
+      &reflection_context,
+      "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  ASSERT_NE(call, nullptr);
+  auto await = [&](intptr_t tag) {
+    void* got = nullptr;
+    bool ok = false;
+    EXPECT_TRUE(cq.Next(&got, &ok));
+    EXPECT_EQ(reinterpret_cast<intptr_t>(got), tag);
+    return ok;
+  };
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(await(1));
+  grpc::ByteBuffer list_services = ToBuffer(std::string("\x3a\x00", 2));
+  call->Write(list_services, reinterpret_cast<void*>(2));
+  ASSERT_TRUE(await(2));
+  call->WritesDone(reinterpret_cast<void*>(3));
+  ASSERT_TRUE(await(3));
+  grpc::ByteBuffer reply;
+  call->Read(&reply, reinterpret_cast<void*>(4));
+  ASSERT_TRUE(await(4));
+  EXPECT_NE(ToString(reply).find(service), std::string::npos);
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(5));
+  await(5);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  cq.Shutdown();
+  void* ignored_tag;
+  bool ignored_ok;
+  while (cq.Next(&ignored_tag, &ignored_ok)) {
+  }
+}
+
 // EXPLAIN QUERY PLAN of the statements List runs: every common shape is
 // answered from an index, never a full scan of the table.
 TEST_F(QueryTest, ListQueriesUseAnIndex) {
-  auto plan = [&](const store::EventFilter& filter, bool with_cursor, bool descending) {
+  auto plan = [&](const store::EventFilter& filter, bool with_cursor,
+                  bool descending) {
     store::ListQuery query;
     query.filter = filter;
     query.descending = descending;
@@ -1091,12 +1257,14 @@ TEST_F(QueryTest, ListQueriesUseAnIndex) {
                                   descending ? " desc" : "", "\n", text));
         bool indexed = false;
         for (const std::string& index : c.indexes) {
-          indexed = indexed || text.find("USING INDEX " + index) != std::string::npos;
+          indexed =
+              indexed || text.find("USING INDEX " + index) != std::string::npos;
         }
         EXPECT_TRUE(indexed);
         if (::testing::Test::HasFailure() || getenv("SHOW_PLANS") != nullptr) {
-          std::printf("%s%s%s:\n%s", c.name.c_str(), with_cursor ? " cursor" : "",
-                      descending ? " desc" : "", text.c_str());
+          std::printf("%s%s%s:\n%s", c.name.c_str(),
+                      with_cursor ? " cursor" : "", descending ? " desc" : "",
+                      text.c_str());
         }
         EXPECT_EQ(text.find("SCAN events\n"), std::string::npos);
       }

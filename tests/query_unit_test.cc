@@ -20,9 +20,10 @@ TEST(PageTokenTest, RoundTripsAndIgnoresValueOrder) {
   filter.topics = {"b", "a.*"};
   const store::Cursor cursor{-1234567, 42};
   const std::string token = codec.Encode(filter, true, cursor);
-  EXPECT_EQ(token.find_first_not_of(
-                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
-            std::string::npos);
+  EXPECT_EQ(
+      token.find_first_not_of(
+          "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+      std::string::npos);
 
   store::EventFilter reordered;
   reordered.door_ids = {1, 3};
@@ -41,7 +42,8 @@ TEST(PageTokenTest, RejectsOtherKeysFiltersAndOrders) {
 
   EXPECT_EQ(other_key.Decode(token, filter, false).status().message(),
             "page_token is malformed");
-  EXPECT_EQ(codec.Decode("", filter, false).status().message(), "page_token is malformed");
+  EXPECT_EQ(codec.Decode("", filter, false).status().message(),
+            "page_token is malformed");
   EXPECT_EQ(codec.Decode(token + "A", filter, false).status().message(),
             "page_token is malformed");
   EXPECT_EQ(codec.Decode(token, filter, true).status().message(),
@@ -114,9 +116,11 @@ TEST(CsvWriterTest, WritesRowsWithCrlfAndRfc3339Millis) {
   CsvWriter(true).AppendHeader(out);
   CsvWriter(true).AppendRow(row, out);
   EXPECT_EQ(out,
-            "sequence,occur_time,receive_time,topic,family,panel_id,door_id,door_name,"
+            "sequence,occur_time,receive_time,topic,family,panel_id,door_id,"
+            "door_name,"
             "person_id,ou_id,event_id,actor_user_id,subscription,raw\r\n"
-            "7,2022-03-10T14:04:11.104Z,2022-03-10T14:04:11.105Z,door.forced,panel,p1,-3,"
+            "7,2022-03-10T14:04:11.104Z,2022-03-10T14:04:11.105Z,door.forced,"
+            "panel,p1,-3,"
             "Front,,o,e,u,default,\"{\"\"a\"\":1}\"\r\n");
 }
 
