@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config
   libpistache-dev libsqlitecpp-dev libsqlite3-dev rapidjson-dev libssl-dev
-  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev libzstd-dev
   libgtest-dev libgmock-dev
 )
 if [ "${1:-}" = "--with-test-tools" ]; then

@@ -11,20 +11,25 @@
 #include <variant>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "store/raw_codec.h"
 #include "store/sqlite_util.h"
 
 namespace pdkarchive::store {
 namespace {
 
 // Column order of kSelectEvents; ReadRow depends on it.
+// CROSS JOIN keeps events the outer loop, so its indexes serve the filter
+// and the order; topics (a few dozen rows) is looked up by primary key.
 constexpr char kSelectEvents[] =
-    "SELECT sequence, event_id, topic, family, panel_id, ou_id, door_id, "
+    "SELECT sequence, event_id, name, family, panel_id, ou_id, door_id, "
     "door_name, person_id, actor_user_id, occur_time, receive_time, "
-    "subscription, dedupe_key, raw FROM events";
+    "subscription, dedupe_key, raw FROM events CROSS JOIN topics USING (topic_id)";
 constexpr char kSelectEventBySequence[] =
-    "SELECT sequence, event_id, topic, family, panel_id, ou_id, door_id, "
+    "SELECT sequence, event_id, name, family, panel_id, ou_id, door_id, "
     "door_name, person_id, actor_user_id, occur_time, receive_time, "
-    "subscription, dedupe_key, raw FROM events WHERE sequence = ?";
+    "subscription, dedupe_key, raw FROM events CROSS JOIN topics USING (topic_id) "
+    "WHERE sequence = ?";
 constexpr char kSelectMaxSequence[] =
     "SELECT COALESCE(MAX(sequence), 0) FROM events";
 constexpr char kSelectMeta[] = "SELECT value FROM archive_meta WHERE name = ?";
@@ -37,15 +42,18 @@ constexpr char kAnd[] = " AND ";
 constexpr char kOr[] = " OR ";
 constexpr char kStartTime[] = "occur_time >= ?";
 constexpr char kEndTime[] = "occur_time < ?";
-constexpr char kTopicIn[] = "topic IN (";
-// A "prefix.*" pattern as a range, so it can use events_by_topic:
-// "door." <= topic < "door/" ('/' follows '.').
-constexpr char kTopicRange[] = "(topic >= ? AND topic < ?)";
+// Topics are matched by name in the small topics table; events_by_topic then
+// serves the matching topic ids.
+constexpr char kTopicIdsWhere[] = "topic_id IN (SELECT topic_id FROM topics WHERE ";
+constexpr char kTopicIn[] = "name IN (";
+// A "prefix.*" pattern as a range: "door." <= name < "door/" ('/' follows '.').
+constexpr char kTopicRange[] = "(name >= ? AND name < ?)";
 constexpr char kPanelIn[] = "panel_id IN (";
 constexpr char kDoorIn[] = "door_id IN (";
 constexpr char kPersonIn[] = "person_id IN (";
 constexpr char kOuIn[] = "ou_id IN (";
-constexpr char kFamilyEquals[] = "family = ?";
+constexpr char kFamilyEquals[] =
+    "topic_id IN (SELECT topic_id FROM topics WHERE family = ?)";
 constexpr char kFirstPlaceholder[] = "?";
 constexpr char kNextPlaceholder[] = ", ?";
 constexpr char kCloseParen[] = ")";
@@ -64,7 +72,7 @@ constexpr char kOrderBySequence[] = " ORDER BY sequence LIMIT ?";
 
 // Count keys. Times are floored to whole seconds first so that instants
 // before 1970 land in the right hour.
-constexpr char kKeyTopic[] = "topic";
+constexpr char kKeyTopic[] = "name";
 constexpr char kKeyPanel[] = "panel_id";
 constexpr char kKeyDoor[] = "COALESCE(CAST(door_id AS TEXT), '')";
 constexpr char kKeyPerson[] = "COALESCE(CAST(person_id AS TEXT), '')";
@@ -78,7 +86,8 @@ constexpr char kKeyDay[] =
     "'unixepoch'), '')";
 constexpr char kSelect[] = "SELECT ";
 constexpr char kComma[] = ", ";
-constexpr char kCountFromEvents[] = "COUNT(*) FROM events";
+constexpr char kCountFromEvents[] =
+    "COUNT(*) FROM events CROSS JOIN topics USING (topic_id)";
 constexpr char kGroupBy[] = " GROUP BY ";
 constexpr char kOrderBy[] = " ORDER BY ";
 
@@ -149,6 +158,7 @@ class Conditions {
       }
     }
     sql_ += sql_.empty() ? kWhere : kAnd;
+    sql_ += kTopicIdsWhere;
     sql_ += kOpenParen;
     bool first = true;
     if (!exact.empty()) {
@@ -169,6 +179,7 @@ class Conditions {
       values_.emplace_back(prefix);
       values_.emplace_back(std::move(upper));
     }
+    sql_ += kCloseParen;
     sql_ += kCloseParen;
   }
 
@@ -232,10 +243,13 @@ void BindAll(SQLite::Statement& statement, const std::vector<Value>& values) {
   }
 }
 
-EventRow ReadRow(SQLite::Statement& statement) {
-  EventRow row;
+// Reads the current row of a kSelectEvents statement into `row`, unpacking
+// the stored event id and payload (store/raw_codec.h).
+absl::Status ReadRow(SQLite::Statement& statement, const RawDecompressor& decompressor,
+                     EventRow& row) {
   row.sequence = statement.getColumn(0).getInt64();
-  row.event_id = statement.getColumn(1).getString();
+  SQLite::Column event_id = statement.getColumn(1);
+  row.event_id = event_id.isBlob() ? UnpackUuid(event_id.getString()) : event_id.getString();
   row.topic = statement.getColumn(2).getString();
   row.family = statement.getColumn(3).getString();
   row.panel_id = statement.getColumn(4).getString();
@@ -252,8 +266,17 @@ EventRow ReadRow(SQLite::Statement& statement) {
   row.receive_time_ms = statement.getColumn(11).getInt64();
   row.subscription = statement.getColumn(12).getString();
   row.dedupe_key = statement.getColumn(13).getString();
-  row.raw = statement.getColumn(14).getString();
-  return row;
+  SQLite::Column raw = statement.getColumn(14);
+  if (!raw.isBlob()) {
+    row.raw = raw.getString();
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::string> text = decompressor.Decompress(raw.getString());
+  if (!text.ok()) {
+    return absl::DataLossError(absl::StrCat("event ", row.sequence, ": ", text.status().message()));
+  }
+  row.raw = *std::move(text);
+  return absl::OkStatus();
 }
 
 absl::Status FromSqliteError(const SQLite::Exception& e,
@@ -292,13 +315,19 @@ absl::StatusOr<std::unique_ptr<EventReader>> EventReader::Open(
   absl::StatusOr<std::unique_ptr<SQLite::Database>> first =
       OpenReadConnection(path);
   if (!first.ok()) return first.status();
-  return std::unique_ptr<EventReader>(
-      new EventReader(path, max_connections, *std::move(first)));
+  absl::StatusOr<std::unique_ptr<RawDecompressor>> decompressor = RawDecompressor::Create();
+  if (!decompressor.ok()) return decompressor.status();
+  return std::unique_ptr<EventReader>(new EventReader(
+      path, max_connections, *std::move(first), *std::move(decompressor)));
 }
 
 EventReader::EventReader(std::string path, int max_connections,
-                         std::unique_ptr<SQLite::Database> first)
-    : path_(std::move(path)), max_connections_(max_connections), open_(1) {
+                         std::unique_ptr<SQLite::Database> first,
+                         std::unique_ptr<RawDecompressor> decompressor)
+    : path_(std::move(path)),
+      max_connections_(max_connections),
+      decompressor_(std::move(decompressor)),
+      open_(1) {
   idle_.push_back(std::move(first));
 }
 
@@ -347,7 +376,8 @@ absl::StatusOr<ListPage> EventReader::List(const ListQuery& query) {
         page.more = true;
         break;
       }
-      page.rows.push_back(ReadRow(statement));
+      EventRow& row = page.rows.emplace_back();
+      if (absl::Status s = ReadRow(statement, *decompressor_, row); !s.ok()) return s;
     }
     return page;
   } catch (const SQLite::Exception& e) {
@@ -366,7 +396,9 @@ absl::StatusOr<EventRow> EventReader::Get(int64_t sequence) {
       return absl::NotFoundError("no event with sequence " +
                                  std::to_string(sequence));
     }
-    return ReadRow(statement);
+    EventRow row;
+    if (absl::Status s = ReadRow(statement, *decompressor_, row); !s.ok()) return s;
+    return row;
   } catch (const SQLite::Exception& e) {
     return FromSqliteError(e, "reading an event");
   }
@@ -467,7 +499,10 @@ absl::StatusOr<SequencePage> EventReader::ListAfterSequence(
     statement.bind(index++, after_sequence);
     statement.bind(index++, max_sequence);
     statement.bind(index, static_cast<int64_t>(limit));
-    while (statement.executeStep()) page.rows.push_back(ReadRow(statement));
+    while (statement.executeStep()) {
+      EventRow& row = page.rows.emplace_back();
+      if (absl::Status s = ReadRow(statement, *decompressor_, row); !s.ok()) return s;
+    }
     if (page.rows.size() == static_cast<size_t>(limit)) {
       page.scanned_through = page.rows.back().sequence;
     }

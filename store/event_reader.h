@@ -25,6 +25,8 @@ class Database;
 
 namespace pdkarchive::store {
 
+class RawDecompressor;
+
 // What CountEvents can group by.
 enum class Dimension {
   kTopic,   // the topic text
@@ -120,7 +122,8 @@ class EventReader {
  private:
   class Lease;
   EventReader(std::string path, int max_connections,
-              std::unique_ptr<SQLite::Database> first);
+              std::unique_ptr<SQLite::Database> first,
+              std::unique_ptr<RawDecompressor> decompressor);
 
   // Borrows a connection, opening a new one while fewer than the maximum are
   // open, else waiting for one to come back.
@@ -129,6 +132,7 @@ class EventReader {
 
   const std::string path_;
   const int max_connections_;
+  const std::unique_ptr<RawDecompressor> decompressor_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<SQLite::Database>> idle_;

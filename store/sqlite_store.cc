@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "store/raw_codec.h"
 #include "store/sqlite_util.h"
 
 namespace pdkarchive::store {
@@ -14,11 +15,16 @@ namespace {
 // A redelivery hits the UNIQUE dedupe_key and inserts nothing; RETURNING then
 // yields no row and kSelectSequenceByDedupeKey finds the original.
 constexpr char kInsertEvent[] =
-    "INSERT INTO events(event_id, topic, family, panel_id, ou_id, door_id, "
+    "INSERT INTO events(event_id, topic_id, panel_id, ou_id, door_id, "
     "door_name, person_id, actor_user_id, occur_time, receive_time, "
     "subscription, dedupe_key, raw) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
     "ON CONFLICT(dedupe_key) DO NOTHING RETURNING sequence";
+
+constexpr char kSelectTopicId[] =
+    "SELECT topic_id FROM topics WHERE name = ?1 AND family = ?2";
+constexpr char kInsertTopic[] =
+    "INSERT INTO topics(name, family) VALUES (?1, ?2) RETURNING topic_id";
 
 constexpr char kSelectSequenceByDedupeKey[] =
     "SELECT sequence FROM events WHERE dedupe_key = ?1";
@@ -32,24 +38,59 @@ void BindText(SQLite::Statement& stmt, int index, const std::string& value) {
 
 struct SqliteStore::Statements {
   explicit Statements(SQLite::Database& db)
-      : insert(db, kInsertEvent), select_by_key(db, kSelectSequenceByDedupeKey) {}
+      : insert(db, kInsertEvent),
+        select_by_key(db, kSelectSequenceByDedupeKey),
+        select_topic(db, kSelectTopicId),
+        insert_topic(db, kInsertTopic) {}
   SQLite::Statement insert;
   SQLite::Statement select_by_key;
+  SQLite::Statement select_topic;
+  SQLite::Statement insert_topic;
 };
 
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(
     const std::string& path) {
   absl::StatusOr<std::unique_ptr<SQLite::Database>> db = OpenWriteConnection(path);
   if (!db.ok()) return db.status();
+  absl::StatusOr<std::unique_ptr<RawCompressor>> compressor = RawCompressor::Create();
+  if (!compressor.ok()) return compressor.status();
   try {
-    return std::unique_ptr<SqliteStore>(new SqliteStore(*std::move(db)));
+    return std::unique_ptr<SqliteStore>(
+        new SqliteStore(*std::move(db), *std::move(compressor)));
   } catch (const SQLite::Exception& e) {
     return absl::InternalError(absl::StrCat("preparing statements: ", e.what()));
   }
 }
 
-SqliteStore::SqliteStore(std::unique_ptr<SQLite::Database> db)
-    : db_(std::move(db)), statements_(std::make_unique<Statements>(*db_)) {}
+SqliteStore::SqliteStore(std::unique_ptr<SQLite::Database> db,
+                         std::unique_ptr<RawCompressor> compressor)
+    : db_(std::move(db)),
+      statements_(std::make_unique<Statements>(*db_)),
+      compressor_(std::move(compressor)) {}
+
+int64_t SqliteStore::TopicId(const std::string& topic, const std::string& family) {
+  auto key = std::make_pair(topic, family);
+  if (auto it = topic_ids_.find(key); it != topic_ids_.end()) return it->second;
+  SQLite::Statement& select = statements_->select_topic;
+  select.reset();
+  select.bind(1, topic);
+  select.bind(2, family);
+  int64_t id = 0;
+  if (select.executeStep()) {
+    id = select.getColumn(0).getInt64();
+  } else {
+    SQLite::Statement& insert = statements_->insert_topic;
+    insert.reset();
+    insert.bind(1, topic);
+    insert.bind(2, family);
+    insert.executeStep();
+    id = insert.getColumn(0).getInt64();
+    insert.reset();
+  }
+  select.reset();
+  topic_ids_.emplace(std::move(key), id);
+  return id;
+}
 
 SqliteStore::~SqliteStore() = default;
 
@@ -59,25 +100,36 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
   results.reserve(rows.size());
   SQLite::Statement& insert = statements_->insert;
   SQLite::Statement& select = statements_->select_by_key;
+  std::string packed_id;
+  std::string packed_raw;
   try {
     SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
     for (const EventRow& row : rows) {
+      const int64_t topic_id = TopicId(row.topic, row.family);
       insert.reset();
       insert.clearBindings();
-      BindText(insert, 1, row.event_id);
-      BindText(insert, 2, row.topic);
-      BindText(insert, 3, row.family);
-      BindText(insert, 4, row.panel_id);
-      BindText(insert, 5, row.ou_id);
-      if (row.door_id) insert.bind(6, *row.door_id);
-      BindText(insert, 7, row.door_name);
-      if (row.person_id) insert.bind(8, *row.person_id);
-      BindText(insert, 9, row.actor_user_id);
-      insert.bind(10, row.occur_time_ms);
-      insert.bind(11, row.receive_time_ms);
-      BindText(insert, 12, row.subscription);
-      insert.bindNoCopy(13, row.dedupe_key.data(), static_cast<int>(row.dedupe_key.size()));
-      BindText(insert, 14, row.raw);
+      packed_id = PackUuid(row.event_id);
+      if (packed_id.empty()) {
+        BindText(insert, 1, row.event_id);
+      } else {
+        insert.bindNoCopy(1, packed_id.data(), static_cast<int>(packed_id.size()));
+      }
+      insert.bind(2, topic_id);
+      BindText(insert, 3, row.panel_id);
+      BindText(insert, 4, row.ou_id);
+      if (row.door_id) insert.bind(5, *row.door_id);
+      BindText(insert, 6, row.door_name);
+      if (row.person_id) insert.bind(7, *row.person_id);
+      BindText(insert, 8, row.actor_user_id);
+      insert.bind(9, row.occur_time_ms);
+      insert.bind(10, row.receive_time_ms);
+      BindText(insert, 11, row.subscription);
+      insert.bindNoCopy(12, row.dedupe_key.data(), static_cast<int>(row.dedupe_key.size()));
+      if (compressor_->Compress(row.raw, &packed_raw)) {
+        insert.bindNoCopy(13, packed_raw.data(), static_cast<int>(packed_raw.size()));
+      } else {
+        BindText(insert, 13, row.raw);
+      }
       if (insert.executeStep()) {
         results.push_back({insert.getColumn(0).getInt64(), false});
         // Step past the RETURNING row so the insert statement completes.
@@ -98,6 +150,8 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
   } catch (const SQLite::Exception& e) {
     insert.reset();
     select.reset();
+    // Topics inserted by the rolled-back transaction are gone again.
+    topic_ids_.clear();
     // Disk full, I/O error, a lock held too long: the caller may retry.
     return absl::UnavailableError(absl::StrCat("archive cannot commit: ", e.what()));
   }

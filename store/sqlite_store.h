@@ -3,6 +3,7 @@
 #ifndef PDKARCHIVE_STORE_SQLITE_STORE_H_
 #define PDKARCHIVE_STORE_SQLITE_STORE_H_
 
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -18,6 +19,8 @@ class Statement;
 }  // namespace SQLite
 
 namespace pdkarchive::store {
+
+class RawCompressor;
 
 // Where committed batches go. SqliteStore is the real one; tests substitute
 // fakes that block or fail to prove the layers above never ack early.
@@ -47,10 +50,16 @@ class SqliteStore final : public BatchSink {
 
  private:
   struct Statements;
-  explicit SqliteStore(std::unique_ptr<SQLite::Database> db);
+  SqliteStore(std::unique_ptr<SQLite::Database> db,
+              std::unique_ptr<RawCompressor> compressor);
+  // The topics row of (topic, family), inserted if new. Throws SQLite errors.
+  int64_t TopicId(const std::string& topic, const std::string& family);
 
   std::unique_ptr<SQLite::Database> db_;
   std::unique_ptr<Statements> statements_;
+  std::unique_ptr<RawCompressor> compressor_;
+  // Cache of TopicId; cleared when a transaction rolls back.
+  std::map<std::pair<std::string, std::string>, int64_t> topic_ids_;
 };
 
 }  // namespace pdkarchive::store

@@ -21,6 +21,7 @@
 #include "ingest/metrics.h"
 #include "ingest/webhook_handler.h"
 #include "store/commit_feed.h"
+#include "store/event_reader.h"
 #include "store/group_commit_writer.h"
 #include "store/sqlite_store.h"
 #include "tests/test_support/http_client.h"
@@ -62,6 +63,19 @@ std::filesystem::path TempDbPath(const std::string& name) {
                           std::chrono::steady_clock::now().time_since_epoch().count());
   std::filesystem::create_directories(dir);
   return dir / "archive.db";
+}
+
+// Every stored row, read back from the file through the store's read side
+// (payloads and ids are packed on disk, see store/raw_codec.h).
+std::vector<store::EventRow> AllRows(const std::filesystem::path& db) {
+  auto reader = store::EventReader::Open(db.string());
+  EXPECT_TRUE(reader.ok()) << reader.status();
+  if (!reader.ok()) return {};
+  store::ListQuery query;
+  query.limit = 100000;
+  auto page = (*reader)->List(query);
+  EXPECT_TRUE(page.ok()) << page.status();
+  return page.ok() ? page->rows : std::vector<store::EventRow>{};
 }
 
 int64_t CountRows(const std::filesystem::path& db) {
@@ -156,16 +170,16 @@ TEST_F(HttpIngestTest, EverySpecExampleIsStoredOnceInItsFamily) {
   }
   EXPECT_EQ(CountRows(db_path_), 70);
 
-  SQLite::Database conn(db_path_.string(), SQLite::OPEN_READONLY);
-  SQLite::Statement q(conn, "SELECT family, raw, sequence FROM events WHERE topic = ?");
+  std::map<std::string, store::EventRow> by_topic;
+  for (store::EventRow& row : AllRows(db_path_)) {
+    EXPECT_TRUE(by_topic.emplace(row.topic, row).second) << row.topic << " stored twice";
+  }
   for (const Example& e : examples) {
-    q.reset();
-    q.bind(1, e.topic);
-    ASSERT_TRUE(q.executeStep()) << e.topic;
-    EXPECT_EQ(q.getColumn(0).getString(), e.family) << e.topic;
-    EXPECT_EQ(q.getColumn(1).getString(), e.body) << e.topic;
-    EXPECT_EQ(q.getColumn(2).getInt64(), sequence_by_topic[e.topic]) << e.topic;
-    EXPECT_FALSE(q.executeStep()) << e.topic << " stored twice";
+    ASSERT_TRUE(by_topic.count(e.topic)) << e.topic;
+    const store::EventRow& row = by_topic[e.topic];
+    EXPECT_EQ(row.family, e.family) << e.topic;
+    EXPECT_EQ(row.raw, e.body) << e.topic;
+    EXPECT_EQ(row.sequence, sequence_by_topic[e.topic]) << e.topic;
   }
 
   // Redelivering everything adds nothing and names the original sequence.
@@ -184,20 +198,20 @@ TEST_F(HttpIngestTest, NormalizedFieldsLandInTheirColumns) {
       R"("requestFactor":"CARD_OR_PIN"},"metadata":{"occurred":1646922708300,)"
       R"("doorName":"Front Door"},"panelId":"1070000","topic":"door.request.allowed"})";
   ASSERT_EQ(PostSigned(body).status, 200);
-  SQLite::Database conn(db_path_.string(), SQLite::OPEN_READONLY);
-  SQLite::Statement q(conn,
-                      "SELECT event_id, family, panel_id, door_id, door_name, person_id, "
-                      "occur_time, subscription, length(dedupe_key) FROM events");
-  ASSERT_TRUE(q.executeStep());
-  EXPECT_EQ(q.getColumn(0).getString(), "679521e4-c455-423f-8155-d012c98f5dcc");
-  EXPECT_EQ(q.getColumn(1).getString(), "panel");
-  EXPECT_EQ(q.getColumn(2).getString(), "1070000");
-  EXPECT_EQ(q.getColumn(3).getInt64(), 3);
-  EXPECT_EQ(q.getColumn(4).getString(), "Front Door");
-  EXPECT_EQ(q.getColumn(5).getInt64(), 17);
-  EXPECT_EQ(q.getColumn(6).getInt64(), 1646922708300);
-  EXPECT_EQ(q.getColumn(7).getString(), "default");
-  EXPECT_EQ(q.getColumn(8).getInt(), 16);
+  std::vector<store::EventRow> rows = AllRows(db_path_);
+  ASSERT_EQ(rows.size(), 1u);
+  const store::EventRow& row = rows[0];
+  EXPECT_EQ(row.event_id, "679521e4-c455-423f-8155-d012c98f5dcc");
+  EXPECT_EQ(row.topic, "door.request.allowed");
+  EXPECT_EQ(row.family, "panel");
+  EXPECT_EQ(row.panel_id, "1070000");
+  EXPECT_EQ(row.door_id, 3);
+  EXPECT_EQ(row.door_name, "Front Door");
+  EXPECT_EQ(row.person_id, 17);
+  EXPECT_EQ(row.occur_time_ms, 1646922708300);
+  EXPECT_EQ(row.subscription, "default");
+  EXPECT_EQ(row.dedupe_key.size(), 16u);
+  EXPECT_EQ(row.raw, body);
 }
 
 TEST_F(HttpIngestTest, SameIdUnderAnotherTopicIsAnotherEvent) {
@@ -295,9 +309,11 @@ TEST_F(HttpIngestTest, UnknownTopicIsStoredAsUnknownAndCounted) {
   const std::string body =
       R"({"id":"u-1","topic":"device.battery.low","panelId":"1070000","body":{"doorId":4}})";
   ASSERT_EQ(PostSigned(body).status, 200);
-  SQLite::Database conn(db_path_.string(), SQLite::OPEN_READONLY);
-  EXPECT_EQ(conn.execAndGet("SELECT family FROM events").getString(), "unknown");
-  EXPECT_EQ(conn.execAndGet("SELECT door_id FROM events").getInt64(), 4);
+  std::vector<store::EventRow> rows = AllRows(db_path_);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].family, "unknown");
+  EXPECT_EQ(rows[0].topic, "device.battery.low");
+  EXPECT_EQ(rows[0].door_id, 4);
   auto metrics = HttpRequest(stack_->port(), "GET", "/metrics");
   ASSERT_TRUE(metrics.ok());
   EXPECT_TRUE(absl::StrContains(metrics->body, "pdkarchive_unknown_topics_total 1"))
@@ -309,12 +325,11 @@ TEST_F(HttpIngestTest, FieldOfUnexpectedTypeIsKeptEmptyAndCounted) {
       R"({"id":"t-1","body":{"doorId":"front","personId":{"x":1}},)"
       R"("metadata":{"occurred":"yesterday"},"panelId":"1070000","topic":"door.request.allowed"})";
   ASSERT_EQ(PostSigned(body).status, 200);
-  SQLite::Database conn(db_path_.string(), SQLite::OPEN_READONLY);
-  SQLite::Statement q(conn, "SELECT door_id IS NULL, person_id IS NULL, raw FROM events");
-  ASSERT_TRUE(q.executeStep());
-  EXPECT_EQ(q.getColumn(0).getInt(), 1);
-  EXPECT_EQ(q.getColumn(1).getInt(), 1);
-  EXPECT_EQ(q.getColumn(2).getString(), body);
+  std::vector<store::EventRow> rows = AllRows(db_path_);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_FALSE(rows[0].door_id.has_value());
+  EXPECT_FALSE(rows[0].person_id.has_value());
+  EXPECT_EQ(rows[0].raw, body);
   EXPECT_GE(stack_->metrics().unreadable_fields(), 3u);
 }
 

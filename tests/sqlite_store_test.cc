@@ -5,9 +5,13 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 
+#include <openssl/sha.h>
+
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "store/event_reader.h"
+#include "store/raw_codec.h"
 #include "store/migrations.h"
 
 namespace pdkarchive::store {
@@ -107,27 +111,92 @@ TEST_F(SqliteStoreTest, RowRoundTripsThroughTheFile) {
   row.ou_id = "ou-1";
   row.actor_user_id = "user-9";
   row.raw = "{\"exact\": \"bytes\" }";
-  ASSERT_TRUE((*store)->AppendBatch({&row, 1}).ok());
-  SQLite::Database db(path_, SQLite::OPEN_READONLY);
-  SQLite::Statement q(db,
-                      "SELECT event_id, topic, family, panel_id, ou_id, door_id, door_name, "
-                      "person_id, actor_user_id, occur_time, receive_time, subscription, "
-                      "dedupe_key, raw FROM events");
-  ASSERT_TRUE(q.executeStep());
-  EXPECT_EQ(q.getColumn(0).getString(), row.event_id);
-  EXPECT_EQ(q.getColumn(1).getString(), row.topic);
-  EXPECT_EQ(q.getColumn(2).getString(), row.family);
-  EXPECT_EQ(q.getColumn(3).getString(), row.panel_id);
-  EXPECT_EQ(q.getColumn(4).getString(), row.ou_id);
-  EXPECT_EQ(q.getColumn(5).getInt64(), 3);
-  EXPECT_EQ(q.getColumn(6).getString(), row.door_name);
-  EXPECT_EQ(q.getColumn(7).getInt64(), 17);
-  EXPECT_EQ(q.getColumn(8).getString(), row.actor_user_id);
-  EXPECT_EQ(q.getColumn(9).getInt64(), row.occur_time_ms);
-  EXPECT_EQ(q.getColumn(10).getInt64(), row.receive_time_ms);
-  EXPECT_EQ(q.getColumn(11).getString(), row.subscription);
-  EXPECT_EQ(q.getColumn(12).getString(), row.dedupe_key);
-  EXPECT_EQ(q.getColumn(13).getString(), row.raw);
+  auto result = (*store)->AppendBatch({&row, 1});
+  ASSERT_TRUE(result.ok());
+  row.sequence = (*result)[0].sequence;
+  auto reader = EventReader::Open(path_);
+  ASSERT_TRUE(reader.ok());
+  auto back = (*reader)->Get(row.sequence);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, row);
+}
+
+TEST_F(SqliteStoreTest, PayloadsAndUuidsArePackedAndReadBackExactly) {
+  auto store = SqliteStore::Open(path_);
+  ASSERT_TRUE(store.ok());
+  EventRow uuid_row = Row("u", 5);
+  uuid_row.event_id = "679521e4-c455-423f-8155-d012c98f5dcc";
+  uuid_row.raw =
+      R"({"id":"679521e4-c455-423f-8155-d012c98f5dcc","body":{"doorId":1,"personId":1,)"
+      R"("requestFactor":"CARD_OR_PIN"},"metadata":{"occurred":1646922708300,)"
+      R"("doorName":"Door Name"},"panelId":"1070000","topic":"door.request.allowed"})";
+  EventRow upper_row = Row("v", 6);
+  upper_row.event_id = "679521E4-C455-423F-8155-D012C98F5DCC";  // not canonical: kept as text
+  upper_row.raw = "x";  // too short to gain from compression: kept as text
+  std::vector<EventRow> rows = {uuid_row, upper_row};
+  auto results = (*store)->AppendBatch(rows);
+  ASSERT_TRUE(results.ok());
+  {
+    SQLite::Database db(path_, SQLite::OPEN_READONLY);
+    SQLite::Statement q(db, "SELECT typeof(event_id), length(event_id), typeof(raw), "
+                            "length(raw) FROM events ORDER BY sequence");
+    ASSERT_TRUE(q.executeStep());
+    EXPECT_EQ(q.getColumn(0).getString(), "blob");
+    EXPECT_EQ(q.getColumn(1).getInt(), 16);
+    EXPECT_EQ(q.getColumn(2).getString(), "blob");
+    EXPECT_LT(q.getColumn(3).getInt(), static_cast<int>(uuid_row.raw.size()) / 2)
+        << "the spec dictionary should more than halve a door event";
+    ASSERT_TRUE(q.executeStep());
+    EXPECT_EQ(q.getColumn(0).getString(), "text");
+    EXPECT_EQ(q.getColumn(2).getString(), "text");
+  }
+  auto reader = EventReader::Open(path_);
+  ASSERT_TRUE(reader.ok());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    auto back = (*reader)->Get((*results)[i].sequence);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(back->event_id, rows[i].event_id);
+    EXPECT_EQ(back->raw, rows[i].raw);
+  }
+}
+
+TEST(RawCodecTest, DictionaryV1NeverChanges) {
+  // Rows compressed with format 1 can only be read with these exact bytes.
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(kRawDictionaryV1.data()),
+         kRawDictionaryV1.size(), digest);
+  std::string hex;
+  for (unsigned char b : digest) absl::StrAppend(&hex, absl::Hex(b, absl::kZeroPad2));
+  EXPECT_EQ(hex, "92ec5f33c797eb6183cfc385ac6c9ab8d926cb47b9bfacee82723291a1dc8c29");
+}
+
+TEST(RawCodecTest, UuidPackingRoundTripsAndRejectsOtherIds) {
+  const std::string id = "624af2c6-fc08-403f-94c7-a2d87d0703df";
+  std::string packed = PackUuid(id);
+  ASSERT_EQ(packed.size(), 16u);
+  EXPECT_EQ(UnpackUuid(packed), id);
+  for (const char* other : {"", "1070000", "624AF2C6-FC08-403F-94C7-A2D87D0703DF",
+                            "624af2c6-fc08-403f-94c7-a2d87d0703dg",
+                            "624af2c6fc08-403f-94c7-a2d87d0703df0"}) {
+    EXPECT_EQ(PackUuid(other), "") << other;
+  }
+}
+
+TEST_F(SqliteStoreTest, CorruptStoredPayloadIsDataLossNotACrash) {
+  auto store = SqliteStore::Open(path_);
+  ASSERT_TRUE(store.ok());
+  EventRow row = Row("c", 5);
+  row.raw = std::string(300, 'a');
+  auto results = (*store)->AppendBatch({&row, 1});
+  ASSERT_TRUE(results.ok());
+  {
+    SQLite::Database db(path_, SQLite::OPEN_READWRITE);
+    db.exec("UPDATE events SET raw = X'01DEADBEEF'");
+  }
+  auto reader = EventReader::Open(path_);
+  ASSERT_TRUE(reader.ok());
+  auto back = (*reader)->Get((*results)[0].sequence);
+  EXPECT_EQ(back.status().code(), absl::StatusCode::kDataLoss);
 }
 
 TEST_F(SqliteStoreTest, AbsentDoorAndPersonAreNull) {

@@ -1,0 +1,464 @@
+// Ingest facing hostile or broken clients: a real Pistache server on
+// 127.0.0.1:0 in front of the group-commit writer and a SQLite file, with
+// short header and body timeouts so slow clients are cut off quickly.
+// Slowloris connections, hundreds of idle connections, an oversized header
+// block and a flood of badly signed deliveries must neither crash the server
+// nor keep it from answering a normal signed delivery promptly.
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "ingest/http_server.h"
+#include "ingest/metrics.h"
+#include "ingest/webhook_handler.h"
+#include "store/commit_feed.h"
+#include "store/group_commit_writer.h"
+#include "store/sqlite_store.h"
+#include "tests/test_support/http_client.h"
+
+namespace pdkarchive {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+using testing::HttpConnection;
+using testing::HttpReply;
+using testing::SignedHeaders;
+
+constexpr char kSecret[] = "hostile-client-secret";
+constexpr milliseconds kHeaderTimeout{1500};
+constexpr milliseconds kBodyTimeout{1500};
+// How much later than its timeout a slow client may be cut off: Pistache
+// checks timeouts on its own timers, and CI machines are busy.
+constexpr milliseconds kTimeoutSlack{3000};
+// "Promptly" for a normal delivery next to hostile traffic; a commit takes
+// milliseconds, so this only catches real starvation.
+constexpr milliseconds kPrompt{2000};
+
+int64_t MillisSince(steady_clock::time_point start) {
+  return std::chrono::duration_cast<milliseconds>(steady_clock::now() - start).count();
+}
+
+// A bare TCP connection for clients that misbehave below HTTP: trickling
+// bytes, never sending any, or sending more than any server should read.
+class RawSocket {
+ public:
+  static std::unique_ptr<RawSocket> Connect(int port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return nullptr;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      ::close(fd);
+      return nullptr;
+    }
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return std::unique_ptr<RawSocket>(new RawSocket(fd));
+  }
+  ~RawSocket() { ::close(fd_); }
+  RawSocket(const RawSocket&) = delete;
+  RawSocket& operator=(const RawSocket&) = delete;
+
+  // False once the peer has closed or reset the connection.
+  bool Send(std::string_view data) {
+    while (!data.empty()) {
+      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  }
+
+  // Whether the server has answered or closed: something to read, EOF or an
+  // error, within `wait`.
+  bool Answered(milliseconds wait) {
+    pollfd p{fd_, POLLIN, 0};
+    return ::poll(&p, 1, static_cast<int>(wait.count())) > 0;
+  }
+
+  // Everything the server sends until it closes or goes quiet for `wait`.
+  std::string ReadAvailable(milliseconds wait) {
+    std::string out;
+    char buf[4096];
+    while (Answered(wait)) {
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+  }
+
+ private:
+  explicit RawSocket(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+// An answer that cuts a slow client off: a 408, or the connection closed
+// without one (a reset may also swallow the 408 the server sent).
+bool IsCutOff(const std::string& answer) {
+  return answer.empty() || absl::StartsWith(answer, "HTTP/1.1 408");
+}
+
+std::string EventBody(const std::string& id) {
+  return absl::StrCat(R"({"id":")", id,
+                      R"(","body":{"doorId":3,"personId":17},"metadata":{"occurred":)"
+                      R"(1646922708300,"doorName":"Front"},"panelId":"1070000",)"
+                      R"("topic":"door.request.allowed"})");
+}
+
+class HostileClientTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    // Hundreds of connections need twice as many descriptors in this one
+    // process (both ends); lift the soft limit to the hard one.
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+      limit.rlim_cur = limit.rlim_max;
+      ::setrlimit(RLIMIT_NOFILE, &limit);
+    }
+  }
+
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           absl::StrCat("pdkarchive-hostile-", ::getpid(), "-",
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    db_ = (dir_ / "archive.db").string();
+    auto store = store::SqliteStore::Open(db_);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+    writer_ = std::make_unique<store::GroupCommitWriter>(*store_, feed_, nullptr);
+    ingest::WebhookOptions options;
+    options.secret = kSecret;
+    options.max_body_bytes = 64 * 1024;
+    handler_ = std::make_unique<ingest::WebhookHandler>(options, *writer_, metrics_);
+    ingest::HttpServerOptions http;
+    http.threads = 2;
+    http.max_body_bytes = options.max_body_bytes;
+    http.header_timeout = kHeaderTimeout;
+    http.body_timeout = kBodyTimeout;
+    auto server = ingest::HttpServer::Start("127.0.0.1:0", *handler_, http);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+  }
+
+  void TearDown() override {
+    if (handler_) handler_->StopAccepting();
+    if (writer_) writer_->Stop();
+    if (server_) server_->Shutdown();
+    server_.reset();
+    handler_.reset();
+    writer_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  int port() const { return server_->port(); }
+
+  // Posts one new signed event on a fresh connection; returns the latency in
+  // ms, or -1 (after recording a failure) when it did not get a 200.
+  int64_t PostOnce(const std::string& id) {
+    const std::string body = EventBody(id);
+    const auto start = steady_clock::now();
+    auto reply =
+        testing::HttpRequest(port(), "POST", "/webhooks", body, SignedHeaders(kSecret, body));
+    const int64_t ms = MillisSince(start);
+    if (!reply.ok() || reply->status != 200) {
+      ADD_FAILURE() << id << ": "
+                    << (reply.ok() ? absl::StrCat(reply->status, " ", reply->body)
+                                   : std::string(reply.status().message()));
+      return -1;
+    }
+    return ms;
+  }
+
+  int64_t CountRows() {
+    SQLite::Database db(db_, SQLite::OPEN_READONLY);
+    return db.execAndGet("SELECT count(*) FROM events").getInt64();
+  }
+
+  std::filesystem::path dir_;
+  std::string db_;
+  std::unique_ptr<store::SqliteStore> store_;
+  store::CommitFeed feed_;
+  std::unique_ptr<store::GroupCommitWriter> writer_;
+  ingest::Metrics metrics_;
+  std::unique_ptr<ingest::WebhookHandler> handler_;
+  std::unique_ptr<ingest::HttpServer> server_;
+};
+
+TEST_F(HostileClientTest, HeadersTrickledByteByByteAreCutOffAtTheHeaderTimeout) {
+  auto slow = RawSocket::Connect(port());
+  ASSERT_NE(slow, nullptr);
+  const std::string body = EventBody("slow-headers");
+  const std::string request = absl::StrCat(
+      "POST /webhooks HTTP/1.1\r\nHost: 127.0.0.1\r\nX-PDK-SIGNATURE: ",
+      SignedHeaders(kSecret, body)[1].second, "\r\nContent-Length: ", body.size(),
+      "\r\n\r\n", body);
+  const auto start = steady_clock::now();
+  bool answered = false;
+  // One byte every 100 ms: the whole header would take far longer than the
+  // timeout.
+  for (size_t i = 0; i < request.size() && !answered; ++i) {
+    if (!slow->Send(request.substr(i, 1))) break;
+    answered = slow->Answered(milliseconds(100));
+    if (MillisSince(start) > (kHeaderTimeout + kTimeoutSlack).count()) break;
+  }
+  const std::string answer = slow->ReadAvailable(milliseconds(1000));
+  const int64_t cut_ms = MillisSince(start);
+  EXPECT_TRUE(IsCutOff(answer)) << answer;
+  EXPECT_LT(cut_ms, (kHeaderTimeout + kTimeoutSlack).count() + 1000);
+  std::cout << "[hostile] trickled headers cut off after " << cut_ms << " ms (timeout "
+            << kHeaderTimeout.count() << " ms): "
+            << (answer.empty() ? "closed" : answer.substr(0, answer.find('\r'))) << "\n";
+  EXPECT_EQ(CountRows(), 0);
+  EXPECT_GE(PostOnce("after-slow-headers"), 0);
+}
+
+TEST_F(HostileClientTest, BodyTrickledAfterTheHeadersIsCutOffAtTheBodyTimeout) {
+  auto slow = RawSocket::Connect(port());
+  ASSERT_NE(slow, nullptr);
+  const std::string body = EventBody("slow-body");
+  ASSERT_TRUE(slow->Send(absl::StrCat("POST /webhooks HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                      "X-PDK-SIGNATURE: ",
+                                      SignedHeaders(kSecret, body)[1].second,
+                                      "\r\nContent-Length: ", body.size(), "\r\n\r\n")));
+  const auto start = steady_clock::now();
+  bool answered = false;
+  for (size_t i = 0; i < body.size() && !answered; ++i) {
+    if (!slow->Send(body.substr(i, 1))) break;
+    answered = slow->Answered(milliseconds(100));
+    if (MillisSince(start) > (kBodyTimeout + kTimeoutSlack).count()) break;
+  }
+  const std::string answer = slow->ReadAvailable(milliseconds(1000));
+  const int64_t cut_ms = MillisSince(start);
+  EXPECT_TRUE(IsCutOff(answer)) << answer;
+  EXPECT_LT(cut_ms, (kBodyTimeout + kTimeoutSlack).count() + 1000);
+  std::cout << "[hostile] trickled body cut off after " << cut_ms << " ms (timeout "
+            << kBodyTimeout.count() << " ms): "
+            << (answer.empty() ? "closed" : answer.substr(0, answer.find('\r'))) << "\n";
+  EXPECT_EQ(CountRows(), 0);
+}
+
+TEST_F(HostileClientTest, FiftySlowlorisConnectionsDoNotStarveANormalDelivery) {
+  constexpr int kSlow = 50;
+  const std::string partial =
+      "POST /webhooks HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+  std::vector<std::unique_ptr<RawSocket>> slow;
+  for (int i = 0; i < kSlow; ++i) {
+    slow.push_back(RawSocket::Connect(port()));
+    ASSERT_NE(slow.back(), nullptr) << i;
+  }
+  // A trickler feeds every slow connection one byte every 100 ms until the
+  // server cuts it off; meanwhile normal deliveries must go straight through.
+  const auto start = steady_clock::now();
+  std::vector<int64_t> cut_ms(kSlow, -1);
+  std::thread trickler([&] {
+    for (size_t byte = 0; byte < partial.size(); ++byte) {
+      bool any_open = false;
+      for (int i = 0; i < kSlow; ++i) {
+        if (cut_ms[static_cast<size_t>(i)] >= 0) continue;
+        auto& s = slow[static_cast<size_t>(i)];
+        if (s->Answered(milliseconds(0)) || !s->Send(partial.substr(byte, 1))) {
+          cut_ms[static_cast<size_t>(i)] = MillisSince(start);
+          continue;
+        }
+        any_open = true;
+      }
+      if (!any_open || MillisSince(start) > (kHeaderTimeout + kTimeoutSlack).count()) break;
+      std::this_thread::sleep_for(milliseconds(100));  // the trickle rate, not a wait
+    }
+  });
+  std::vector<int64_t> latencies;
+  for (int i = 0; i < 10; ++i) latencies.push_back(PostOnce(absl::StrCat("normal-", i)));
+  trickler.join();
+
+  int cut_off = 0;
+  for (int i = 0; i < kSlow; ++i) {
+    auto& s = slow[static_cast<size_t>(i)];
+    const std::string answer = s->ReadAvailable(milliseconds(2000));
+    if (IsCutOff(answer)) {
+      ++cut_off;
+    } else {
+      ADD_FAILURE() << "slow connection " << i << " got: " << answer.substr(0, 80);
+    }
+  }
+  const int64_t worst = *std::max_element(latencies.begin(), latencies.end());
+  std::cout << "[hostile] " << kSlow << " slowloris connections: " << cut_off
+            << " cut off (the last after "
+            << *std::max_element(cut_ms.begin(), cut_ms.end())
+            << " ms); normal deliveries meanwhile: worst " << worst << " ms\n";
+  EXPECT_EQ(cut_off, kSlow);
+  for (int64_t ms : latencies) {
+    EXPECT_GE(ms, 0);
+    EXPECT_LT(ms, kPrompt.count());
+  }
+  EXPECT_EQ(CountRows(), 10);
+}
+
+TEST_F(HostileClientTest, HundredsOfIdleConnectionsDoNotBlockIngest) {
+  // Half never send a byte; half make one keep-alive request and go quiet.
+  constexpr int kIdle = 300;
+  std::vector<std::unique_ptr<RawSocket>> silent;
+  std::vector<HttpConnection> kept_alive;
+  for (int i = 0; i < kIdle; ++i) {
+    if (i % 2 == 0) {
+      silent.push_back(RawSocket::Connect(port()));
+      ASSERT_NE(silent.back(), nullptr) << i;
+    } else {
+      auto conn = HttpConnection::Connect(port());
+      ASSERT_TRUE(conn.ok()) << i << ": " << conn.status();
+      auto reply = conn->Request("GET", "/healthz");
+      ASSERT_TRUE(reply.ok()) << i << ": " << reply.status();
+      ASSERT_EQ(reply->status, 200);
+      kept_alive.push_back(*std::move(conn));
+    }
+  }
+  std::vector<int64_t> latencies;
+  for (int i = 0; i < 20; ++i) latencies.push_back(PostOnce(absl::StrCat("among-idle-", i)));
+  const int64_t worst = *std::max_element(latencies.begin(), latencies.end());
+  std::cout << "[hostile] " << kIdle << " idle connections open: 20 deliveries, worst "
+            << worst << " ms\n";
+  for (int64_t ms : latencies) {
+    EXPECT_GE(ms, 0);
+    EXPECT_LT(ms, kPrompt.count());
+  }
+  EXPECT_EQ(CountRows(), 20);
+  // The idle keep-alive connections still work.
+  const std::string body = EventBody("on-idle-connection");
+  auto reply = kept_alive.back().Request("POST", "/webhooks", body,
+                                         SignedHeaders(kSecret, body));
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->status, 200);
+}
+
+TEST_F(HostileClientTest, OversizedHeaderBlockIsRefusedAndTheServerCarriesOn) {
+  // Far more header bytes than the request size limit (the body limit plus
+  // header room), in one header and in thousands of small ones.
+  const std::string huge_value(2 * 1024 * 1024, 'h');
+  std::string many;
+  for (int i = 0; many.size() < 2 * 1024 * 1024; ++i) {
+    absl::StrAppend(&many, "X-Header-", i, ": value-", i, "\r\n");
+  }
+  for (const std::string& headers :
+       {absl::StrCat("X-Huge: ", huge_value, "\r\n"), many}) {
+    auto conn = RawSocket::Connect(port());
+    ASSERT_NE(conn, nullptr);
+    // The server may stop reading and close before all is sent.
+    conn->Send(absl::StrCat("POST /webhooks HTTP/1.1\r\nHost: 127.0.0.1\r\n", headers,
+                            "Content-Length: 2\r\n\r\n{}"));
+    const std::string answer = conn->ReadAvailable(milliseconds(5000));
+    const std::string status_line = answer.substr(0, answer.find('\r'));
+    std::cout << "[hostile] " << headers.size() << " bytes of headers: "
+              << (answer.empty() ? "connection closed" : status_line) << "\n";
+    EXPECT_TRUE(answer.empty() || absl::StartsWith(answer, "HTTP/1.1 413") ||
+                absl::StartsWith(answer, "HTTP/1.1 431") ||
+                absl::StartsWith(answer, "HTTP/1.1 400"))
+        << status_line;
+    EXPECT_FALSE(absl::StartsWith(answer, "HTTP/1.1 2")) << status_line;
+  }
+  EXPECT_EQ(CountRows(), 0);
+  EXPECT_GE(PostOnce("after-oversized-headers"), 0);
+}
+
+TEST_F(HostileClientTest, BadSignatureFloodBarelySlowsValidDeliveries) {
+  constexpr int kValid = 40;
+  constexpr int kFlooders = 4;
+  auto measure = [&](const std::string& prefix) {
+    auto conn = HttpConnection::Connect(port());
+    EXPECT_TRUE(conn.ok()) << conn.status();
+    std::vector<int64_t> micros;
+    for (int i = 0; i < kValid && conn.ok(); ++i) {
+      const std::string body = EventBody(absl::StrCat(prefix, i));
+      const auto start = steady_clock::now();
+      auto reply = conn->Request("POST", "/webhooks", body, SignedHeaders(kSecret, body));
+      micros.push_back(std::chrono::duration_cast<std::chrono::microseconds>(
+                           steady_clock::now() - start)
+                           .count());
+      EXPECT_TRUE(reply.ok() && reply->status == 200)
+          << (reply.ok() ? reply->body : std::string(reply.status().message()));
+    }
+    std::sort(micros.begin(), micros.end());
+    return micros.empty() ? int64_t{0} : micros[micros.size() / 2];
+  };
+
+  const int64_t baseline_us = measure("calm-");
+
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> refused{0};
+  std::atomic<int64_t> flood_errors{0};
+  std::vector<std::thread> flooders;
+  for (int f = 0; f < kFlooders; ++f) {
+    flooders.emplace_back([&, f] {
+      auto conn = HttpConnection::Connect(port());
+      if (!conn.ok()) {
+        flood_errors.fetch_add(1);
+        return;
+      }
+      for (int n = 0; !stop.load(); ++n) {
+        const std::string body = EventBody(absl::StrCat("forged-", f, "-", n));
+        auto reply = conn->Request("POST", "/webhooks", body,
+                                   SignedHeaders("not the secret", body));
+        if (!reply.ok() || reply->status != 401) {
+          flood_errors.fetch_add(1);
+          return;
+        }
+        refused.fetch_add(1);
+      }
+    });
+  }
+  // Let the flood get going before measuring under it.
+  while (refused.load() < 200 && flood_errors.load() == 0) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  const auto flood_start = steady_clock::now();
+  const int64_t flooded_us = measure("flooded-");
+  const int64_t flood_window_ms = std::max<int64_t>(MillisSince(flood_start), 1);
+  const int64_t refused_during = refused.load();
+  stop.store(true);
+  for (std::thread& t : flooders) t.join();
+
+  const double ratio =
+      static_cast<double>(flooded_us) / static_cast<double>(std::max<int64_t>(baseline_us, 1));
+  std::cout << "[hostile] bad-signature flood (" << kFlooders << " threads, "
+            << refused.load() << " refused, ~" << refused_during * 1000 / flood_window_ms
+            << "/s): valid delivery median " << baseline_us << " us calm, " << flooded_us
+            << " us under flood, ratio " << ratio << "\n";
+  RecordProperty("bad_signature_slowdown_ratio", std::to_string(ratio));
+  EXPECT_EQ(flood_errors.load(), 0);
+  EXPECT_EQ(metrics_.deliveries(ingest::DeliveryResult::kUnauthorized),
+            static_cast<uint64_t>(refused.load()));
+  EXPECT_EQ(CountRows(), 2 * kValid);
+  // Machines are noisy; this bound only catches a flood that starves ingest.
+  EXPECT_LT(ratio, 10.0);
+}
+
+}  // namespace
+}  // namespace pdkarchive
