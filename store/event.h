@@ -5,12 +5,17 @@
 #ifndef PDKARCHIVE_STORE_EVENT_H_
 #define PDKARCHIVE_STORE_EVENT_H_
 
+#include <climits>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace pdkarchive::store {
+
+inline constexpr int64_t kDayMs = 24LL * 60 * 60 * 1000;
+// The door_id of the daily count rollups for events that name no door.
+inline constexpr int64_t kNoDoor = INT64_MIN;
 
 // One archived webhook delivery. Times are milliseconds since the Unix epoch,
 // UTC. Text fields the payload does not carry are empty, never null.

@@ -84,6 +84,16 @@ constexpr char kKeyDay[] =
     "COALESCE(strftime('%Y-%m-%d', "
     "(occur_time - ((occur_time % 1000) + 1000) % 1000) / 1000, "
     "'unixepoch'), '')";
+// The same keys over the daily rollups (migrations/0002_daily_counts.sql).
+constexpr char kRollupKeyDoor[] =
+    "CASE WHEN door_id = -9223372036854775808 THEN '' ELSE CAST(door_id AS TEXT) END";
+constexpr char kRollupKeyDay[] = "strftime('%Y-%m-%d', day * 86400, 'unixepoch')";
+constexpr char kStartDay[] = "day >= ?";
+constexpr char kEndDay[] = "day < ?";
+constexpr char kSumFromDaily[] =
+    "COALESCE(SUM(n), 0) FROM counts_daily CROSS JOIN topics USING (topic_id)";
+constexpr char kSumFromDailyTopic[] =
+    "COALESCE(SUM(n), 0) FROM counts_daily_topic CROSS JOIN topics USING (topic_id)";
 constexpr char kSelect[] = "SELECT ";
 constexpr char kComma[] = ", ";
 constexpr char kCountFromEvents[] =
@@ -98,6 +108,40 @@ struct Query {
   std::string sql;
   std::vector<Value> values;
 };
+
+// Which table answers a count. The rollups hold per-day counts by topic,
+// panel and door, so they serve any count whose filter and grouping need
+// nothing finer: no person or org, no hours, time bounds on day boundaries.
+enum class CountSource { kEvents, kDaily, kDailyTopic };
+
+bool IsWholeDay(const std::optional<int64_t>& ms) {
+  return !ms || *ms % kDayMs == 0;
+}
+
+CountSource ChooseCountSource(const EventFilter& filter,
+                              const std::vector<Dimension>& dimensions) {
+  if (!filter.person_ids.empty() || !filter.ou_ids.empty() ||
+      !IsWholeDay(filter.start_ms) || !IsWholeDay(filter.end_ms)) {
+    return CountSource::kEvents;
+  }
+  bool topic_and_day_only = filter.panel_ids.empty() && filter.door_ids.empty();
+  for (Dimension d : dimensions) {
+    if (d == Dimension::kPerson || d == Dimension::kHour) return CountSource::kEvents;
+    if (d == Dimension::kPanel || d == Dimension::kDoor) topic_and_day_only = false;
+  }
+  return topic_and_day_only ? CountSource::kDailyTopic : CountSource::kDaily;
+}
+
+const char* RollupKeyExpression(Dimension dimension) {
+  switch (dimension) {
+    case Dimension::kDoor:
+      return kRollupKeyDoor;
+    case Dimension::kDay:
+      return kRollupKeyDay;
+    default:
+      return dimension == Dimension::kTopic ? kKeyTopic : kKeyPanel;
+  }
+}
 
 const char* KeyExpression(Dimension dimension) {
   switch (dimension) {
@@ -183,14 +227,16 @@ class Conditions {
     sql_ += kCloseParen;
   }
 
-  void AddFilter(const EventFilter& filter) {
+  // Adds every condition of `filter`. With `by_day`, the time bounds (which
+  // must be whole UTC days) apply to the rollups' day column instead.
+  void AddFilter(const EventFilter& filter, bool by_day = false) {
     if (filter.start_ms) {
-      Add(kStartTime);
-      values_.emplace_back(*filter.start_ms);
+      Add(by_day ? kStartDay : kStartTime);
+      values_.emplace_back(by_day ? *filter.start_ms / kDayMs : *filter.start_ms);
     }
     if (filter.end_ms) {
-      Add(kEndTime);
-      values_.emplace_back(*filter.end_ms);
+      Add(by_day ? kEndDay : kEndTime);
+      values_.emplace_back(by_day ? *filter.end_ms / kDayMs : *filter.end_ms);
     }
     AddTopics(filter.topics);
     AddIn(kPanelIn, filter.panel_ids);
@@ -413,19 +459,23 @@ absl::StatusOr<std::vector<CountGroup>> EventReader::Count(
     }
     seen.push_back(dimension);
   }
+  const CountSource source = ChooseCountSource(filter, dimensions);
+  const bool rollup = source != CountSource::kEvents;
   Conditions conditions;
-  conditions.AddFilter(filter);
+  conditions.AddFilter(filter, rollup);
   std::string keys;
   for (size_t i = 0; i < dimensions.size(); ++i) {
     if (i > 0) keys += kComma;
-    keys += KeyExpression(dimensions[i]);
+    keys += rollup ? RollupKeyExpression(dimensions[i]) : KeyExpression(dimensions[i]);
   }
   std::string sql = kSelect;
   if (!keys.empty()) {
     sql += keys;
     sql += kComma;
   }
-  sql += kCountFromEvents;
+  sql += source == CountSource::kEvents  ? kCountFromEvents
+         : source == CountSource::kDaily ? kSumFromDaily
+                                         : kSumFromDailyTopic;
   sql += conditions.sql();
   if (!keys.empty()) {
     sql += kGroupBy;

@@ -3,6 +3,8 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
 
+#include <map>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -20,6 +22,13 @@ constexpr char kInsertEvent[] =
     "subscription, dedupe_key, raw) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
     "ON CONFLICT(dedupe_key) DO NOTHING RETURNING sequence";
+
+constexpr char kAddDailyCount[] =
+    "INSERT INTO counts_daily(day, topic_id, panel_id, door_id, n) "
+    "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO UPDATE SET n = n + excluded.n";
+constexpr char kAddDailyTopicCount[] =
+    "INSERT INTO counts_daily_topic(day, topic_id, n) "
+    "VALUES (?1, ?2, ?3) ON CONFLICT DO UPDATE SET n = n + excluded.n";
 
 constexpr char kSelectTopicId[] =
     "SELECT topic_id FROM topics WHERE name = ?1 AND family = ?2";
@@ -41,12 +50,53 @@ struct SqliteStore::Statements {
       : insert(db, kInsertEvent),
         select_by_key(db, kSelectSequenceByDedupeKey),
         select_topic(db, kSelectTopicId),
-        insert_topic(db, kInsertTopic) {}
+        insert_topic(db, kInsertTopic),
+        add_daily(db, kAddDailyCount),
+        add_daily_topic(db, kAddDailyTopicCount) {}
   SQLite::Statement insert;
   SQLite::Statement select_by_key;
   SQLite::Statement select_topic;
   SQLite::Statement insert_topic;
+  SQLite::Statement add_daily;
+  SQLite::Statement add_daily_topic;
 };
+
+namespace {
+
+// Key of counts_daily: (day, topic_id, panel_id, door_id).
+using DailyKey = std::tuple<int64_t, int64_t, std::string, int64_t>;
+
+int64_t FloorDay(int64_t ms) {
+  int64_t day = ms / kDayMs;
+  if (ms % kDayMs < 0) --day;
+  return day;
+}
+
+// Adds a batch's new events to the daily rollups, one upsert per key.
+void AddDailyCounts(SQLite::Statement& daily, SQLite::Statement& daily_topic,
+                    const std::map<DailyKey, int64_t>& counts) {
+  std::map<std::pair<int64_t, int64_t>, int64_t> by_topic;
+  for (const auto& [key, n] : counts) {
+    const auto& [day, topic_id, panel_id, door_id] = key;
+    daily.reset();
+    daily.bind(1, day);
+    daily.bind(2, topic_id);
+    daily.bind(3, panel_id);
+    daily.bind(4, door_id);
+    daily.bind(5, n);
+    daily.exec();
+    by_topic[{day, topic_id}] += n;
+  }
+  for (const auto& [key, n] : by_topic) {
+    daily_topic.reset();
+    daily_topic.bind(1, key.first);
+    daily_topic.bind(2, key.second);
+    daily_topic.bind(3, n);
+    daily_topic.exec();
+  }
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(
     const std::string& path) {
@@ -102,6 +152,7 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
   SQLite::Statement& select = statements_->select_by_key;
   std::string packed_id;
   std::string packed_raw;
+  std::map<DailyKey, int64_t> daily_counts;
   try {
     SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
     for (const EventRow& row : rows) {
@@ -132,6 +183,8 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
       }
       if (insert.executeStep()) {
         results.push_back({insert.getColumn(0).getInt64(), false});
+        daily_counts[DailyKey(FloorDay(row.occur_time_ms), topic_id, row.panel_id,
+                              row.door_id.value_or(kNoDoor))] += 1;
         // Step past the RETURNING row so the insert statement completes.
         while (insert.executeStep()) {
         }
@@ -146,10 +199,13 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
       select.reset();
     }
     insert.reset();
+    AddDailyCounts(statements_->add_daily, statements_->add_daily_topic, daily_counts);
     txn.commit();
   } catch (const SQLite::Exception& e) {
     insert.reset();
     select.reset();
+    statements_->add_daily.reset();
+    statements_->add_daily_topic.reset();
     // Topics inserted by the rolled-back transaction are gone again.
     topic_ids_.clear();
     // Disk full, I/O error, a lock held too long: the caller may retry.

@@ -7,7 +7,9 @@
 
 #include <openssl/sha.h>
 
+#include <ctime>
 #include <filesystem>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "store/event_reader.h"
@@ -248,6 +250,54 @@ TEST_F(SqliteStoreTest, FailingMigrationLeavesNoTrace) {
   EXPECT_NE(s.message().find("0002_bad.sql"), absl::string_view::npos);
   EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), 1);
   EXPECT_FALSE(db.tableExists("c"));
+}
+
+TEST_F(SqliteStoreTest, DailyRollupsCountWhatTheEventsHoldAndMigrationBackfillsThem) {
+  std::map<std::vector<std::string>, int64_t> expected;  // (door, day) -> count
+  {
+    auto store = SqliteStore::Open(path_);
+    ASSERT_TRUE(store.ok());
+    std::vector<EventRow> rows;
+    for (int i = 0; i < 500; ++i) {
+      EventRow row = Row(absl::StrCat("r", i), 1646870400000 + int64_t{i} * 3600000 * 7);
+      if (i % 5 == 0) {
+        row.door_id.reset();
+      } else {
+        row.door_id = i % 4;
+      }
+      rows.push_back(row);
+      const int64_t day = row.occur_time_ms / kDayMs;
+      char date[16];
+      const time_t secs = static_cast<time_t>(day * 86400);
+      std::tm tm{};
+      gmtime_r(&secs, &tm);
+      std::strftime(date, sizeof date, "%Y-%m-%d", &tm);
+      expected[{row.door_id ? absl::StrCat(*row.door_id) : "", date}] += 1;
+    }
+    rows.push_back(rows[3]);  // a duplicate is not counted twice
+    ASSERT_TRUE((*store)->AppendBatch(rows).ok());
+  }
+  auto check = [&](const char* when) {
+    auto reader = EventReader::Open(path_);
+    ASSERT_TRUE(reader.ok());
+    auto groups = (*reader)->Count(EventFilter{}, {Dimension::kDoor, Dimension::kDay});
+    ASSERT_TRUE(groups.ok()) << groups.status();
+    std::map<std::vector<std::string>, int64_t> got;
+    for (const CountGroup& g : *groups) got[g.key] = g.count;
+    EXPECT_EQ(got, expected) << when;
+    auto total = (*reader)->Count(EventFilter{}, {});
+    ASSERT_TRUE(total.ok());
+    ASSERT_EQ(total->size(), 1u);
+    EXPECT_EQ((*total)[0].count, 500) << when;
+  };
+  check("kept by the writer");
+  {
+    // An archive from before migration 0002: the rollups are rebuilt from events.
+    SQLite::Database db(path_, SQLite::OPEN_READWRITE);
+    db.exec("DROP TABLE counts_daily; DROP TABLE counts_daily_topic; PRAGMA user_version=1");
+  }
+  ASSERT_TRUE(SqliteStore::Open(path_).ok());
+  check("backfilled by the migration");
 }
 
 TEST_F(SqliteStoreTest, UnwritableLocationFailsToOpen) {
