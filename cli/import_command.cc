@@ -10,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "cli/flags.h"
 #include "ingest/normalizer.h"
+#include "store/checkpointer.h"
 #include "store/sqlite_store.h"
 
 namespace pdkarchive::cli {
@@ -70,6 +71,15 @@ int RunImport(const std::vector<std::string>& args) {
     return 1;
   }
 
+  // The write connection leaves checkpoints to a Checkpointer; without one
+  // the WAL would hold the whole import.
+  absl::StatusOr<std::unique_ptr<store::Checkpointer>> checkpointer =
+      store::Checkpointer::Start(db, std::chrono::milliseconds(250));
+  if (!checkpointer.ok()) {
+    std::cerr << "pdk-archive import: " << checkpointer.status().message() << "\n";
+    return 1;
+  }
+
   const bool progress = ::isatty(STDERR_FILENO) != 0;
   const auto start = std::chrono::steady_clock::now();
   uint64_t line_number = 0;
@@ -90,6 +100,7 @@ int RunImport(const std::vector<std::string>& args) {
     }
     for (const store::AppendResult& r : *results) (r.duplicate ? duplicates : stored) += 1;
     batch.clear();
+    (*checkpointer)->Nudge();
     if (progress) {
       std::cerr << "\rimporting: line " << line_number << ", " << stored << " stored"
                 << std::flush;

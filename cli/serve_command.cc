@@ -129,7 +129,7 @@ int RunServe(const std::vector<std::string>& args) {
   absl::StatusOr<std::unique_ptr<store::SqliteStore>> sqlite = store::SqliteStore::Open(config.db);
   if (!sqlite.ok()) return Fail(sqlite.status());
   absl::StatusOr<std::unique_ptr<store::Checkpointer>> checkpointer =
-      store::Checkpointer::Start(config.db, std::chrono::seconds(1));
+      store::Checkpointer::Start(config.db, std::chrono::milliseconds(250));
   if (!checkpointer.ok()) return Fail(checkpointer.status());
   absl::StatusOr<std::unique_ptr<store::EventReader>> reader =
       store::EventReader::Open(config.db);

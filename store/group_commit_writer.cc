@@ -11,7 +11,7 @@ namespace pdkarchive::store {
 namespace {
 
 // Nudge the checkpointer after this many committed rows.
-constexpr uint64_t kRowsPerCheckpointNudge = 4096;
+constexpr uint64_t kRowsPerCheckpointNudge = 1024;
 
 }  // namespace
 
