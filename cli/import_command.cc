@@ -101,6 +101,7 @@ int RunImport(const std::vector<std::string>& args) {
     for (const store::AppendResult& r : *results) (r.duplicate ? duplicates : stored) += 1;
     batch.clear();
     (*checkpointer)->Nudge();
+    (*sqlite)->Maintain();
     if (progress) {
       std::cerr << "\rimporting: line " << line_number << ", " << stored << " stored"
                 << std::flush;

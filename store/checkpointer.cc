@@ -10,16 +10,10 @@
 namespace pdkarchive::store {
 namespace {
 
-// PASSIVE never waits for the writer or readers: it copies what it can, and
-// answers (busy, frames in the WAL, frames copied).
+// PASSIVE never waits for the writer or readers: it copies what it can. The
+// writer empties the WAL itself once it is large (SqliteStore::Maintain),
+// which is then quick because this has copied nearly everything.
 constexpr char kPassiveCheckpoint[] = "PRAGMA wal_checkpoint(PASSIVE)";
-// Under steady writes a PASSIVE checkpoint never catches the WAL at rest, so
-// the WAL never starts over and grows without end (measured: 2 GB in a
-// minute), slowing every commit and read. Past this many frames, TRUNCATE
-// waits for the transaction in progress, copies the little PASSIVE left,
-// and empties the WAL: a short pause of the writer, bounded by the size.
-constexpr char kTruncateCheckpoint[] = "PRAGMA wal_checkpoint(TRUNCATE)";
-constexpr int64_t kTruncateAtFrames = 16384;  // 64 MiB of 4 KiB pages
 
 }  // namespace
 
@@ -65,11 +59,7 @@ void Checkpointer::Run() {
     nudged_ = false;
     lock.unlock();
     try {
-      SQLite::Statement passive(*db_, kPassiveCheckpoint);
-      if (passive.executeStep() && passive.getColumn(1).getInt64() >= kTruncateAtFrames) {
-        passive.reset();
-        db_->exec(kTruncateCheckpoint);
-      }
+      db_->exec(kPassiveCheckpoint);
     } catch (const SQLite::Exception&) {
       // A failed checkpoint loses nothing: the WAL still holds every page,
       // and the next attempt starts over.

@@ -74,6 +74,7 @@ void GroupCommitWriter::Run() {
     const size_t size = batch.size();
     CommitBatch(batch);
     batch.clear();
+    sink_.Maintain();
     rows_since_nudge += size;
     if (checkpointer_ != nullptr && rows_since_nudge >= kRowsPerCheckpointNudge) {
       checkpointer_->Nudge();

@@ -38,6 +38,16 @@ constexpr char kInsertTopic[] =
 constexpr char kSelectSequenceByDedupeKey[] =
     "SELECT sequence FROM events WHERE dedupe_key = ?1";
 
+constexpr char kTruncateCheckpoint[] = "PRAGMA wal_checkpoint(TRUNCATE)";
+// How long Maintain waits for readers on old snapshots before giving up.
+constexpr int kMaintainBusyTimeoutMs = 20;
+
+// Records the WAL size after each commit (sqlite3_wal_hook).
+int RecordWalFrames(void* frames, sqlite3*, const char*, int count) {
+  *static_cast<int64_t*>(frames) = count;
+  return SQLITE_OK;
+}
+
 void BindText(SQLite::Statement& stmt, int index, const std::string& value) {
   // bindNoCopy: the row outlives the statement's use of it.
   stmt.bindNoCopy(index, value);
@@ -116,7 +126,24 @@ SqliteStore::SqliteStore(std::unique_ptr<SQLite::Database> db,
                          std::unique_ptr<RawCompressor> compressor)
     : db_(std::move(db)),
       statements_(std::make_unique<Statements>(*db_)),
-      compressor_(std::move(compressor)) {}
+      compressor_(std::move(compressor)) {
+  sqlite3_wal_hook(db_->getHandle(), RecordWalFrames, &wal_frames_);
+}
+
+void SqliteStore::Maintain() {
+  if (wal_frames_ < wal_limit_frames_) return;
+  try {
+    db_->setBusyTimeout(kMaintainBusyTimeoutMs);
+    db_->exec(kTruncateCheckpoint);
+    wal_frames_ = 0;
+  } catch (const SQLite::Exception&) {
+    // Readers kept it from finishing; nothing is lost, try after the next batch.
+  }
+  try {
+    db_->setBusyTimeout(static_cast<int>(kBusyTimeout.count()));
+  } catch (const SQLite::Exception&) {
+  }
+}
 
 int64_t SqliteStore::TopicId(const std::string& topic, const std::string& family) {
   auto key = std::make_pair(topic, family);

@@ -10,8 +10,10 @@
 #include <ctime>
 #include <filesystem>
 #include <map>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "store/checkpointer.h"
 #include "store/event_reader.h"
 #include "store/raw_codec.h"
 #include "store/migrations.h"
@@ -298,6 +300,37 @@ TEST_F(SqliteStoreTest, DailyRollupsCountWhatTheEventsHoldAndMigrationBackfillsT
   }
   ASSERT_TRUE(SqliteStore::Open(path_).ok());
   check("backfilled by the migration");
+}
+
+TEST_F(SqliteStoreTest, CheckpointerKeepsTheWalBoundedUnderSteadyWrites) {
+  auto store = SqliteStore::Open(path_);
+  ASSERT_TRUE(store.ok());
+  // A small bound (64 frames = 256 KiB) so the test writes little.
+  (*store)->set_wal_limit_frames(64);
+  auto checkpointer = Checkpointer::Start(path_, std::chrono::milliseconds(5));
+  ASSERT_TRUE(checkpointer.ok());
+  uintmax_t largest_wal = 0;
+  int next = 0;
+  for (int batch = 0; batch < 60; ++batch) {
+    std::vector<EventRow> rows;
+    for (int i = 0; i < 200; ++i, ++next) {
+      EventRow row = Row(absl::StrCat("w", next), next);
+      row.raw = absl::StrCat(next, "-", std::string(300, static_cast<char>('a' + next % 26)));
+      row.door_name = absl::StrCat("door ", next * 7919 % 1000);
+      rows.push_back(row);
+    }
+    ASSERT_TRUE((*store)->AppendBatch(rows).ok());
+    (*checkpointer)->Nudge();
+    (*store)->Maintain();
+    std::error_code ec;
+    largest_wal = std::max(largest_wal, std::filesystem::file_size(path_ + "-wal", ec));
+  }
+  // 60 batches write several MiB of WAL frames; with the limit, the WAL
+  // never holds much more than one batch beyond 64 frames.
+  EXPECT_LT(largest_wal, 2u << 20) << "largest WAL " << largest_wal;
+  SQLite::Database db(path_, SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM events").getInt(), 60 * 200);
+  EXPECT_EQ(db.execAndGet("PRAGMA integrity_check").getString(), "ok");
 }
 
 TEST_F(SqliteStoreTest, UnwritableLocationFailsToOpen) {
