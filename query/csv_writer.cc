@@ -51,7 +51,7 @@ void AppendCsvField(std::string_view value, bool text, std::string& out) {
 }
 
 std::string FormatRfc3339Millis(int64_t ms) {
-  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E3SZ", absl::FromUnixMillis(ms),
+  return absl::FormatTime("%E4Y-%m-%d%ET%H:%M:%E3SZ", absl::FromUnixMillis(ms),
                           absl::UTCTimeZone());
 }
 

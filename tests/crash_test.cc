@@ -41,7 +41,7 @@ using testing::ServerProcess;
 using testing::SignedHeaders;
 
 constexpr char kSecret[] = "crash-test-secret";
-constexpr int kCycles = 5;
+constexpr int kCycles = 8;
 constexpr int kClients = 4;
 // Every this many requests a client redelivers one of its acknowledged events.
 constexpr int kRedeliverEvery = 8;
@@ -236,7 +236,7 @@ TEST_F(CrashTest, EveryAcknowledgedEventSurvivesKillNineAndRedeliveryStoresOnce)
                            std::ref(ledger), std::cref(stop));
     }
     const size_t target =
-        ledger.acked_count() + std::uniform_int_distribution<size_t>(40, 400)(random);
+        ledger.acked_count() + std::uniform_int_distribution<size_t>(40, 600)(random);
     const bool reached = ledger.WaitAcked(target, std::chrono::seconds(120));
     std::this_thread::sleep_for(
         std::chrono::microseconds(std::uniform_int_distribution<int>(0, 3000)(random)));

@@ -47,13 +47,18 @@ using testing::HttpReply;
 using testing::SignedHeaders;
 
 constexpr char kSecret[] = "hostile-client-secret";
-constexpr milliseconds kHeaderTimeout{1500};
-constexpr milliseconds kBodyTimeout{1500};
+// The header and body timeout of the slow-client tests. Not much shorter:
+// Pistache 0.0.5 counts a request's time in the server (its commit) against
+// the timeout of the connection's next request, so on a disk that stalls an
+// fsync for seconds a short timeout would cut off well-behaved clients too.
+constexpr milliseconds kSlowClientTimeout{3000};
+// The timeouts of the other tests, which are not about slow clients.
+constexpr milliseconds kRelaxedTimeout{30000};
 // How much later than its timeout a slow client may be cut off: Pistache
 // checks timeouts on its own timers, and CI machines are busy.
 constexpr milliseconds kTimeoutSlack{3000};
-// "Promptly" for a normal delivery next to hostile traffic; a commit takes
-// milliseconds, so this only catches real starvation.
+// "Promptly" for a normal delivery next to hostile traffic: well under the
+// slow clients' timeout, so waiting for them to be cut off would show.
 constexpr milliseconds kPrompt{2000};
 
 int64_t MillisSince(steady_clock::time_point start) {
@@ -77,6 +82,9 @@ class RawSocket {
     }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    // A server that neither reads nor closes must not hang the test.
+    timeval send_timeout{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
     return std::unique_ptr<RawSocket>(new RawSocket(fd));
   }
   ~RawSocket() { ::close(fd_); }
@@ -101,16 +109,31 @@ class RawSocket {
     return ::poll(&p, 1, static_cast<int>(wait.count())) > 0;
   }
 
-  // Everything the server sends until it closes or goes quiet for `wait`.
-  std::string ReadAvailable(milliseconds wait) {
-    std::string out;
-    char buf[4096];
-    while (Answered(wait)) {
-      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      out.append(buf, static_cast<size_t>(n));
+  // What the server sent, and whether it then closed the connection.
+  struct Answer {
+    std::string bytes;
+    bool closed = false;
+    std::string StatusLine() const {
+      return bytes.empty() ? (closed ? "closed without an answer" : "no answer")
+                           : bytes.substr(0, bytes.find('\r'));
     }
-    return out;
+  };
+
+  // Reads until the server closes, goes quiet for `wait`, or (with
+  // `first_head_only`) has sent the status line and headers of an answer.
+  Answer ReadAnswer(milliseconds wait, bool first_head_only = false) {
+    Answer answer;
+    char buf[4096];
+    while (!(first_head_only && absl::StrContains(answer.bytes, "\r\n\r\n"))) {
+      if (!Answered(wait)) break;
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) {
+        answer.closed = true;  // EOF, or a reset
+        break;
+      }
+      answer.bytes.append(buf, static_cast<size_t>(n));
+    }
+    return answer;
   }
 
  private:
@@ -120,8 +143,9 @@ class RawSocket {
 
 // An answer that cuts a slow client off: a 408, or the connection closed
 // without one (a reset may also swallow the 408 the server sent).
-bool IsCutOff(const std::string& answer) {
-  return answer.empty() || absl::StartsWith(answer, "HTTP/1.1 408");
+bool IsCutOff(const RawSocket::Answer& answer) {
+  return absl::StartsWith(answer.bytes, "HTTP/1.1 408") ||
+         (answer.bytes.empty() && answer.closed);
 }
 
 std::string EventBody(const std::string& id) {
@@ -161,8 +185,8 @@ class HostileClientTest : public ::testing::Test {
     ingest::HttpServerOptions http;
     http.threads = 2;
     http.max_body_bytes = options.max_body_bytes;
-    http.header_timeout = kHeaderTimeout;
-    http.body_timeout = kBodyTimeout;
+    http.header_timeout = ClientTimeout();
+    http.body_timeout = ClientTimeout();
     auto server = ingest::HttpServer::Start("127.0.0.1:0", *handler_, http);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
@@ -179,23 +203,28 @@ class HostileClientTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
+  // The header and body timeout the server is started with.
+  virtual milliseconds ClientTimeout() const { return kRelaxedTimeout; }
+
   int port() const { return server_->port(); }
 
   // Posts one new signed event on a fresh connection; returns the latency in
-  // ms, or -1 (after recording a failure) when it did not get a 200.
+  // microseconds, or -1 (after recording a failure) when it did not get a 200.
   int64_t PostOnce(const std::string& id) {
     const std::string body = EventBody(id);
     const auto start = steady_clock::now();
     auto reply =
         testing::HttpRequest(port(), "POST", "/webhooks", body, SignedHeaders(kSecret, body));
-    const int64_t ms = MillisSince(start);
+    const int64_t micros =
+        std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - start)
+            .count();
     if (!reply.ok() || reply->status != 200) {
       ADD_FAILURE() << id << ": "
                     << (reply.ok() ? absl::StrCat(reply->status, " ", reply->body)
                                    : std::string(reply.status().message()));
       return -1;
     }
-    return ms;
+    return micros;
   }
 
   int64_t CountRows() {
@@ -213,7 +242,13 @@ class HostileClientTest : public ::testing::Test {
   std::unique_ptr<ingest::HttpServer> server_;
 };
 
-TEST_F(HostileClientTest, HeadersTrickledByteByByteAreCutOffAtTheHeaderTimeout) {
+// The same server, with header and body timeouts short enough to wait for.
+class SlowClientTest : public HostileClientTest {
+ protected:
+  milliseconds ClientTimeout() const override { return kSlowClientTimeout; }
+};
+
+TEST_F(SlowClientTest, HeadersTrickledByteByByteAreCutOffAtTheHeaderTimeout) {
   auto slow = RawSocket::Connect(port());
   ASSERT_NE(slow, nullptr);
   const std::string body = EventBody("slow-headers");
@@ -228,20 +263,20 @@ TEST_F(HostileClientTest, HeadersTrickledByteByByteAreCutOffAtTheHeaderTimeout) 
   for (size_t i = 0; i < request.size() && !answered; ++i) {
     if (!slow->Send(request.substr(i, 1))) break;
     answered = slow->Answered(milliseconds(100));
-    if (MillisSince(start) > (kHeaderTimeout + kTimeoutSlack).count()) break;
+    if (MillisSince(start) > (kSlowClientTimeout + kTimeoutSlack).count()) break;
   }
-  const std::string answer = slow->ReadAvailable(milliseconds(1000));
+  const RawSocket::Answer answer = slow->ReadAnswer(milliseconds(1000));
   const int64_t cut_ms = MillisSince(start);
-  EXPECT_TRUE(IsCutOff(answer)) << answer;
-  EXPECT_LT(cut_ms, (kHeaderTimeout + kTimeoutSlack).count() + 1000);
+  EXPECT_TRUE(IsCutOff(answer)) << answer.StatusLine();
+  EXPECT_LT(cut_ms, (kSlowClientTimeout + kTimeoutSlack).count() + 1000);
   std::cout << "[hostile] trickled headers cut off after " << cut_ms << " ms (timeout "
-            << kHeaderTimeout.count() << " ms): "
-            << (answer.empty() ? "closed" : answer.substr(0, answer.find('\r'))) << "\n";
+            << kSlowClientTimeout.count() << " ms): "
+            << answer.StatusLine() << "\n";
   EXPECT_EQ(CountRows(), 0);
   EXPECT_GE(PostOnce("after-slow-headers"), 0);
 }
 
-TEST_F(HostileClientTest, BodyTrickledAfterTheHeadersIsCutOffAtTheBodyTimeout) {
+TEST_F(SlowClientTest, BodyTrickledAfterTheHeadersIsCutOffAtTheBodyTimeout) {
   auto slow = RawSocket::Connect(port());
   ASSERT_NE(slow, nullptr);
   const std::string body = EventBody("slow-body");
@@ -254,19 +289,19 @@ TEST_F(HostileClientTest, BodyTrickledAfterTheHeadersIsCutOffAtTheBodyTimeout) {
   for (size_t i = 0; i < body.size() && !answered; ++i) {
     if (!slow->Send(body.substr(i, 1))) break;
     answered = slow->Answered(milliseconds(100));
-    if (MillisSince(start) > (kBodyTimeout + kTimeoutSlack).count()) break;
+    if (MillisSince(start) > (kSlowClientTimeout + kTimeoutSlack).count()) break;
   }
-  const std::string answer = slow->ReadAvailable(milliseconds(1000));
+  const RawSocket::Answer answer = slow->ReadAnswer(milliseconds(1000));
   const int64_t cut_ms = MillisSince(start);
-  EXPECT_TRUE(IsCutOff(answer)) << answer;
-  EXPECT_LT(cut_ms, (kBodyTimeout + kTimeoutSlack).count() + 1000);
+  EXPECT_TRUE(IsCutOff(answer)) << answer.StatusLine();
+  EXPECT_LT(cut_ms, (kSlowClientTimeout + kTimeoutSlack).count() + 1000);
   std::cout << "[hostile] trickled body cut off after " << cut_ms << " ms (timeout "
-            << kBodyTimeout.count() << " ms): "
-            << (answer.empty() ? "closed" : answer.substr(0, answer.find('\r'))) << "\n";
+            << kSlowClientTimeout.count() << " ms): "
+            << answer.StatusLine() << "\n";
   EXPECT_EQ(CountRows(), 0);
 }
 
-TEST_F(HostileClientTest, FiftySlowlorisConnectionsDoNotStarveANormalDelivery) {
+TEST_F(SlowClientTest, FiftySlowlorisConnectionsDoNotStarveANormalDelivery) {
   constexpr int kSlow = 50;
   const std::string partial =
       "POST /webhooks HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
@@ -292,7 +327,7 @@ TEST_F(HostileClientTest, FiftySlowlorisConnectionsDoNotStarveANormalDelivery) {
         }
         any_open = true;
       }
-      if (!any_open || MillisSince(start) > (kHeaderTimeout + kTimeoutSlack).count()) break;
+      if (!any_open || MillisSince(start) > (kSlowClientTimeout + kTimeoutSlack).count()) break;
       std::this_thread::sleep_for(milliseconds(100));  // the trickle rate, not a wait
     }
   });
@@ -303,22 +338,22 @@ TEST_F(HostileClientTest, FiftySlowlorisConnectionsDoNotStarveANormalDelivery) {
   int cut_off = 0;
   for (int i = 0; i < kSlow; ++i) {
     auto& s = slow[static_cast<size_t>(i)];
-    const std::string answer = s->ReadAvailable(milliseconds(2000));
+    const RawSocket::Answer answer = s->ReadAnswer(milliseconds(2000));
     if (IsCutOff(answer)) {
       ++cut_off;
     } else {
-      ADD_FAILURE() << "slow connection " << i << " got: " << answer.substr(0, 80);
+      ADD_FAILURE() << "slow connection " << i << ": " << answer.StatusLine();
     }
   }
   const int64_t worst = *std::max_element(latencies.begin(), latencies.end());
   std::cout << "[hostile] " << kSlow << " slowloris connections: " << cut_off
             << " cut off (the last after "
             << *std::max_element(cut_ms.begin(), cut_ms.end())
-            << " ms); normal deliveries meanwhile: worst " << worst << " ms\n";
+            << " ms); normal deliveries meanwhile: worst " << worst << " us\n";
   EXPECT_EQ(cut_off, kSlow);
-  for (int64_t ms : latencies) {
-    EXPECT_GE(ms, 0);
-    EXPECT_LT(ms, kPrompt.count());
+  for (int64_t micros : latencies) {
+    EXPECT_GE(micros, 0);
+    EXPECT_LT(micros, std::chrono::microseconds(kPrompt).count());
   }
   EXPECT_EQ(CountRows(), 10);
 }
@@ -345,10 +380,10 @@ TEST_F(HostileClientTest, HundredsOfIdleConnectionsDoNotBlockIngest) {
   for (int i = 0; i < 20; ++i) latencies.push_back(PostOnce(absl::StrCat("among-idle-", i)));
   const int64_t worst = *std::max_element(latencies.begin(), latencies.end());
   std::cout << "[hostile] " << kIdle << " idle connections open: 20 deliveries, worst "
-            << worst << " ms\n";
-  for (int64_t ms : latencies) {
-    EXPECT_GE(ms, 0);
-    EXPECT_LT(ms, kPrompt.count());
+            << worst << " us\n";
+  for (int64_t micros : latencies) {
+    EXPECT_GE(micros, 0);
+    EXPECT_LT(micros, std::chrono::microseconds(kPrompt).count());
   }
   EXPECT_EQ(CountRows(), 20);
   // The idle keep-alive connections still work.
@@ -360,36 +395,40 @@ TEST_F(HostileClientTest, HundredsOfIdleConnectionsDoNotBlockIngest) {
 }
 
 TEST_F(HostileClientTest, OversizedHeaderBlockIsRefusedAndTheServerCarriesOn) {
-  // Far more header bytes than the request size limit (the body limit plus
-  // header room), in one header and in thousands of small ones.
-  const std::string huge_value(2 * 1024 * 1024, 'h');
+  // More header bytes than Pistache will buffer for a request (with a 64 KiB
+  // body limit, 320 KiB: see ingest/http_server.cc), in one header and in
+  // thousands of small ones.
+  const std::string huge_value(512 * 1024, 'h');
   std::string many;
-  for (int i = 0; many.size() < 2 * 1024 * 1024; ++i) {
+  for (int i = 0; many.size() < 512 * 1024; ++i) {
     absl::StrAppend(&many, "X-Header-", i, ": value-", i, "\r\n");
   }
   for (const std::string& headers :
        {absl::StrCat("X-Huge: ", huge_value, "\r\n"), many}) {
     auto conn = RawSocket::Connect(port());
     ASSERT_NE(conn, nullptr);
-    // The server may stop reading and close before all is sent.
+    // The server may stop reading and close before all is sent. (Pistache
+    // 0.0.5 answers 413 and goes on parsing what follows, so only the first
+    // answer counts.)
     conn->Send(absl::StrCat("POST /webhooks HTTP/1.1\r\nHost: 127.0.0.1\r\n", headers,
                             "Content-Length: 2\r\n\r\n{}"));
-    const std::string answer = conn->ReadAvailable(milliseconds(5000));
-    const std::string status_line = answer.substr(0, answer.find('\r'));
-    std::cout << "[hostile] " << headers.size() << " bytes of headers: "
-              << (answer.empty() ? "connection closed" : status_line) << "\n";
-    EXPECT_TRUE(answer.empty() || absl::StartsWith(answer, "HTTP/1.1 413") ||
-                absl::StartsWith(answer, "HTTP/1.1 431") ||
-                absl::StartsWith(answer, "HTTP/1.1 400"))
+    const RawSocket::Answer answer =
+        conn->ReadAnswer(milliseconds(5000), /*first_head_only=*/true);
+    const std::string status_line = answer.StatusLine();
+    std::cout << "[hostile] " << headers.size() << " bytes of headers: " << status_line
+              << "\n";
+    EXPECT_TRUE((answer.bytes.empty() && answer.closed) ||
+                absl::StartsWith(answer.bytes, "HTTP/1.1 413") ||
+                absl::StartsWith(answer.bytes, "HTTP/1.1 431") ||
+                absl::StartsWith(answer.bytes, "HTTP/1.1 400"))
         << status_line;
-    EXPECT_FALSE(absl::StartsWith(answer, "HTTP/1.1 2")) << status_line;
   }
   EXPECT_EQ(CountRows(), 0);
   EXPECT_GE(PostOnce("after-oversized-headers"), 0);
 }
 
 TEST_F(HostileClientTest, BadSignatureFloodBarelySlowsValidDeliveries) {
-  constexpr int kValid = 40;
+  constexpr int kValid = 200;
   constexpr int kFlooders = 4;
   auto measure = [&](const std::string& prefix) {
     auto conn = HttpConnection::Connect(port());
@@ -456,8 +495,11 @@ TEST_F(HostileClientTest, BadSignatureFloodBarelySlowsValidDeliveries) {
   EXPECT_EQ(metrics_.deliveries(ingest::DeliveryResult::kUnauthorized),
             static_cast<uint64_t>(refused.load()));
   EXPECT_EQ(CountRows(), 2 * kValid);
-  // Machines are noisy; this bound only catches a flood that starves ingest.
-  EXPECT_LT(ratio, 10.0);
+  // Machines are noisy, and on a fast disk the calm median is a fraction of a
+  // millisecond that CPU contention alone can multiply: the bound is ten
+  // times the calm median, taken as at least 2 ms (a typical fsync). It only
+  // catches a flood that starves ingest.
+  EXPECT_LT(flooded_us, 10 * std::max<int64_t>(baseline_us, 2000)) << "ratio " << ratio;
 }
 
 }  // namespace

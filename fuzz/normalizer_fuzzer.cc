@@ -1,0 +1,79 @@
+// Fuzzes ingest::Normalize with arbitrary bodies, and ingest::ParseIsoTimeMs
+// with the same bytes. Beyond "no crash, no sanitizer report": an accepted
+// body keeps its bytes as `raw`, gets a known family, a 16-byte dedupe key
+// that matches DedupeKey, an occur time within the years 0000-9999 (or the
+// receive time), and normalizes to the same row again; a refusal is
+// InvalidArgument with a reason. A parsed time formats back to itself.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "fuzz/fuzz_support.h"
+#include "ingest/catalog.h"
+#include "ingest/normalizer.h"
+
+namespace {
+
+using pdkarchive::ingest::DedupeKey;
+using pdkarchive::ingest::IsKnownTopic;
+using pdkarchive::ingest::Normalize;
+using pdkarchive::ingest::ParseIsoTimeMs;
+
+constexpr int64_t kReceiveMs = 1646922708300;
+constexpr int64_t kMinTimeMs = -62167219200000;  // 0000-01-01T00:00:00Z
+constexpr int64_t kMaxTimeMs = 253402300799999;  // 9999-12-31T23:59:59.999Z
+
+void CheckNormalize(std::string_view body) {
+  auto result = Normalize(body, kReceiveMs, "default");
+  if (!result.ok()) {
+    FUZZ_CHECK(absl::IsInvalidArgument(result.status()), result.status().ToString());
+    FUZZ_CHECK(!result.status().message().empty(), "refusal without a reason");
+    return;
+  }
+  const auto& row = result->row;
+  FUZZ_CHECK(row.raw == body, "raw differs from the body");
+  FUZZ_CHECK(!row.topic.empty(), "accepted without a topic");
+  FUZZ_CHECK(result->known_topic == IsKnownTopic(row.topic), row.topic);
+  if (result->known_topic) {
+    FUZZ_CHECK(row.family == "org" || row.family == "panel", row.family);
+  } else {
+    FUZZ_CHECK(row.family == "unknown", row.family);
+  }
+  FUZZ_CHECK(row.sequence == 0, "sequence set before appending");
+  FUZZ_CHECK(row.receive_time_ms == kReceiveMs, "receive time changed");
+  FUZZ_CHECK(row.occur_time_ms == kReceiveMs ||
+                 (row.occur_time_ms >= kMinTimeMs && row.occur_time_ms <= kMaxTimeMs),
+             std::to_string(row.occur_time_ms));
+  FUZZ_CHECK(row.subscription == "default", row.subscription);
+  FUZZ_CHECK(row.dedupe_key.size() == 16, "dedupe key not 16 bytes");
+  FUZZ_CHECK(row.dedupe_key == DedupeKey(row.topic, row.panel_id, row.event_id, body),
+             "dedupe key differs from DedupeKey");
+  FUZZ_CHECK(result->unreadable_fields >= 0, "negative unreadable count");
+  auto again = Normalize(body, kReceiveMs, "default");
+  FUZZ_CHECK(again.ok() && again->row == row, "normalizing twice differs");
+}
+
+void CheckIsoTime(std::string_view text) {
+  auto ms = ParseIsoTimeMs(text);
+  if (!ms.ok()) {
+    FUZZ_CHECK(absl::IsInvalidArgument(ms.status()), ms.status().ToString());
+    return;
+  }
+  FUZZ_CHECK(*ms >= kMinTimeMs && *ms <= kMaxTimeMs, std::to_string(*ms));
+  const std::string canonical = absl::FormatTime(
+      "%E4Y-%m-%d%ET%H:%M:%E3SZ", absl::FromUnixMillis(*ms), absl::UTCTimeZone());
+  auto back = ParseIsoTimeMs(canonical);
+  FUZZ_CHECK(back.ok() && *back == *ms, canonical);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  CheckNormalize(bytes);
+  CheckIsoTime(bytes);
+  return 0;
+}
