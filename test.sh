@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Builds pdk-archive with its tests (installing Debian packages if missing)
 # and runs every test. Extra arguments go to ctest (e.g. -R HttpIngest).
+# PDKARCHIVE_SANITIZE=ON builds and runs the same suite under ASan + UBSan
+# (in build/test-sanitize); PDKARCHIVE_WERROR=ON makes warnings errors.
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/deps.sh --with-test-tools
-cmake -S . -B build/test -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+sanitize="${PDKARCHIVE_SANITIZE:-OFF}"
+build_dir=build/test
+[ "$sanitize" = "ON" ] && build_dir=build/test-sanitize
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DPDKARCHIVE_WERROR="${PDKARCHIVE_WERROR:-OFF}" \
-  -DPDKARCHIVE_SANITIZE="${PDKARCHIVE_SANITIZE:-OFF}"
-cmake --build build/test -j"$(nproc)"
-cd build/test
+  -DPDKARCHIVE_SANITIZE="$sanitize"
+cmake --build "$build_dir" -j"$(nproc)"
+cd "$build_dir"
 ctest --output-on-failure -j"$(nproc)" --timeout 600 "$@"

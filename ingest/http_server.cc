@@ -140,7 +140,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
                     .maxRequestSize(options.max_body_bytes * kOversizeFactor + kHeaderRoom)
                     .maxResponseSize(1 << 20)
                     .headerTimeout(options.header_timeout)
-                    .bodyTimeout(options.body_timeout);
+                    .bodyTimeout(options.body_timeout)
+                    .keepaliveTimeout(options.keepalive_timeout);
     impl->endpoint->init(opts);
     impl->endpoint->setHandler(Pistache::Http::make_handler<Adaptor>(handler));
     impl->endpoint->serveThreaded();

@@ -21,8 +21,12 @@ struct HttpServerOptions {
   // The largest body the handler judges itself (answering 413 with JSON);
   // Pistache refuses anything larger than this plus header room on its own.
   size_t max_body_bytes = 1 << 20;
+  // Pistache counts the whole request, commit included, against this: keep
+  // it well above the store's 5 s busy timeout.
   std::chrono::milliseconds header_timeout{10000};
   std::chrono::milliseconds body_timeout{30000};
+  // An idle keep-alive connection is closed after this.
+  std::chrono::milliseconds keepalive_timeout{60000};
 };
 
 class HttpServer {
