@@ -161,7 +161,7 @@ std::string FormatTime(const google::protobuf::Timestamp& ts) {
   const int64_t d = doy - (153 * mp + 2) / 5 + 1;
   const int64_t m = mp < 10 ? mp + 3 : mp - 9;
   const int64_t y = yoe + era * 400 + (m <= 2 ? 1 : 0);
-  char out[32];
+  char out[96];
   std::snprintf(out, sizeof out, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ",
                 static_cast<long long>(y), static_cast<long long>(m),
                 static_cast<long long>(d), static_cast<long long>(in_day / 3600000),
