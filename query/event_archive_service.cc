@@ -202,7 +202,9 @@ class WatchReactor final : public grpc::ServerWriteReactor<pb::Event>,
         FinishLocked(ToGrpcStatus(page.status()));
       } else if (!finishing_) {
         scanned_through_ = page->scanned_through;
-        known_ = std::max(known_, scanned_through_);
+        // Reads cover a bounded window of sequences: keep reading while the
+        // archive holds newer ones.
+        known_ = std::max({known_, scanned_through_, page->newest});
         // A full page means the backlog goes on (the feed may not know of it
         // when the rows predate this process).
         if (page->rows.size() == static_cast<size_t>(kWatchBatch)) {
@@ -274,7 +276,10 @@ class ExportReactor final
  public:
   ExportReactor(EventArchiveService& service, store::EventFilter filter,
                 bool include_raw)
-      : service_(service), filter_(std::move(filter)), csv_(include_raw) {}
+      : service_(service),
+        filter_(std::move(filter)),
+        include_raw_(include_raw),
+        csv_(include_raw) {}
 
   void Start() {
     if (!service_.Register(this)) {
@@ -351,7 +356,7 @@ class ExportReactor final
       if (next_ == rows_.size()) {
         if (exhausted_) break;
         absl::StatusOr<std::vector<store::EventRow>> batch =
-            service_.reader().Scan(filter_, cursor_, kExportBatch);
+            service_.reader().Scan(filter_, cursor_, kExportBatch, include_raw_);
         if (!batch.ok()) return batch.status();
         rows_ = *std::move(batch);
         next_ = 0;
@@ -380,6 +385,7 @@ class ExportReactor final
 
   EventArchiveService& service_;
   const store::EventFilter filter_;
+  const bool include_raw_;
   const CsvWriter csv_;
   bool registered_ = false;
 

@@ -43,6 +43,7 @@ struct ListQuery {
   int limit = 100;              // rows wanted, >= 1
   std::optional<Cursor> after;  // resume strictly after this position
   bool descending = false;
+  bool with_raw = true;          // false leaves EventRow::raw empty (cheaper)
 };
 
 // One page of rows; `more` says whether rows follow the last one.
@@ -65,6 +66,7 @@ struct CountGroup {
 struct SequencePage {
   std::vector<EventRow> rows;
   int64_t scanned_through = 0;
+  int64_t newest = 0;  // the archive's newest sequence when read: more may follow
 };
 
 // Thread-safe: any number of threads may call any method; at most
@@ -100,7 +102,7 @@ class EventReader {
   // such chunks, holding one batch in memory at a time.
   absl::StatusOr<std::vector<EventRow>> Scan(const EventFilter& filter,
                                              const std::optional<Cursor>& after,
-                                             int batch);
+                                             int batch, bool with_raw = true);
 
   // Up to `limit` matching rows with sequence > `after_sequence`, in sequence
   // order, read from one snapshot; see SequencePage.
