@@ -109,8 +109,8 @@ void AddDailyCounts(SQLite::Statement& daily, SQLite::Statement& daily_topic,
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(
-    const std::string& path) {
-  absl::StatusOr<std::unique_ptr<SQLite::Database>> db = OpenWriteConnection(path);
+    const std::string& path, const OpenOptions& options) {
+  absl::StatusOr<std::unique_ptr<SQLite::Database>> db = OpenWriteConnection(path, options);
   if (!db.ok()) return db.status();
   absl::StatusOr<std::unique_ptr<RawCompressor>> compressor = RawCompressor::Create();
   if (!compressor.ok()) return compressor.status();
@@ -229,10 +229,14 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
     AddDailyCounts(statements_->add_daily, statements_->add_daily_topic, daily_counts);
     txn.commit();
   } catch (const SQLite::Exception& e) {
-    insert.reset();
-    select.reset();
-    statements_->add_daily.reset();
-    statements_->add_daily_topic.reset();
+    // tryReset, not reset: after a failed step sqlite3_reset returns that
+    // step's error again, and reset() would throw it out of this handler
+    // (std::terminate on the writer thread).
+    Statements& s = *statements_;
+    for (SQLite::Statement* stmt : {&s.insert, &s.select_by_key, &s.select_topic,
+                                    &s.insert_topic, &s.add_daily, &s.add_daily_topic}) {
+      stmt->tryReset();
+    }
     // Topics inserted by the rolled-back transaction are gone again.
     topic_ids_.clear();
     // Disk full, I/O error, a lock held too long: the caller may retry.

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "store/event.h"
+#include "store/sqlite_util.h"
 
 namespace SQLite {
 class Database;
@@ -43,7 +44,9 @@ class BatchSink {
 class SqliteStore final : public BatchSink {
  public:
   // Opens or creates the archive at `path` and migrates it to the newest schema.
-  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path);
+  // Production passes no `options`; see OpenOptions (fault-injection tests).
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(
+      const std::string& path, const OpenOptions& options = {});
 
   ~SqliteStore() override;
   SqliteStore(const SqliteStore&) = delete;

@@ -16,21 +16,27 @@ constexpr char kEnsureTokenKey[] =
     "INSERT OR IGNORE INTO archive_meta(name, value) "
     "VALUES ('page_token_key', randomblob(32))";
 
+// FULL: in WAL mode only this survives a power cut, not just a crash.
+constexpr char kSynchronousFull[] = "PRAGMA synchronous=FULL";
+// For fault-injection tests only (see OpenOptions).
+constexpr char kSynchronousNormal[] = "PRAGMA synchronous=NORMAL";
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenWriteConnection(
-    const std::string& path) {
+    const std::string& path, const OpenOptions& options) {
   try {
     auto db = std::make_unique<SQLite::Database>(
         path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_FULLMUTEX,
-        static_cast<int>(kBusyTimeout.count()));
+        static_cast<int>(kBusyTimeout.count()), options.vfs);
     std::string mode = db->execAndGet("PRAGMA journal_mode=WAL").getString();
     if (mode != "wal") {
       return absl::InternalError(
           absl::StrCat(path, ": cannot switch to WAL (journal_mode is ", mode, ")"));
     }
-    // FULL: in WAL mode only this survives a power cut, not just a crash.
-    db->exec("PRAGMA synchronous=FULL");
+    db->exec(options.synchronous == OpenOptions::Synchronous::kNormal
+                 ? kSynchronousNormal
+                 : kSynchronousFull);
     // Checkpoints run on the Checkpointer's connection, not on commit.
     db->exec("PRAGMA wal_autocheckpoint=0");
     // When the WAL is reset, truncate it back to this size (64 MiB).
@@ -56,7 +62,7 @@ absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenReadConnection(
     // Read-write open flags are not needed to read a WAL database, but a
     // read-only connection cannot create the -shm file; the writer has.
     auto db = std::make_unique<SQLite::Database>(
-        path, SQLite::OPEN_READONLY | SQLite::OPEN_FULLMUTEX,
+        path, SQLite::OPEN_READONLY | SQLite::OPEN_NOMUTEX,
         static_cast<int>(kBusyTimeout.count()));
     db->exec("PRAGMA query_only=ON");
     return db;

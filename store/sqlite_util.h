@@ -17,11 +17,25 @@ namespace pdkarchive::store {
 
 inline constexpr std::chrono::milliseconds kBusyTimeout{5000};
 
+// How the write connection is opened. Production (serve, import) always uses
+// the defaults and the command line never exposes these: they exist so that
+// fault-injection tests can put the archive on a simulated disk (a test VFS
+// that models power cuts or a full disk) and prove that the harness detects
+// loss when durability is weakened on purpose.
+struct OpenOptions {
+  // Name of a registered SQLite VFS; "" = SQLite's default.
+  std::string vfs;
+  // kNormal survives a process crash but not a power cut (WAL mode).
+  enum class Synchronous { kFull, kNormal };
+  Synchronous synchronous = Synchronous::kFull;
+};
+
 // Opens `path` read-write (creating it), switches it to WAL with
-// synchronous=FULL and applies every pending migration. Internal or
-// FailedPrecondition (schema newer than this binary) on failure.
+// synchronous=FULL (unless `options` says otherwise) and applies every
+// pending migration. Internal or FailedPrecondition (schema newer than this
+// binary) on failure.
 absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenWriteConnection(
-    const std::string& path);
+    const std::string& path, const OpenOptions& options = {});
 
 // Opens `path` read-only for queries. The file must exist and carry the
 // schema; NotFound when it does not exist, Internal on other failures.
