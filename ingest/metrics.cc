@@ -3,6 +3,7 @@
 #include <iterator>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace pdkarchive::ingest {
 namespace {
@@ -16,7 +17,7 @@ static_assert(std::size(kResultLabels) == static_cast<size_t>(DeliveryResult::kC
 template <typename Bound, size_t N>
 void AppendHistogram(std::string& out, const char* name, const char* help,
                      const Bound (&bounds)[N], const uint64_t (&buckets)[N + 1],
-                     double sum) {
+                     const std::string& sum) {
   absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " histogram\n");
   uint64_t cumulative = 0;
   for (size_t i = 0; i < N; ++i) {
@@ -68,11 +69,13 @@ std::string Metrics::Render(const store::WriterStats& writer) const {
       writer.failed_batches, "\n");
   AppendHistogram(out, "pdkarchive_commit_batch_size", "Events per committed transaction.",
                   store::kBatchSizeBounds, writer.batch_size_buckets,
-                  static_cast<double>(writer.rows));
+                  absl::StrCat(writer.rows));
   AppendHistogram(out, "pdkarchive_commit_latency_milliseconds",
                   "Time to write and fsync one batch.", store::kCommitMsBounds,
                   writer.commit_ms_buckets,
-                  static_cast<double>(writer.commit_micros) / 1000.0);
+                  // Exact to the microsecond (a double would round past 1e6).
+                  absl::StrFormat("%d.%03d", writer.commit_micros / 1000,
+                                  writer.commit_micros % 1000));
   return out;
 }
 

@@ -35,6 +35,10 @@ struct EventRow {
   std::string subscription;
   std::string dedupe_key;  // opaque bytes; equal keys mean the same event
   std::string raw;         // the payload exactly as received
+  // How the store will keep `raw` (store/raw_codec.h), worked out ahead of
+  // the commit by BatchSink::Prepare: unset = not yet, "" = as text, else
+  // the packed bytes. Never set when reading.
+  std::optional<std::string> packed_raw;
 
   bool operator==(const EventRow&) const = default;
 };

@@ -26,6 +26,7 @@ GroupCommitWriter::GroupCommitWriter(BatchSink& sink, CommitFeed& feed,
 GroupCommitWriter::~GroupCommitWriter() { Stop(); }
 
 void GroupCommitWriter::Submit(EventRow row, Done done) {
+  sink_.Prepare(row);  // on the caller's thread: the writer is the bottleneck
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {

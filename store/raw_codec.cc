@@ -30,22 +30,32 @@ int HexValue(char c) {
 }  // namespace
 
 struct RawCompressor::Impl {
-  ZSTD_CCtx* cctx = nullptr;
   ZSTD_CDict* cdict = nullptr;
-  std::string scratch;  // reused frame buffer
-  ~Impl() {
-    ZSTD_freeCCtx(cctx);
-    ZSTD_freeCDict(cdict);
-  }
+  ~Impl() { ZSTD_freeCDict(cdict); }
 };
+
+namespace {
+
+// One compression context and frame buffer per thread, kept for reuse.
+struct ThreadCompressionState {
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  std::string scratch;
+  ~ThreadCompressionState() { ZSTD_freeCCtx(cctx); }
+};
+
+ThreadCompressionState& ThisThreadState() {
+  thread_local ThreadCompressionState state;
+  return state;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<RawCompressor>> RawCompressor::Create() {
   auto impl = std::make_unique<Impl>();
-  impl->cctx = ZSTD_createCCtx();
   // Without zstd's dictionary magic the bytes load as raw content.
   impl->cdict =
       ZSTD_createCDict(kRawDictionaryV1.data(), kRawDictionaryV1.size(), kCompressionLevel);
-  if (impl->cctx == nullptr || impl->cdict == nullptr) {
+  if (impl->cdict == nullptr) {
     return absl::ResourceExhaustedError("cannot set up zstd compression");
   }
   return std::unique_ptr<RawCompressor>(new RawCompressor(std::move(impl)));
@@ -54,11 +64,13 @@ absl::StatusOr<std::unique_ptr<RawCompressor>> RawCompressor::Create() {
 RawCompressor::RawCompressor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 RawCompressor::~RawCompressor() = default;
 
-bool RawCompressor::Compress(std::string_view raw, std::string* out) {
+bool RawCompressor::Compress(std::string_view raw, std::string* out) const {
   out->clear();
-  std::string& frame = impl_->scratch;
+  ThreadCompressionState& state = ThisThreadState();
+  if (state.cctx == nullptr) return false;  // out of memory: keep it verbatim
+  std::string& frame = state.scratch;
   frame.resize(ZSTD_compressBound(raw.size()));
-  const size_t n = ZSTD_compress_usingCDict(impl_->cctx, frame.data(), frame.size(), raw.data(),
+  const size_t n = ZSTD_compress_usingCDict(state.cctx, frame.data(), frame.size(), raw.data(),
                                             raw.size(), impl_->cdict);
   if (ZSTD_isError(n) || n <= sizeof kZstdMagic ||
       1 + n - sizeof kZstdMagic >= raw.size()) {

@@ -21,7 +21,8 @@ extern const std::string_view kRawDictionaryV1;
 
 inline constexpr char kRawFormatZstdV1 = 1;
 
-// Compresses payloads for storage. Not thread-safe: one per writer.
+// Compresses payloads for storage. Thread-safe: each thread compresses with
+// a context of its own over the shared, read-only dictionary.
 class RawCompressor {
  public:
   static absl::StatusOr<std::unique_ptr<RawCompressor>> Create();
@@ -32,7 +33,7 @@ class RawCompressor {
   // Sets `*out` to the stored form of `raw` and returns true when that is a
   // BLOB (format byte + compressed bytes); returns false, leaving `out`
   // empty, when storing `raw` as TEXT is as small.
-  bool Compress(std::string_view raw, std::string* out);
+  bool Compress(std::string_view raw, std::string* out) const;
 
  private:
   struct Impl;
