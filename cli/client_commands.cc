@@ -19,13 +19,15 @@
 #include "google/protobuf/util/json_util.h"
 #include "ingest/normalizer.h"
 #include "pdk/archive/v1/event_archive.grpc.pb.h"
+#include "query/csv_writer.h"
+#include "store/event.h"
 
 namespace pdkarchive::cli {
 namespace {
 
 namespace v1 = ::pdk::archive::v1;
 
-constexpr int64_t kDayMs = 24LL * 60 * 60 * 1000;
+using store::kDayMs;
 
 // The flags every client command shares: where the server is, and the filter.
 struct FilterFlags {
@@ -148,27 +150,7 @@ std::optional<int> ParseOrExit(const char* command, FlagSet& flags,
 }
 
 std::string FormatTime(const google::protobuf::Timestamp& ts) {
-  const int64_t ms = ts.seconds() * 1000 + ts.nanos() / 1000000;
-  const int64_t days = (ms >= 0 ? ms : ms - kDayMs + 1) / kDayMs;
-  const int64_t in_day = ms - days * kDayMs;
-  // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-  const int64_t z = days + 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const int64_t doe = z - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  const int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  const int64_t m = mp < 10 ? mp + 3 : mp - 9;
-  const int64_t y = yoe + era * 400 + (m <= 2 ? 1 : 0);
-  char out[96];
-  std::snprintf(out, sizeof out, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ",
-                static_cast<long long>(y), static_cast<long long>(m),
-                static_cast<long long>(d), static_cast<long long>(in_day / 3600000),
-                static_cast<long long>(in_day / 60000 % 60),
-                static_cast<long long>(in_day / 1000 % 60),
-                static_cast<long long>(in_day % 1000));
-  return out;
+  return query::FormatRfc3339Millis(ts.seconds() * 1000 + ts.nanos() / 1000000);
 }
 
 }  // namespace

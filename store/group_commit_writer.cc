@@ -1,5 +1,6 @@
 #include "store/group_commit_writer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -96,7 +97,14 @@ void GroupCommitWriter::CommitBatch(std::vector<Pending>& batch) {
                           .count();
   {
     std::lock_guard lock(mu_);
-    health_ = results.status();
+    // A batch of redeliveries only writes nothing, so its success says
+    // nothing about the disk: only a batch that stored a row clears a fault.
+    if (!results.ok()) {
+      health_ = results.status();
+    } else if (std::any_of(results->begin(), results->end(),
+                           [](const AppendResult& r) { return !r.duplicate; })) {
+      health_ = absl::OkStatus();
+    }
     if (results.ok()) {
       ++stats_.batches;
       stats_.rows += rows.size();

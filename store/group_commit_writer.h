@@ -67,8 +67,10 @@ class GroupCommitWriter {
 
   WriterStats stats() const;
 
-  // OK when the last batch committed (or none was tried); otherwise the error
-  // that kept it from committing. Thread-safe.
+  // OK when the last batch that wrote (or failed to write) committed, or
+  // none was tried; otherwise the error that kept it from committing. A
+  // batch of duplicates only, which writes nothing, leaves it as it was.
+  // Thread-safe.
   absl::Status Health() const;
 
  private:

@@ -29,9 +29,16 @@ class RecordingSink final : public BatchSink {
     batch_sizes_.push_back(rows.size());
     if (!fail_.ok()) return fail_;
     std::vector<AppendResult> out;
-    for (size_t i = 0; i < rows.size(); ++i) out.push_back({++next_, false});
+    for (size_t i = 0; i < rows.size(); ++i) {
+      out.push_back(duplicates_ ? AppendResult{1, true} : AppendResult{++next_, false});
+    }
     committed_ += rows.size();
     return out;
+  }
+  // From now on every row is reported as already stored.
+  void AnswerDuplicates(bool on) {
+    std::lock_guard lock(mu_);
+    duplicates_ = on;
   }
   void Hold(bool held) {
     std::lock_guard lock(mu_);
@@ -64,6 +71,7 @@ class RecordingSink final : public BatchSink {
   int64_t next_ = 0;
   size_t committed_ = 0;
   int entered_ = 0;
+  bool duplicates_ = false;
   std::vector<size_t> batch_sizes_;
 };
 
@@ -131,6 +139,29 @@ TEST(GroupCommitWriterTest, FailedCommitReportsUnavailableToEveryRow) {
   std::promise<absl::Status> second;
   writer.Submit(Row(2), [&](absl::StatusOr<AppendResult> r) { second.set_value(r.status()); });
   EXPECT_TRUE(second.get_future().get().ok());
+  EXPECT_TRUE(writer.Health().ok());
+}
+
+TEST(GroupCommitWriterTest, DuplicatesOnlyDoNotClearAStoreFault) {
+  RecordingSink sink;
+  CommitFeed feed;
+  GroupCommitWriter writer(sink, feed, nullptr);
+  auto submit = [&](int i) {
+    std::promise<absl::Status> done;
+    writer.Submit(Row(i), [&](absl::StatusOr<AppendResult> r) { done.set_value(r.status()); });
+    return done.get_future().get();
+  };
+  sink.Fail(absl::UnavailableError("database or disk is full"));
+  EXPECT_FALSE(submit(1).ok());
+  // A redelivery needs no write, so it succeeds while the disk is still full:
+  // health must keep reporting the fault.
+  sink.Fail(absl::OkStatus());
+  sink.AnswerDuplicates(true);
+  EXPECT_TRUE(submit(2).ok());
+  EXPECT_EQ(writer.Health().code(), absl::StatusCode::kUnavailable);
+  // A batch that stores a row proves the store writable again.
+  sink.AnswerDuplicates(false);
+  EXPECT_TRUE(submit(3).ok());
   EXPECT_TRUE(writer.Health().ok());
 }
 
