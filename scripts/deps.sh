@@ -9,9 +9,13 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev libzstd-dev
   libgtest-dev libgmock-dev
 )
-if [ "${1:-}" = "--with-test-tools" ]; then
-  packages+=(python3 sqlite3)
-fi
+for option in "$@"; do
+  case "$option" in
+    --with-test-tools) packages+=(python3 sqlite3) ;;
+    --with-fuzz-tools) packages+=(clang-14 libclang-rt-14-dev) ;;
+    *) echo "deps.sh: unknown option $option" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do
