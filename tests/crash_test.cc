@@ -30,6 +30,7 @@
 #include "absl/strings/str_cat.h"
 #include "store/event.h"
 #include "store/event_reader.h"
+#include "tests/test_support/archive_rows.h"
 #include "tests/test_support/http_client.h"
 #include "tests/test_support/server_process.h"
 
@@ -37,6 +38,7 @@ namespace pdkarchive {
 namespace {
 
 using testing::HttpConnection;
+using testing::ReadAllRows;
 using testing::ServerProcess;
 using testing::SignedHeaders;
 
@@ -139,25 +141,6 @@ void RunClient(int port, const std::string& id_prefix, Ledger& ledger,
   }
 }
 
-// Every row of the archive, read through the store's read-only reader.
-std::vector<store::EventRow> ReadAllRows(const std::string& db_path) {
-  std::vector<store::EventRow> rows;
-  auto reader = store::EventReader::Open(db_path, 1);
-  EXPECT_TRUE(reader.ok()) << reader.status();
-  if (!reader.ok()) return rows;
-  auto newest = (*reader)->MaxSequence();
-  EXPECT_TRUE(newest.ok()) << newest.status();
-  if (!newest.ok()) return rows;
-  int64_t after = 0;
-  while (after < *newest) {
-    auto page = (*reader)->ListAfterSequence(store::EventFilter{}, after, 1000);
-    EXPECT_TRUE(page.ok()) << page.status();
-    if (!page.ok() || page->scanned_through <= after) break;
-    for (store::EventRow& row : page->rows) rows.push_back(std::move(row));
-    after = page->scanned_through;
-  }
-  return rows;
-}
 
 std::string IntegrityCheck(const std::string& db_path) {
   SQLite::Database db(db_path, SQLite::OPEN_READONLY);

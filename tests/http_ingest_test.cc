@@ -24,6 +24,7 @@
 #include "store/event_reader.h"
 #include "store/group_commit_writer.h"
 #include "store/sqlite_store.h"
+#include "tests/test_support/archive_rows.h"
 #include "tests/test_support/http_client.h"
 #include "tests/test_support/test_data.h"
 
@@ -65,17 +66,8 @@ std::filesystem::path TempDbPath(const std::string& name) {
   return dir / "archive.db";
 }
 
-// Every stored row, read back from the file through the store's read side
-// (payloads and ids are packed on disk, see store/raw_codec.h).
 std::vector<store::EventRow> AllRows(const std::filesystem::path& db) {
-  auto reader = store::EventReader::Open(db.string());
-  EXPECT_TRUE(reader.ok()) << reader.status();
-  if (!reader.ok()) return {};
-  store::ListQuery query;
-  query.limit = 100000;
-  auto page = (*reader)->List(query);
-  EXPECT_TRUE(page.ok()) << page.status();
-  return page.ok() ? page->rows : std::vector<store::EventRow>{};
+  return testing::ReadAllRows(db.string());
 }
 
 int64_t CountRows(const std::filesystem::path& db) {

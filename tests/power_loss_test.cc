@@ -34,6 +34,7 @@
 #include "store/event_reader.h"
 #include "store/group_commit_writer.h"
 #include "store/sqlite_store.h"
+#include "tests/test_support/archive_rows.h"
 #include "tests/test_support/crash_vfs.h"
 
 namespace pdkarchive {
@@ -41,6 +42,7 @@ namespace {
 
 using store::OpenOptions;
 using testing::CrashVfs;
+using testing::ReadAllRows;
 using testing::CrashVfsStats;
 using testing::PowerCutMode;
 
@@ -131,25 +133,6 @@ store::EventRow MakeRow(const std::string& id, int n, std::mt19937& random) {
   return row;
 }
 
-// Every row of the archive, read through the store's read side.
-std::vector<store::EventRow> ReadAllRows(const std::string& db_path) {
-  std::vector<store::EventRow> rows;
-  auto reader = store::EventReader::Open(db_path, 1);
-  EXPECT_TRUE(reader.ok()) << reader.status();
-  if (!reader.ok()) return rows;
-  auto newest = (*reader)->MaxSequence();
-  EXPECT_TRUE(newest.ok()) << newest.status();
-  if (!newest.ok()) return rows;
-  int64_t after = 0;
-  while (after < *newest) {
-    auto page = (*reader)->ListAfterSequence(store::EventFilter{}, after, 1000);
-    EXPECT_TRUE(page.ok()) << page.status();
-    if (!page.ok() || page->scanned_through <= after) break;
-    for (store::EventRow& row : page->rows) rows.push_back(std::move(row));
-    after = page->scanned_through;
-  }
-  return rows;
-}
 
 struct TrialResult {
   int64_t acked = 0;
