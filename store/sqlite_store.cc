@@ -3,7 +3,9 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
 
+#include <chrono>
 #include <map>
+#include <thread>
 #include <tuple>
 #include <utility>
 
@@ -140,12 +142,27 @@ void SqliteStore::Prepare(EventRow& row) const {
 
 void SqliteStore::Maintain() {
   if (wal_frames_ < wal_limit_frames_) return;
+  // The pragma does not throw when it cannot finish: it reports busy=1 in its
+  // result row, both when readers on old snapshots outlast the busy timeout
+  // and when the Checkpointer holds the checkpoint lock (SQLite returns that
+  // at once, without the busy handler). The second is brief, so retry it
+  // for a few milliseconds; wal_frames_ is reset only when the WAL restarts.
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(kMaintainBusyTimeoutMs);
   try {
     db_->setBusyTimeout(kMaintainBusyTimeoutMs);
-    db_->exec(kRestartCheckpoint);
-    wal_frames_ = 0;
+    while (true) {
+      SQLite::Statement restart(*db_, kRestartCheckpoint);
+      const bool busy = restart.executeStep() && restart.getColumn(0).getInt() != 0;
+      if (!busy) {
+        wal_frames_ = 0;
+        break;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
   } catch (const SQLite::Exception&) {
-    // Readers kept it from finishing; nothing is lost, try after the next batch.
+    // An I/O error; nothing is lost, try after the next batch.
   }
   try {
     db_->setBusyTimeout(static_cast<int>(kBusyTimeout.count()));

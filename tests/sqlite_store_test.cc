@@ -333,6 +333,48 @@ TEST_F(SqliteStoreTest, CheckpointerKeepsTheWalBoundedUnderSteadyWrites) {
   EXPECT_EQ(db.execAndGet("PRAGMA integrity_check").getString(), "ok");
 }
 
+TEST_F(SqliteStoreTest, WalRestartBlockedByAReaderIsRetriedLater) {
+  auto store = SqliteStore::Open(path_);
+  ASSERT_TRUE(store.ok());
+  (*store)->set_wal_limit_frames(64);
+  auto big_batch = [](int first) {
+    std::vector<EventRow> rows;
+    for (int i = first; i < first + 300; ++i) {
+      EventRow row = Row(absl::StrCat("r", i), i);
+      row.door_name = absl::StrCat("door ", i * 7919 % 1000);
+      rows.push_back(row);
+    }
+    return rows;
+  };
+  // Frames in the WAL, as a PASSIVE checkpoint from another connection
+  // reports them (the second column of its result row).
+  auto wal_frames = [&] {
+    SQLite::Database db(path_, SQLite::OPEN_READWRITE);
+    SQLite::Statement pragma(db, "PRAGMA wal_checkpoint(PASSIVE)");
+    EXPECT_TRUE(pragma.executeStep());
+    return pragma.getColumn(1).getInt();
+  };
+  ASSERT_TRUE((*store)->AppendBatch(big_batch(0)).ok());
+  {
+    // A reader on the current snapshot; the next commit makes it old, and
+    // an old snapshot keeps RESTART from finishing.
+    SQLite::Database reader(path_, SQLite::OPEN_READONLY);
+    reader.exec("BEGIN");
+    EXPECT_EQ(reader.execAndGet("SELECT count(*) FROM events").getInt(), 300);
+    ASSERT_TRUE((*store)->AppendBatch(big_batch(300)).ok());
+    (*store)->Maintain();  // blocked: the WAL keeps its frames
+    EXPECT_GT(wal_frames(), 64);
+    reader.exec("COMMIT");
+  }
+  // No new batch: the store must still know the WAL is over its limit.
+  (*store)->Maintain();
+  std::vector<EventRow> small = {Row("small", 1)};
+  ASSERT_TRUE((*store)->AppendBatch(small).ok());
+  EXPECT_LT(wal_frames(), 64) << "the WAL did not start over";
+  SQLite::Database db(path_, SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM events").getInt(), 601);
+}
+
 TEST_F(SqliteStoreTest, UnwritableLocationFailsToOpen) {
   auto store = SqliteStore::Open((dir_ / "missing-dir" / "x.db").string());
   EXPECT_FALSE(store.ok());
