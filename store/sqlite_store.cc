@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <map>
+#include <string_view>
 #include <thread>
 #include <tuple>
 #include <utility>
@@ -16,14 +17,17 @@
 namespace pdkarchive::store {
 namespace {
 
-// A redelivery hits the UNIQUE dedupe_key and inserts nothing; RETURNING then
-// yields no row and kSelectSequenceByDedupeKey finds the original.
 constexpr char kInsertEvent[] =
     "INSERT INTO events(event_id, topic_id, panel_id, ou_id, door_id, "
     "door_name, person_id, actor_user_id, occur_time, receive_time, "
     "subscription, dedupe_key, raw) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
-    "ON CONFLICT(dedupe_key) DO NOTHING RETURNING sequence";
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+
+// The events whose key hashes alike: almost always none, or the original of
+// a redelivery. Sees rows inserted earlier in the same transaction.
+constexpr char kSelectCandidates[] =
+    "SELECT sequence, topic_id, panel_id, event_id, raw FROM events "
+    "WHERE dedupe_key = ?1";
 
 constexpr char kAddDailyCount[] =
     "INSERT INTO counts_daily(day, topic_id, panel_id, door_id, n) "
@@ -36,9 +40,6 @@ constexpr char kSelectTopicId[] =
     "SELECT topic_id FROM topics WHERE name = ?1 AND family = ?2";
 constexpr char kInsertTopic[] =
     "INSERT INTO topics(name, family) VALUES (?1, ?2) RETURNING topic_id";
-
-constexpr char kSelectSequenceByDedupeKey[] =
-    "SELECT sequence FROM events WHERE dedupe_key = ?1";
 
 // RESTART, not TRUNCATE: the next commit starts the WAL over from its
 // beginning; the ftruncate TRUNCATE adds took 5-11 ms of the pause.
@@ -62,13 +63,13 @@ void BindText(SQLite::Statement& stmt, int index, const std::string& value) {
 struct SqliteStore::Statements {
   explicit Statements(SQLite::Database& db)
       : insert(db, kInsertEvent),
-        select_by_key(db, kSelectSequenceByDedupeKey),
+        select_candidates(db, kSelectCandidates),
         select_topic(db, kSelectTopicId),
         insert_topic(db, kInsertTopic),
         add_daily(db, kAddDailyCount),
         add_daily_topic(db, kAddDailyTopicCount) {}
   SQLite::Statement insert;
-  SQLite::Statement select_by_key;
+  SQLite::Statement select_candidates;
   SQLite::Statement select_topic;
   SQLite::Statement insert_topic;
   SQLite::Statement add_daily;
@@ -118,19 +119,23 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(
   if (!db.ok()) return db.status();
   absl::StatusOr<std::unique_ptr<RawCompressor>> compressor = RawCompressor::Create();
   if (!compressor.ok()) return compressor.status();
+  absl::StatusOr<std::unique_ptr<RawDecompressor>> decompressor = RawDecompressor::Create();
+  if (!decompressor.ok()) return decompressor.status();
   try {
-    return std::unique_ptr<SqliteStore>(
-        new SqliteStore(*std::move(db), *std::move(compressor)));
+    return std::unique_ptr<SqliteStore>(new SqliteStore(
+        *std::move(db), *std::move(compressor), *std::move(decompressor)));
   } catch (const SQLite::Exception& e) {
     return absl::InternalError(absl::StrCat("preparing statements: ", e.what()));
   }
 }
 
 SqliteStore::SqliteStore(std::unique_ptr<SQLite::Database> db,
-                         std::unique_ptr<RawCompressor> compressor)
+                         std::unique_ptr<RawCompressor> compressor,
+                         std::unique_ptr<RawDecompressor> decompressor)
     : db_(std::move(db)),
       statements_(std::make_unique<Statements>(*db_)),
-      compressor_(std::move(compressor)) {
+      compressor_(std::move(compressor)),
+      decompressor_(std::move(decompressor)) {
   sqlite3_wal_hook(db_->getHandle(), RecordWalFrames, &wal_frames_);
 }
 
@@ -194,6 +199,43 @@ int64_t SqliteStore::TopicId(const std::string& topic, const std::string& family
   return id;
 }
 
+int64_t SqliteStore::FindOriginal(const EventRow& row, int64_t topic_id,
+                                  std::string_view stored_id) {
+  // The normalizer's key is topic + panel + event id when there is an id,
+  // else a hash of the body: compare exactly those.
+  SQLite::Statement& select = statements_->select_candidates;
+  select.reset();
+  select.bind(1, DedupeHash(row.dedupe_key));
+  int64_t original = 0;
+  while (original == 0 && select.executeStep()) {
+    const SQLite::Column id = select.getColumn(3);
+    const std::string_view candidate_id(static_cast<const char*>(id.getBlob()),
+                                        static_cast<size_t>(id.getBytes()));
+    // A packed UUID is a BLOB, any other id TEXT: the types must match too.
+    const bool id_is_blob = id.getType() == SQLITE_BLOB;
+    const bool row_id_is_blob = stored_id.data() != row.event_id.data();
+    if (candidate_id != stored_id || id_is_blob != row_id_is_blob) continue;
+    if (!row.event_id.empty()) {
+      if (select.getColumn(1).getInt64() == topic_id &&
+          select.getColumn(2).getString() == row.panel_id) {
+        original = select.getColumn(0).getInt64();
+      }
+      continue;
+    }
+    const SQLite::Column raw = select.getColumn(4);
+    const std::string_view stored(static_cast<const char*>(raw.getBlob()),
+                                  static_cast<size_t>(raw.getBytes()));
+    if (raw.getType() != SQLITE_BLOB) {
+      if (stored == row.raw) original = select.getColumn(0).getInt64();
+      continue;
+    }
+    absl::StatusOr<std::string> payload = decompressor_->Decompress(stored);
+    if (payload.ok() && *payload == row.raw) original = select.getColumn(0).getInt64();
+  }
+  select.reset();
+  return original;
+}
+
 SqliteStore::~SqliteStore() = default;
 
 absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
@@ -201,7 +243,6 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
   std::vector<AppendResult> results;
   results.reserve(rows.size());
   SQLite::Statement& insert = statements_->insert;
-  SQLite::Statement& select = statements_->select_by_key;
   std::string packed_id;
   std::string packed_raw;
   std::map<DailyKey, int64_t> daily_counts;
@@ -209,9 +250,15 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
     SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
     for (const EventRow& row : rows) {
       const int64_t topic_id = TopicId(row.topic, row.family);
+      packed_id = PackUuid(row.event_id);
+      const std::string_view stored_id =
+          packed_id.empty() ? std::string_view(row.event_id) : std::string_view(packed_id);
+      if (const int64_t original = FindOriginal(row, topic_id, stored_id); original != 0) {
+        results.push_back({original, true});
+        continue;
+      }
       insert.reset();
       insert.clearBindings();
-      packed_id = PackUuid(row.event_id);
       if (packed_id.empty()) {
         BindText(insert, 1, row.event_id);
       } else {
@@ -227,7 +274,7 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
       insert.bind(9, row.occur_time_ms);
       insert.bind(10, row.receive_time_ms);
       BindText(insert, 11, row.subscription);
-      insert.bindNoCopy(12, row.dedupe_key.data(), static_cast<int>(row.dedupe_key.size()));
+      insert.bind(12, DedupeHash(row.dedupe_key));
       const std::string* packed = &packed_raw;
       if (row.packed_raw) {
         packed = &*row.packed_raw;
@@ -239,22 +286,10 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
       } else {
         BindText(insert, 13, row.raw);
       }
-      if (insert.executeStep()) {
-        results.push_back({insert.getColumn(0).getInt64(), false});
-        daily_counts[DailyKey(FloorDay(row.occur_time_ms), topic_id, row.panel_id,
-                              row.door_id.value_or(kNoDoor))] += 1;
-        // Step past the RETURNING row so the insert statement completes.
-        while (insert.executeStep()) {
-        }
-        continue;
-      }
-      select.reset();
-      select.bindNoCopy(1, row.dedupe_key.data(), static_cast<int>(row.dedupe_key.size()));
-      if (!select.executeStep()) {
-        return absl::InternalError("dedupe key conflict without a stored row");
-      }
-      results.push_back({select.getColumn(0).getInt64(), true});
-      select.reset();
+      insert.exec();
+      results.push_back({db_->getLastInsertRowid(), false});
+      daily_counts[DailyKey(FloorDay(row.occur_time_ms), topic_id, row.panel_id,
+                            row.door_id.value_or(kNoDoor))] += 1;
     }
     insert.reset();
     AddDailyCounts(statements_->add_daily, statements_->add_daily_topic, daily_counts);
@@ -264,7 +299,7 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
     // step's error again, and reset() would throw it out of this handler
     // (std::terminate on the writer thread).
     Statements& s = *statements_;
-    for (SQLite::Statement* stmt : {&s.insert, &s.select_by_key, &s.select_topic,
+    for (SQLite::Statement* stmt : {&s.insert, &s.select_candidates, &s.select_topic,
                                     &s.insert_topic, &s.add_daily, &s.add_daily_topic}) {
       stmt->tryReset();
     }

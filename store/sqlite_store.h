@@ -23,6 +23,7 @@ class Statement;
 namespace pdkarchive::store {
 
 class RawCompressor;
+class RawDecompressor;
 
 // Where committed batches go. SqliteStore is the real one; tests substitute
 // fakes that block or fail to prove the layers above never ack early.
@@ -79,13 +80,19 @@ class SqliteStore final : public BatchSink {
  private:
   struct Statements;
   SqliteStore(std::unique_ptr<SQLite::Database> db,
-              std::unique_ptr<RawCompressor> compressor);
+              std::unique_ptr<RawCompressor> compressor,
+              std::unique_ptr<RawDecompressor> decompressor);
   // The topics row of (topic, family), inserted if new. Throws SQLite errors.
   int64_t TopicId(const std::string& topic, const std::string& family);
+  // The sequence of a stored event that `row` is a redelivery of, or 0.
+  // `stored_id` is event_id as bound for the insert (packed when a UUID).
+  // Throws SQLite errors.
+  int64_t FindOriginal(const EventRow& row, int64_t topic_id, std::string_view stored_id);
 
   std::unique_ptr<SQLite::Database> db_;
   std::unique_ptr<Statements> statements_;
   std::unique_ptr<RawCompressor> compressor_;
+  std::unique_ptr<RawDecompressor> decompressor_;
   // Frames in the WAL after the last commit (from sqlite3_wal_hook).
   int64_t wal_frames_ = 0;
   int64_t wal_limit_frames_ = kDefaultWalLimitFrames;

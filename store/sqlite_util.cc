@@ -21,7 +21,41 @@ constexpr char kSynchronousFull[] = "PRAGMA synchronous=FULL";
 // For fault-injection tests only (see OpenOptions).
 constexpr char kSynchronousNormal[] = "PRAGMA synchronous=NORMAL";
 
+// dedupe_hash(key): DedupeHash over a BLOB or TEXT argument; NULL for NULL.
+void DedupeHashFunction(sqlite3_context* context, int, sqlite3_value** argv) {
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+    sqlite3_result_null(context);
+    return;
+  }
+  const void* bytes = sqlite3_value_blob(argv[0]);
+  const int size = sqlite3_value_bytes(argv[0]);
+  sqlite3_result_int64(
+      context, DedupeHash(std::string_view(static_cast<const char*>(bytes),
+                                           static_cast<size_t>(size))));
+}
+
 }  // namespace
+
+int64_t DedupeHash(std::string_view key) {
+  uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a 64
+  for (unsigned char c : key) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  h ^= h >> 30;  // splitmix64's finalizer
+  h *= 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebULL;
+  h ^= h >> 31;
+  return static_cast<int64_t>(h);
+}
+
+void RegisterArchiveFunctions(SQLite::Database& db) {
+  const int rc = sqlite3_create_function_v2(
+      db.getHandle(), "dedupe_hash", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr,
+      DedupeHashFunction, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) throw SQLite::Exception(db.getHandle(), rc);
+}
 
 absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenWriteConnection(
     const std::string& path, const OpenOptions& options) {
@@ -45,6 +79,7 @@ absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenWriteConnection(
     // spilling mid-transaction, and temporary b-trees stay in memory.
     db->exec("PRAGMA cache_size=-65536");
     db->exec("PRAGMA temp_store=MEMORY");
+    RegisterArchiveFunctions(*db);
     if (absl::Status s = ApplyMigrations(*db, EmbeddedMigrations()); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat(path, ": ", s.message()));
     }

@@ -4,8 +4,10 @@
 #define PDKARCHIVE_STORE_SQLITE_UTIL_H_
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 
@@ -36,6 +38,18 @@ struct OpenOptions {
 // binary) on failure.
 absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenWriteConnection(
     const std::string& path, const OpenOptions& options = {});
+
+// The 64-bit hash events.dedupe_key holds for a normalizer dedupe key
+// (FNV-1a, then splitmix64's finalizer so every input bit reaches every
+// output bit). Equal hashes only make two events candidates: the store then
+// compares what the key was made from (store/sqlite_store.cc), so no hash
+// collision can ever drop an event. Stable across versions: stored archives
+// depend on it.
+int64_t DedupeHash(std::string_view key);
+
+// Registers the SQL functions migrations use on `db`: dedupe_hash(BLOB),
+// the function above. OpenWriteConnection does this itself.
+void RegisterArchiveFunctions(SQLite::Database& db);
 
 // Opens `path` read-only for queries. The file must exist and carry the
 // schema; NotFound when it does not exist, Internal on other failures.

@@ -202,7 +202,6 @@ TEST_F(HttpIngestTest, NormalizedFieldsLandInTheirColumns) {
   EXPECT_EQ(row.person_id, 17);
   EXPECT_EQ(row.occur_time_ms, 1646922708300);
   EXPECT_EQ(row.subscription, "default");
-  EXPECT_EQ(row.dedupe_key.size(), 16u);
   EXPECT_EQ(row.raw, body);
 }
 

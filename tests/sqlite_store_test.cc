@@ -17,6 +17,7 @@
 #include "store/event_reader.h"
 #include "store/raw_codec.h"
 #include "store/migrations.h"
+#include "store/sqlite_util.h"
 
 namespace pdkarchive::store {
 namespace {
@@ -107,6 +108,100 @@ TEST_F(SqliteStoreTest, AppendAssignsIncreasingSequencesAndFindsDuplicates) {
   EXPECT_EQ(db.execAndGet("SELECT count(*) FROM events").getInt(), 3);
 }
 
+TEST_F(SqliteStoreTest, EqualKeysAreOnlyCandidatesTheEventsIdentityDecides) {
+  // The store keeps a hash of the key and confirms a match by what the key
+  // is made of. Give different events one key, as a collision would.
+  auto store = SqliteStore::Open(path_);
+  ASSERT_TRUE(store.ok());
+  auto with_key = [](EventRow row, const std::string& key) {
+    row.dedupe_key = key;
+    return row;
+  };
+  const std::string key(16, 'k');
+  EventRow by_id = with_key(Row("id-1", 1000), key);
+  EventRow other_id = with_key(Row("id-2", 1000), key);
+  EventRow other_topic = with_key(Row("id-1", 1000), key);
+  other_topic.topic = "door.request.denied";
+  EventRow other_panel = with_key(Row("id-1", 1000), key);
+  other_panel.panel_id = "1070001";
+  // No event id: the body is the identity, stored compressed or verbatim.
+  EventRow body = with_key(Row("", 1000), key);
+  body.raw = absl::StrCat("{\"topic\":\"ou.updated\",\"filler\":\"", std::string(200, 'x'),
+                          "\"}");
+  EventRow other_body = body;
+  other_body.raw.back() = ' ';
+  EventRow short_body = with_key(Row("", 1000), key);
+  short_body.raw = "{}";
+  std::vector<EventRow> rows = {by_id, other_id, other_topic, other_panel,
+                                body,  other_body, short_body};
+  auto first = (*store)->AppendBatch(rows);
+  ASSERT_TRUE(first.ok()) << first.status();
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_FALSE((*first)[i].duplicate) << i;
+  }
+  // Each again, in another batch and in the same one: each finds itself.
+  std::vector<EventRow> twice = rows;
+  twice.insert(twice.end(), rows.begin(), rows.end());
+  auto second = (*store)->AppendBatch(twice);
+  ASSERT_TRUE(second.ok()) << second.status();
+  for (size_t i = 0; i < twice.size(); ++i) {
+    EXPECT_TRUE((*second)[i].duplicate) << i;
+    EXPECT_EQ((*second)[i].sequence, (*first)[i % rows.size()].sequence) << i;
+  }
+  SQLite::Database db(path_, SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM events").getInt(), 7);
+}
+
+TEST_F(SqliteStoreTest, MigrationToDedupeHashesKeepsRowsSequencesAndDuplicates) {
+  // An archive at schema version 2, as the previous release wrote it: the
+  // 16-byte key under a UNIQUE constraint, and the newest rows deleted so the
+  // AUTOINCREMENT high-water mark is above the largest sequence.
+  {
+    SQLite::Database db(path_, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    std::vector<Migration> v2(EmbeddedMigrations().begin(), EmbeddedMigrations().begin() + 2);
+    ASSERT_EQ(v2.back().number, 2);
+    ASSERT_TRUE(ApplyMigrations(db, v2).ok());
+    db.exec("INSERT INTO topics(topic_id, name, family) VALUES (1, 'door.request.allowed', 'panel')");
+    SQLite::Statement insert(
+        db, "INSERT INTO events(topic_id, occur_time, receive_time, panel_id, ou_id, door_id, "
+            "door_name, actor_user_id, event_id, subscription, dedupe_key, raw) "
+            "VALUES (1, ?1, ?1, '1070000', '', 3, 'Front', '', ?2, 'default', ?3, ?4)");
+    for (int i = 0; i < 12; ++i) {
+      const EventRow row = Row(absl::StrCat("old-", i), 1000 + i);
+      insert.reset();
+      insert.bind(1, row.occur_time_ms);
+      insert.bind(2, row.event_id);
+      insert.bind(3, row.dedupe_key.data(), static_cast<int>(row.dedupe_key.size()));
+      insert.bind(4, row.raw);
+      insert.exec();
+    }
+    db.exec("DELETE FROM events WHERE sequence > 10");
+    ASSERT_EQ(db.execAndGet("SELECT seq FROM sqlite_sequence WHERE name = 'events'").getInt(),
+              12);
+  }
+  auto store = SqliteStore::Open(path_);
+  ASSERT_TRUE(store.ok()) << store.status();
+  {
+    SQLite::Database db(path_, SQLite::OPEN_READONLY);
+    EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), EmbeddedMigrations().back().number);
+    EXPECT_EQ(db.execAndGet("SELECT count(*) FROM events").getInt(), 10);
+    EXPECT_EQ(db.execAndGet("SELECT group_concat(sequence) FROM (SELECT sequence FROM events ORDER BY 1)").getString(),
+              "1,2,3,4,5,6,7,8,9,10");
+    EXPECT_EQ(db.execAndGet("SELECT dedupe_key FROM events WHERE sequence = 4").getInt64(),
+              DedupeHash(Row("old-3", 0).dedupe_key));
+    EXPECT_EQ(db.execAndGet("PRAGMA integrity_check").getString(), "ok");
+  }
+  // A redelivery of a migrated event finds it; a new event continues after
+  // the high-water mark, never reusing 11 or 12.
+  std::vector<EventRow> rows = {Row("old-3", 1003), Row("new", 2000)};
+  auto results = (*store)->AppendBatch(rows);
+  ASSERT_TRUE(results.ok()) << results.status();
+  EXPECT_TRUE((*results)[0].duplicate);
+  EXPECT_EQ((*results)[0].sequence, 4);
+  EXPECT_FALSE((*results)[1].duplicate);
+  EXPECT_EQ((*results)[1].sequence, 13);
+}
+
 TEST_F(SqliteStoreTest, RowRoundTripsThroughTheFile) {
   auto store = SqliteStore::Open(path_);
   ASSERT_TRUE(store.ok());
@@ -122,6 +217,12 @@ TEST_F(SqliteStoreTest, RowRoundTripsThroughTheFile) {
   ASSERT_TRUE(reader.ok());
   auto back = (*reader)->Get(row.sequence);
   ASSERT_TRUE(back.ok()) << back.status();
+  // The archive keeps a 64-bit hash of the dedupe key, not the key.
+  SQLite::Database db(path_, SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("SELECT dedupe_key FROM events").getInt64(),
+            DedupeHash(row.dedupe_key));
+  back->dedupe_key.clear();
+  row.dedupe_key.clear();
   EXPECT_EQ(*back, row);
 }
 
