@@ -8,6 +8,8 @@
 // ingest outside HTTP (signature check, normalization) on one thread.
 #include <unistd.h>
 
+#include <SQLiteCpp/SQLiteCpp.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cinttypes>
@@ -55,6 +57,7 @@ int Main(int argc, char** argv) {
   bool checkpointer = true;
   bool keep = false;
   std::string label;
+  std::string whatif_sql;
   Flags flags("pdk-store-ceiling [--rows N] [--batch N] [--dir DIR] ...");
   flags.Int("rows", &rows, "rows to append");
   flags.Int("batch", &batch,
@@ -69,6 +72,9 @@ int Main(int argc, char** argv) {
              "run WAL checkpoints on their own thread, as serve does");
   flags.Bool("keep", &keep, "keep the archive afterwards");
   flags.String("label", &label, "a name echoed in the RESULT line");
+  flags.String("whatif-sql", &whatif_sql,
+               "SQL run on the new archive before appending, e.g. "
+               "'DROP INDEX events_by_panel' to measure what an index costs");
   flags.Parse(argc, argv);
   if (rows <= 0 || batch <= 0 || (occurred != "year" && occurred != "live")) {
     std::cerr << "pdk-store-ceiling: --rows and --batch must be positive, "
@@ -155,6 +161,15 @@ int Main(int argc, char** argv) {
   if (!store.ok()) {
     std::cerr << "pdk-store-ceiling: " << store.status().message() << "\n";
     return 1;
+  }
+  if (!whatif_sql.empty()) {
+    try {
+      SQLite::Database db(db_path.string(), SQLite::OPEN_READWRITE);
+      db.exec(whatif_sql);
+    } catch (const SQLite::Exception& e) {
+      std::cerr << "pdk-store-ceiling: --whatif-sql: " << e.what() << "\n";
+      return 1;
+    }
   }
   std::unique_ptr<store::Checkpointer> checkpoints;
   if (checkpointer) {
