@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <utility>
 
 #include "store/checkpointer.h"
@@ -22,6 +23,7 @@ GroupCommitWriter::GroupCommitWriter(BatchSink& sink, CommitFeed& feed,
       feed_(feed),
       checkpointer_(checkpointer),
       max_batch_(max_batch == 0 ? 1 : max_batch),
+      answer_thread_([this] { RunAnswers(); }),
       thread_([this] { Run(); }) {}
 
 GroupCommitWriter::~GroupCommitWriter() { Stop(); }
@@ -46,6 +48,38 @@ void GroupCommitWriter::Stop() {
   }
   cv_.notify_one();
   if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard lock(answers_mu_);
+    answers_stopping_ = true;
+  }
+  answers_cv_.notify_one();
+  if (answer_thread_.joinable()) answer_thread_.join();
+}
+
+void GroupCommitWriter::HandOver(std::vector<Answer> answers) {
+  {
+    std::lock_guard lock(answers_mu_);
+    if (answers_.empty()) {
+      answers_ = std::move(answers);
+    } else {
+      std::move(answers.begin(), answers.end(), std::back_inserter(answers_));
+    }
+  }
+  answers_cv_.notify_one();
+}
+
+void GroupCommitWriter::RunAnswers() {
+  std::vector<Answer> answering;
+  while (true) {
+    {
+      std::unique_lock lock(answers_mu_);
+      answers_cv_.wait(lock, [this] { return answers_stopping_ || !answers_.empty(); });
+      if (answers_.empty()) return;  // stopping, and everything is answered
+      answering.swap(answers_);
+    }
+    for (Answer& a : answering) a.done(std::move(a.result));
+    answering.clear();
+  }
 }
 
 WriterStats GroupCommitWriter::stats() const {
@@ -124,17 +158,21 @@ void GroupCommitWriter::CommitBatch(std::vector<Pending>& batch) {
     }
   }
 
+  std::vector<Answer> answers;
+  answers.reserve(batch.size());
   if (!results.ok()) {
-    for (Pending& p : batch) p.done(results.status());
+    for (Pending& p : batch) answers.push_back({std::move(p.done), results.status()});
+    HandOver(std::move(answers));
     return;
   }
   int64_t newest = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
     const AppendResult& r = (*results)[i];
     if (!r.duplicate && r.sequence > newest) newest = r.sequence;
-    batch[i].done(r);
+    answers.push_back({std::move(batch[i].done), r});
   }
   if (newest > 0) feed_.Publish(newest);
+  HandOver(std::move(answers));
 }
 
 }  // namespace pdkarchive::store

@@ -55,14 +55,16 @@ class GroupCommitWriter {
   GroupCommitWriter(const GroupCommitWriter&) = delete;
   GroupCommitWriter& operator=(const GroupCommitWriter&) = delete;
 
-  // Queues `row`. `done` runs exactly once on the writer thread: with the
-  // result after the batch holding the row committed, or with the error that
-  // kept it from committing (Unavailable), or Unavailable after Stop.
-  // Thread-safe.
+  // Queues `row`. `done` runs exactly once: with the result after the batch
+  // holding the row committed, or with the error that kept it from
+  // committing (Unavailable), or Unavailable after Stop (then on the
+  // caller's thread). Results are handed to a second thread that runs the
+  // `done`s, so the writer starts the next transaction while the answers of
+  // the last one are being sent. Thread-safe.
   void Submit(EventRow row, Done done);
 
-  // Refuses new rows, commits what was queued, and joins the thread.
-  // Idempotent; the destructor calls it.
+  // Refuses new rows, commits what was queued, runs every `done`, and joins
+  // both threads. Idempotent; the destructor calls it.
   void Stop();
 
   WriterStats stats() const;
@@ -78,8 +80,14 @@ class GroupCommitWriter {
     EventRow row;
     Done done;
   };
+  struct Answer {
+    Done done;
+    absl::StatusOr<AppendResult> result;
+  };
   void Run();
   void CommitBatch(std::vector<Pending>& batch);
+  void HandOver(std::vector<Answer> answers);
+  void RunAnswers();
 
   BatchSink& sink_;
   CommitFeed& feed_;
@@ -92,6 +100,14 @@ class GroupCommitWriter {
   bool stopping_ = false;
   WriterStats stats_;
   absl::Status health_;
+
+  std::mutex answers_mu_;
+  std::condition_variable answers_cv_;
+  std::vector<Answer> answers_;
+  bool answers_stopping_ = false;
+
+  // Started last: the threads use everything above.
+  std::thread answer_thread_;
   std::thread thread_;
 };
 

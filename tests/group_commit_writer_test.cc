@@ -189,6 +189,44 @@ TEST(GroupCommitWriterTest, StopCommitsWhatWasQueuedAndRefusesMore) {
   EXPECT_EQ(late.code(), absl::StatusCode::kUnavailable);
 }
 
+TEST(GroupCommitWriterTest, SlowAnswersDoNotHoldBackTheNextCommit) {
+  // Answers are sent from their own thread: while one is stuck (a slow
+  // client socket), later rows still commit and are answered in order.
+  RecordingSink sink;
+  CommitFeed feed;
+  GroupCommitWriter writer(sink, feed, nullptr);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<void> first_answered;
+  writer.Submit(Row(0), [&](absl::StatusOr<AppendResult> r) {
+    EXPECT_TRUE(r.ok());
+    first_answered.set_value();
+    released.wait();
+  });
+  first_answered.get_future().wait();
+  std::vector<int64_t> later;
+  std::mutex later_mu;
+  std::promise<void> all_later;
+  for (int i = 1; i <= 3; ++i) {
+    writer.Submit(Row(i), [&, i](absl::StatusOr<AppendResult> r) {
+      std::lock_guard lock(later_mu);
+      later.push_back(r.ok() ? r->sequence : -i);
+      if (later.size() == 3) all_later.set_value();
+    });
+    sink.WaitEntered(i + 1);  // one commit each: the writer is not stuck
+  }
+  // All three committed while the first answer is still blocked...
+  EXPECT_EQ(sink.committed(), 4u);
+  {
+    std::lock_guard lock(later_mu);
+    EXPECT_TRUE(later.empty());
+  }
+  release.set_value();
+  // ...and are answered once it returns, in commit order.
+  all_later.get_future().wait();
+  EXPECT_EQ(later, (std::vector<int64_t>{2, 3, 4}));
+}
+
 TEST(GroupCommitWriterTest, CommitFeedHearsTheNewestSequenceAfterEachCommit) {
   RecordingSink sink;
   CommitFeed feed;
