@@ -1,5 +1,9 @@
 #include "query/csv_writer.h"
 
+#include <charconv>
+#include <cstring>
+#include <optional>
+
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -11,6 +15,20 @@ constexpr std::string_view kHeader =
     "door_name,person_id,ou_id,event_id,actor_user_id,subscription";
 constexpr std::string_view kRawColumn = ",raw";
 constexpr std::string_view kLineEnd = "\r\n";
+
+// The instants whose UTC year is 0000..9999; the fast formatter covers
+// these, absl the rest (which only corrupt or synthetic rows carry).
+constexpr int64_t kFastMinMs = -62167219200000;  // 0000-01-01T00:00:00.000Z
+constexpr int64_t kFastMaxMs = 253402300799999;  // 9999-12-31T23:59:59.999Z
+
+constexpr char kDigitPairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+void PutTwo(int64_t value, char* out) {
+  std::memcpy(out, kDigitPairs + 2 * value, 2);
+}
 
 bool StartsFormula(std::string_view value) {
   if (value.empty()) return false;
@@ -27,32 +45,120 @@ bool StartsFormula(std::string_view value) {
   }
 }
 
+// Whether any byte of the word is zero (exact: no false positives).
+constexpr uint64_t HasZeroByte(uint64_t word) {
+  return (word - 0x0101010101010101ULL) & ~word & 0x8080808080808080ULL;
+}
+
+constexpr uint64_t Broadcast(char c) {
+  return 0x0101010101010101ULL * static_cast<unsigned char>(c);
+}
+
+bool IsSpecial(char c) { return c == ',' || c == '"' || c == '\r' || c == '\n'; }
+
+// Whether `value` holds a comma, quote, CR or LF: eight bytes a step, as
+// raw payloads are long.
+bool NeedsQuotes(std::string_view value) {
+  const char* p = value.data();
+  size_t n = value.size();
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t word;
+    std::memcpy(&word, p, 8);
+    if (HasZeroByte(word ^ Broadcast(',')) | HasZeroByte(word ^ Broadcast('"')) |
+        HasZeroByte(word ^ Broadcast('\r')) | HasZeroByte(word ^ Broadcast('\n'))) {
+      return true;
+    }
+  }
+  for (; n > 0; ++p, --n) {
+    if (IsSpecial(*p)) return true;
+  }
+  return false;
+}
+
+void AppendInt(int64_t value, std::string& out) {
+  char text[24];
+  const std::to_chars_result r = std::to_chars(text, text + sizeof text, value);
+  out.append(text, static_cast<size_t>(r.ptr - text));
+}
+
 void AppendOptionalId(const std::optional<int64_t>& id, std::string& out) {
-  if (id) out += std::to_string(*id);
+  if (id) AppendInt(*id, out);
 }
 
 }  // namespace
 
 void AppendCsvField(std::string_view value, bool text, std::string& out) {
   const bool guard = text && StartsFormula(value);
-  const bool quote = value.find_first_of(",\"\r\n") != std::string_view::npos;
-  if (!quote) {
+  if (!NeedsQuotes(value)) {
     if (guard) out.push_back('\'');
     out.append(value);
     return;
   }
   out.push_back('"');
   if (guard) out.push_back('\'');
-  for (char c : value) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
+  // Copies up to and including each quote, then doubles it.
+  size_t from = 0;
+  for (size_t quote = value.find('"'); quote != std::string_view::npos;
+       quote = value.find('"', from)) {
+    out.append(value.data() + from, quote + 1 - from);
+    out.push_back('"');
+    from = quote + 1;
   }
+  out.append(value.data() + from, value.size() - from);
   out.push_back('"');
 }
 
+void AppendRfc3339Millis(int64_t ms, std::string& out) {
+  if (ms < kFastMinMs || ms > kFastMaxMs) {
+    out += absl::FormatTime("%E4Y-%m-%d%ET%H:%M:%E3SZ", absl::FromUnixMillis(ms),
+                            absl::UTCTimeZone());
+    return;
+  }
+  // Days since 1970-01-01 (floored) and the milliseconds into that day.
+  int64_t days = ms / store::kDayMs;
+  int64_t of_day = ms % store::kDayMs;
+  if (of_day < 0) {
+    of_day += store::kDayMs;
+    --days;
+  }
+  // Civil date of a day number (H. Hinnant's days_from_civil, inverted),
+  // for a 400-year era starting 0000-03-01.
+  const int64_t z = days + 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  const int64_t day = doy - (153 * mp + 2) / 5 + 1;
+  const int64_t month = mp < 10 ? mp + 3 : mp - 9;
+  const int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+
+  const int64_t millis = of_day % 1000;
+  const int64_t seconds = of_day / 1000;
+  char text[24];  // YYYY-MM-DDTHH:MM:SS.mmmZ
+  PutTwo(year / 100, text);
+  PutTwo(year % 100, text + 2);
+  text[4] = '-';
+  PutTwo(month, text + 5);
+  text[7] = '-';
+  PutTwo(day, text + 8);
+  text[10] = 'T';
+  PutTwo(seconds / 3600, text + 11);
+  text[13] = ':';
+  PutTwo(seconds / 60 % 60, text + 14);
+  text[16] = ':';
+  PutTwo(seconds % 60, text + 17);
+  text[19] = '.';
+  text[20] = static_cast<char>('0' + millis / 100);
+  PutTwo(millis % 100, text + 21);
+  text[23] = 'Z';
+  out.append(text, sizeof text);
+}
+
 std::string FormatRfc3339Millis(int64_t ms) {
-  return absl::FormatTime("%E4Y-%m-%d%ET%H:%M:%E3SZ", absl::FromUnixMillis(ms),
-                          absl::UTCTimeZone());
+  std::string out;
+  AppendRfc3339Millis(ms, out);
+  return out;
 }
 
 void CsvWriter::AppendHeader(std::string& out) const {
@@ -62,11 +168,30 @@ void CsvWriter::AppendHeader(std::string& out) const {
 }
 
 void CsvWriter::AppendRow(const store::EventRow& row, std::string& out) const {
-  out += std::to_string(row.sequence);
+  store::EventView view;
+  view.sequence = row.sequence;
+  view.event_id = row.event_id;
+  view.topic = row.topic;
+  view.family = row.family;
+  view.panel_id = row.panel_id;
+  view.ou_id = row.ou_id;
+  view.door_id = row.door_id;
+  view.door_name = row.door_name;
+  view.person_id = row.person_id;
+  view.actor_user_id = row.actor_user_id;
+  view.occur_time_ms = row.occur_time_ms;
+  view.receive_time_ms = row.receive_time_ms;
+  view.subscription = row.subscription;
+  view.raw = row.raw;
+  AppendRow(view, out);
+}
+
+void CsvWriter::AppendRow(const store::EventView& row, std::string& out) const {
+  AppendInt(row.sequence, out);
   out.push_back(',');
-  out += FormatRfc3339Millis(row.occur_time_ms);
+  AppendRfc3339Millis(row.occur_time_ms, out);
   out.push_back(',');
-  out += FormatRfc3339Millis(row.receive_time_ms);
+  AppendRfc3339Millis(row.receive_time_ms, out);
   out.push_back(',');
   AppendCsvField(row.topic, true, out);
   out.push_back(',');

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "store/event.h"
+#include "store/event_reader.h"
 
 namespace pdkarchive::query {
 
@@ -24,8 +25,10 @@ class CsvWriter {
   // subscription[,raw].
   void AppendHeader(std::string& out) const;
 
-  // Appends one row for `row`, in the header's column order.
+  // Appends one row for `row`, in the header's column order. Both forms
+  // write the same bytes for the same values.
   void AppendRow(const store::EventRow& row, std::string& out) const;
+  void AppendRow(const store::EventView& row, std::string& out) const;
 
  private:
   bool include_raw_;
@@ -34,6 +37,11 @@ class CsvWriter {
 // Appends `value` as one field: guarded against formula injection when
 // `text` is true, then quoted if needed.
 void AppendCsvField(std::string_view value, bool text, std::string& out);
+
+// Appends "2022-03-10T14:04:11.104Z" for milliseconds since the epoch: the
+// UTC time with a year of at least four digits (absl's "%E4Y"), which is
+// what FormatRfc3339Millis returns.
+void AppendRfc3339Millis(int64_t ms, std::string& out);
 
 // "2022-03-10T14:04:11.104Z" for milliseconds since the epoch.
 std::string FormatRfc3339Millis(int64_t ms);

@@ -22,10 +22,13 @@ namespace {
 
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
-// Export: rows per keyset read, and the chunk size aimed for (a chunk ends
-// after the row that crosses it, far below gRPC's 4 MiB message limit).
-constexpr int kExportBatch = 1000;
+// Export: the most rows one keyset read visits (a read usually ends
+// earlier, when its chunk is full), and the chunk size aimed for (a chunk
+// ends after the row that crosses it, far below gRPC's 4 MiB message limit)
+// with room reserved for that last row.
+constexpr int kExportBatch = 10000;
 constexpr size_t kExportChunkBytes = 64 * 1024;
+constexpr size_t kExportChunkSlack = 4 * 1024;
 // Watch: rows per read; at most this many wait in memory per watcher.
 constexpr int kWatchBatch = 500;
 
@@ -347,25 +350,23 @@ class ExportReactor final
 
   // Appends rows to `chunk` until it reaches the target size or the rows
   // run out. Touches only the scan state, which one thread at a time uses.
+  // Rows go from the statement straight into the chunk; nothing is held
+  // between chunks but the cursor.
   absl::Status FillChunk(std::string& chunk) {
+    chunk.reserve(kExportChunkBytes + kExportChunkSlack);
     if (!header_written_) {
       csv_.AppendHeader(chunk);
       header_written_ = true;
     }
-    while (chunk.size() < kExportChunkBytes) {
-      if (next_ == rows_.size()) {
-        if (exhausted_) break;
-        absl::StatusOr<std::vector<store::EventRow>> batch =
-            service_.reader().Scan(filter_, cursor_, kExportBatch, include_raw_);
-        if (!batch.ok()) return batch.status();
-        rows_ = *std::move(batch);
-        next_ = 0;
-        if (rows_.size() < static_cast<size_t>(kExportBatch)) exhausted_ = true;
-        if (rows_.empty()) break;
-        cursor_ =
-            store::Cursor{rows_.back().occur_time_ms, rows_.back().sequence};
-      }
-      csv_.AppendRow(rows_[next_++], chunk);
+    while (chunk.size() < kExportChunkBytes && !exhausted_) {
+      absl::StatusOr<store::ScanProgress> progress = service_.reader().ScanEach(
+          filter_, cursor_, kExportBatch, include_raw_, [&](const store::EventView& row) {
+            csv_.AppendRow(row, chunk);
+            return chunk.size() < kExportChunkBytes;
+          });
+      if (!progress.ok()) return progress.status();
+      if (progress->last) cursor_ = progress->last;
+      exhausted_ = progress->exhausted;
     }
     return absl::OkStatus();
   }
@@ -391,8 +392,6 @@ class ExportReactor final
 
   // Scan state, used by one producing thread at a time.
   bool header_written_ = false;
-  std::vector<store::EventRow> rows_;
-  size_t next_ = 0;
   std::optional<store::Cursor> cursor_;
   bool exhausted_ = false;
 

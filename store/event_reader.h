@@ -14,8 +14,10 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "store/event.h"
 
@@ -69,6 +71,33 @@ struct SequencePage {
   int64_t newest = 0;  // the archive's newest sequence when read: more may follow
 };
 
+// One row as ScanEach presents it: EventRow's fields (less the dedupe key)
+// without copies. The text points into the reader's buffers and is valid
+// only during the visit.
+struct EventView {
+  int64_t sequence = 0;
+  std::string_view event_id;
+  std::string_view topic;
+  std::string_view family;
+  std::string_view panel_id;
+  std::string_view ou_id;
+  std::optional<int64_t> door_id;
+  std::string_view door_name;
+  std::optional<int64_t> person_id;
+  std::string_view actor_user_id;
+  int64_t occur_time_ms = 0;
+  int64_t receive_time_ms = 0;
+  std::string_view subscription;
+  std::string_view raw;  // empty unless the scan asked for it
+};
+
+// How far one ScanEach got.
+struct ScanProgress {
+  int64_t rows = 0;             // rows visited
+  std::optional<Cursor> last;   // the last row visited; unset when none was
+  bool exhausted = false;       // true when no matching row follows `last`
+};
+
 // Thread-safe: any number of threads may call any method; at most
 // `max_connections` queries run at once, the rest wait for a connection.
 // Errors: InvalidArgument for bad arguments, NotFound from Get, Internal or
@@ -97,12 +126,16 @@ class EventReader {
   absl::StatusOr<std::vector<CountGroup>> Count(
       const EventFilter& filter, const std::vector<Dimension>& dimensions);
 
-  // Up to `batch` matching rows after `after` (from the start when unset) in
-  // ascending (occur_time, sequence) order: an export reads the archive in
-  // such chunks, holding one batch in memory at a time.
-  absl::StatusOr<std::vector<EventRow>> Scan(const EventFilter& filter,
-                                             const std::optional<Cursor>& after,
-                                             int batch, bool with_raw = true);
+  // Calls `visit` for up to `limit` matching rows after `after` (from the
+  // start when unset) in ascending (occur_time, sequence) order, from one
+  // statement, and stops after a row for which it returns false. An export
+  // resumes after ScanProgress::last, holding no rows between calls. The
+  // visitor must not call back into the reader. DataLoss when a stored
+  // payload cannot be unpacked (only read `with_raw`).
+  absl::StatusOr<ScanProgress> ScanEach(const EventFilter& filter,
+                                        const std::optional<Cursor>& after,
+                                        int limit, bool with_raw,
+                                        absl::FunctionRef<bool(const EventView&)> visit);
 
   // Up to `limit` matching rows with sequence > `after_sequence`, in sequence
   // order, read from one snapshot; see SequencePage.

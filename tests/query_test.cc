@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -1195,6 +1196,70 @@ TEST_F(QueryTest, HealthCheckingAndReflectionAreOn) {
   void* ignored_tag;
   bool ignored_ok;
   while (cq.Next(&ignored_tag, &ignored_ok)) {
+  }
+}
+
+// ScanEach (the export's read) presents the rows List reads, in the same
+// order, and resumes exactly after a visitor's stop or a full batch.
+TEST_F(QueryTest, ScanEachVisitsWhatListReadsAndResumes) {
+  store::EventFilter door;
+  door.door_ids = {3, 4};
+  store::EventFilter day;
+  day.start_ms = kBaseMs;
+  day.end_ms = kBaseMs + kDayMs;
+  store::EventFilter topic;
+  topic.topics = {"door.*"};
+  store::EventFilter none;
+  none.topics = {"no.such.topic"};
+  for (const store::EventFilter& filter : {store::EventFilter{}, door, day, topic, none}) {
+    for (bool with_raw : {false, true}) {
+      store::ListQuery query;
+      query.filter = filter;
+      query.limit = 100000;
+      query.with_raw = with_raw;
+      auto page = reader_->List(query);
+      ASSERT_TRUE(page.ok()) << page.status();
+      std::vector<EventRow> expected = page->rows;
+      for (EventRow& row : expected) row.dedupe_key.clear();
+
+      std::vector<EventRow> scanned;
+      std::optional<store::Cursor> cursor;
+      bool exhausted = false;
+      for (int calls = 0; !exhausted; ++calls) {
+        ASSERT_LT(calls, 10000);
+        // Stops after every 7th row and at batches of 50 rows.
+        auto progress = reader_->ScanEach(
+            filter, cursor, 50, with_raw, [&](const store::EventView& view) {
+              EventRow& row = scanned.emplace_back();
+              row.sequence = view.sequence;
+              row.event_id = view.event_id;
+              row.topic = view.topic;
+              row.family = view.family;
+              row.panel_id = view.panel_id;
+              row.ou_id = view.ou_id;
+              row.door_id = view.door_id;
+              row.door_name = view.door_name;
+              row.person_id = view.person_id;
+              row.actor_user_id = view.actor_user_id;
+              row.occur_time_ms = view.occur_time_ms;
+              row.receive_time_ms = view.receive_time_ms;
+              row.subscription = view.subscription;
+              row.raw = view.raw;
+              return scanned.size() % 7 != 0;
+            });
+        ASSERT_TRUE(progress.ok()) << progress.status();
+        ASSERT_LE(progress->rows, 50);
+        if (progress->last) {
+          EXPECT_EQ(progress->last->sequence, scanned.back().sequence);
+          cursor = progress->last;
+        }
+        exhausted = progress->exhausted;
+      }
+      ASSERT_EQ(scanned.size(), expected.size());
+      for (size_t i = 0; i < expected.size(); ++i) {
+        ASSERT_EQ(scanned[i], expected[i]) << "row " << i;
+      }
+    }
   }
 }
 

@@ -2,8 +2,12 @@
 // proto conversion.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <random>
 #include <string>
+#include <string_view>
 
+#include "absl/time/time.h"
 #include "query/convert.h"
 #include "query/csv_writer.h"
 #include "query/page_token.h"
@@ -122,6 +126,102 @@ TEST(CsvWriterTest, WritesRowsWithCrlfAndRfc3339Millis) {
             "7,2022-03-10T14:04:11.104Z,2022-03-10T14:04:11.105Z,door.forced,"
             "panel,p1,-3,"
             "Front,,o,e,u,default,\"{\"\"a\"\":1}\"\r\n");
+}
+
+// The formatter FormatRfc3339Millis replaced, kept as the reference.
+std::string AbslRfc3339Millis(int64_t ms) {
+  return absl::FormatTime("%E4Y-%m-%d%ET%H:%M:%E3SZ", absl::FromUnixMillis(ms),
+                          absl::UTCTimeZone());
+}
+
+TEST(CsvWriterTest, TimesAtCalendarEdges) {
+  EXPECT_EQ(FormatRfc3339Millis(951825600000), "2000-02-29T12:00:00.000Z");
+  EXPECT_EQ(FormatRfc3339Millis(1709164800000), "2024-02-29T00:00:00.000Z");
+  EXPECT_EQ(FormatRfc3339Millis(-2203891200000), "1900-03-01T00:00:00.000Z");
+  EXPECT_EQ(FormatRfc3339Millis(-2203891200001), "1900-02-28T23:59:59.999Z");
+  EXPECT_EQ(FormatRfc3339Millis(-86400001), "1969-12-30T23:59:59.999Z");
+  EXPECT_EQ(FormatRfc3339Millis(-62167219200000), "0000-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatRfc3339Millis(-62162035200000), "0000-03-01T00:00:00.000Z");
+  EXPECT_EQ(FormatRfc3339Millis(-62162035200001), "0000-02-29T23:59:59.999Z");
+  EXPECT_EQ(FormatRfc3339Millis(253402300799999), "9999-12-31T23:59:59.999Z");
+  // Outside 0000-9999 the year keeps absl's "%E4Y" form.
+  EXPECT_EQ(FormatRfc3339Millis(-62167219200001), AbslRfc3339Millis(-62167219200001));
+  EXPECT_EQ(FormatRfc3339Millis(253402300800000), AbslRfc3339Millis(253402300800000));
+  EXPECT_EQ(FormatRfc3339Millis(253402300800000), "10000-01-01T00:00:00.000Z");
+}
+
+TEST(CsvWriterTest, TimesMatchAbslFormatTime) {
+  auto check = [](int64_t ms) {
+    ASSERT_EQ(FormatRfc3339Millis(ms), AbslRfc3339Millis(ms)) << "ms=" << ms;
+  };
+  // Each day boundary (and a millisecond either side) from 1890 to 2110 and
+  // through the first and last years the fast path covers.
+  constexpr int64_t kDayMs = 86400000;
+  const int64_t ranges[][2] = {{-29000, 51200}, {-719600, -719100}, {2932500, 2933000}};
+  for (const auto& range : ranges) {
+    for (int64_t day = range[0]; day <= range[1]; ++day) {
+      check(day * kDayMs - 1);
+      check(day * kDayMs);
+      check(day * kDayMs + 1);
+    }
+  }
+  // Random instants: most within 0000-9999, some anywhere an int64 reaches.
+  std::mt19937_64 rng(20261127);
+  std::uniform_int_distribution<int64_t> fast(-62167219200000 - 1000, 253402300800000 + 1000);
+  for (int i = 0; i < 200000; ++i) check(fast(rng));
+  std::uniform_int_distribution<int64_t> any(-(int64_t{1} << 62), int64_t{1} << 62);
+  for (int i = 0; i < 2000; ++i) check(any(rng));
+  check(INT64_MIN / 2);
+  check(INT64_MAX / 2);
+}
+
+// The quoting rule as first written: quote when any of , " CR LF occurs.
+std::string ReferenceField(std::string_view value, bool text) {
+  static constexpr std::string_view kFormula = "=+-@\t\r";
+  const bool guard = text && !value.empty() && kFormula.find(value.front()) != kFormula.npos;
+  std::string out;
+  const bool quote = value.find_first_of(",\"\r\n") != std::string_view::npos;
+  if (quote) out.push_back('"');
+  if (guard) out.push_back('\'');
+  for (char c : value) {
+    if (quote && c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  if (quote) out.push_back('"');
+  return out;
+}
+
+TEST(CsvWriterTest, FieldsMatchTheReferenceAtEveryPosition) {
+  // A special character (or a near miss) at each position of fields of
+  // every length up to 40, which covers the word-at-a-time scan and its tail.
+  const std::string_view specials = ",\"\r\n+-=@\t'.\x80\xff\x2b\x0c";
+  for (size_t length = 0; length <= 40; ++length) {
+    for (size_t at = 0; at < length; ++at) {
+      for (char c : specials) {
+        std::string value(length, 'a');
+        value[at] = c;
+        for (bool text : {true, false}) {
+          std::string out;
+          AppendCsvField(value, text, out);
+          ASSERT_EQ(out, ReferenceField(value, text)) << "length " << length << " at " << at;
+        }
+      }
+    }
+  }
+  std::mt19937_64 rng(7);
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::uniform_int_distribution<int> size(0, 300);
+  for (int i = 0; i < 20000; ++i) {
+    std::string value(static_cast<size_t>(size(rng)), '\0');
+    // Mostly plain bytes, so that some long values need no quotes at all.
+    for (char& c : value) {
+      const int b = byte(rng);
+      c = static_cast<char>(b < 250 ? 'a' + b % 26 : b);
+    }
+    std::string out;
+    AppendCsvField(value, true, out);
+    ASSERT_EQ(out, ReferenceField(value, true));
+  }
 }
 
 TEST(ConvertTest, TimestampsRoundUpToWholeMilliseconds) {
