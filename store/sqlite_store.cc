@@ -150,12 +150,16 @@ void SqliteStore::Maintain() {
   // The pragma does not throw when it cannot finish: it reports busy=1 in its
   // result row, both when readers on old snapshots outlast the busy timeout
   // and when the Checkpointer holds the checkpoint lock (SQLite returns that
-  // at once, without the busy handler). The second is brief, so retry it
-  // for a few milliseconds; wal_frames_ is reset only when the WAL restarts.
+  // at once, without the busy handler). Past the limit, each batch makes one
+  // attempt that never waits, so the writer does not stall behind the
+  // Checkpointer; only past four times the limit does it wait (up to
+  // kMaintainBusyTimeoutMs) so the WAL stays bounded however often attempts
+  // collide. wal_frames_ is reset only when the WAL really restarts.
+  const bool must = wal_frames_ >= 4 * wal_limit_frames_;
   const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::milliseconds(kMaintainBusyTimeoutMs);
+                        std::chrono::milliseconds(must ? kMaintainBusyTimeoutMs : 0);
   try {
-    db_->setBusyTimeout(kMaintainBusyTimeoutMs);
+    db_->setBusyTimeout(must ? kMaintainBusyTimeoutMs : 0);
     while (true) {
       SQLite::Statement restart(*db_, kRestartCheckpoint);
       const bool busy = restart.executeStep() && restart.getColumn(0).getInt() != 0;
