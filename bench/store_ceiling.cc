@@ -174,12 +174,13 @@ int Main(int argc, char** argv) {
   std::unique_ptr<store::Checkpointer> checkpoints;
   if (checkpointer) {
     absl::StatusOr<std::unique_ptr<store::Checkpointer>> c =
-        store::Checkpointer::Start(db_path.string(), std::chrono::seconds(1));
+        store::Checkpointer::Start(db_path.string(), std::chrono::milliseconds(250));
     if (!c.ok()) {
       std::cerr << "pdk-store-ceiling: " << c.status().message() << "\n";
       return 1;
     }
     checkpoints = *std::move(c);
+    (*store)->set_checkpointer(checkpoints.get());
   }
 
   const size_t batch_size = static_cast<size_t>(batch);

@@ -79,6 +79,7 @@ int RunImport(const std::vector<std::string>& args) {
     std::cerr << "pdk-archive import: " << checkpointer.status().message() << "\n";
     return 1;
   }
+  (*sqlite)->set_checkpointer(checkpointer->get());
 
   const bool progress = ::isatty(STDERR_FILENO) != 0;
   const auto start = std::chrono::steady_clock::now();

@@ -131,6 +131,7 @@ int RunServe(const std::vector<std::string>& args) {
   absl::StatusOr<std::unique_ptr<store::Checkpointer>> checkpointer =
       store::Checkpointer::Start(config.db, std::chrono::milliseconds(250));
   if (!checkpointer.ok()) return Fail(checkpointer.status());
+  (*sqlite)->set_checkpointer(checkpointer->get());
   absl::StatusOr<std::unique_ptr<store::EventReader>> reader =
       store::EventReader::Open(config.db);
   if (!reader.ok()) return Fail(reader.status());

@@ -51,12 +51,28 @@ void Checkpointer::Nudge() {
   cv_.notify_one();
 }
 
+bool Checkpointer::PauseForRestart() {
+  std::lock_guard lock(mu_);
+  paused_ = true;
+  return !running_;
+}
+
+void Checkpointer::ResumeAfterRestart() {
+  {
+    std::lock_guard lock(mu_);
+    paused_ = false;
+  }
+  cv_.notify_one();
+}
+
 void Checkpointer::Run() {
   std::unique_lock lock(mu_);
   while (true) {
-    cv_.wait_for(lock, interval_, [this] { return stop_ || nudged_; });
+    cv_.wait_for(lock, interval_, [this] { return stop_ || (nudged_ && !paused_); });
     const bool stopping = stop_;
+    if (paused_ && !stopping) continue;  // the writer is restarting the WAL
     nudged_ = false;
+    running_ = true;
     lock.unlock();
     try {
       db_->exec(kPassiveCheckpoint);
@@ -65,6 +81,7 @@ void Checkpointer::Run() {
       // and the next attempt starts over.
     }
     lock.lock();
+    running_ = false;
     if (stopping) return;
   }
 }

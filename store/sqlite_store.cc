@@ -6,11 +6,11 @@
 #include <chrono>
 #include <map>
 #include <string_view>
-#include <thread>
 #include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "store/checkpointer.h"
 #include "store/raw_codec.h"
 #include "store/sqlite_util.h"
 
@@ -147,29 +147,19 @@ void SqliteStore::Prepare(EventRow& row) const {
 
 void SqliteStore::Maintain() {
   if (wal_frames_ < wal_limit_frames_) return;
+  // The Checkpointer's pass holds SQLite's checkpoint lock; a restart now
+  // would fail at once. It starts no new pass until we resume it.
+  if (checkpointer_ != nullptr && !checkpointer_->PauseForRestart()) return;
   // The pragma does not throw when it cannot finish: it reports busy=1 in its
-  // result row, both when readers on old snapshots outlast the busy timeout
-  // and when the Checkpointer holds the checkpoint lock (SQLite returns that
-  // at once, without the busy handler). Past the limit, each batch makes one
-  // attempt that never waits, so the writer does not stall behind the
-  // Checkpointer; only past four times the limit does it wait (up to
-  // kMaintainBusyTimeoutMs) so the WAL stays bounded however often attempts
-  // collide. wal_frames_ is reset only when the WAL really restarts.
+  // result row when readers on old snapshots keep it from restarting the WAL.
+  // Below four times the limit, do not wait for them at all; above, wait a
+  // little so the WAL stays bounded. wal_frames_ is reset only when the WAL
+  // really restarts.
   const bool must = wal_frames_ >= 4 * wal_limit_frames_;
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::milliseconds(must ? kMaintainBusyTimeoutMs : 0);
   try {
     db_->setBusyTimeout(must ? kMaintainBusyTimeoutMs : 0);
-    while (true) {
-      SQLite::Statement restart(*db_, kRestartCheckpoint);
-      const bool busy = restart.executeStep() && restart.getColumn(0).getInt() != 0;
-      if (!busy) {
-        wal_frames_ = 0;
-        break;
-      }
-      if (std::chrono::steady_clock::now() >= deadline) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    SQLite::Statement restart(*db_, kRestartCheckpoint);
+    if (restart.executeStep() && restart.getColumn(0).getInt() == 0) wal_frames_ = 0;
   } catch (const SQLite::Exception&) {
     // An I/O error; nothing is lost, try after the next batch.
   }
@@ -177,6 +167,7 @@ void SqliteStore::Maintain() {
     db_->setBusyTimeout(static_cast<int>(kBusyTimeout.count()));
   } catch (const SQLite::Exception&) {
   }
+  if (checkpointer_ != nullptr) checkpointer_->ResumeAfterRestart();
 }
 
 int64_t SqliteStore::TopicId(const std::string& topic, const std::string& family) {

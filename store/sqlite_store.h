@@ -24,6 +24,7 @@ namespace pdkarchive::store {
 
 class RawCompressor;
 class RawDecompressor;
+class Checkpointer;
 
 // Where committed batches go. SqliteStore is the real one; tests substitute
 // fakes that block or fail to prove the layers above never ack early.
@@ -69,9 +70,14 @@ class SqliteStore final : public BatchSink {
   // checkpoints never find the WAL at rest, so it never starts over and
   // grows without end (measured: 2 GB in a minute), slowing commits and
   // reads. The Checkpointer has copied nearly every frame by then, so this
-  // costs the writer a short pause. Skipped, to be retried after the next
-  // batch, when readers hold old snapshots for more than a moment.
+  // costs the writer a short pause. It never waits for the Checkpointer (see
+  // Checkpointer::PauseForRestart) nor, below four times the limit, for
+  // readers on old snapshots: it tries again after the next batch.
   void Maintain() override;
+
+  // The Checkpointer running on this archive, if any; Maintain coordinates
+  // its restarts with it. Must outlive the store's use of Maintain.
+  void set_checkpointer(Checkpointer* checkpointer) { checkpointer_ = checkpointer; }
 
   // Default for Maintain: 16 MiB of 4 KiB pages, which keeps its pause short.
   static constexpr int64_t kDefaultWalLimitFrames = 4096;
@@ -96,6 +102,7 @@ class SqliteStore final : public BatchSink {
   // Frames in the WAL after the last commit (from sqlite3_wal_hook).
   int64_t wal_frames_ = 0;
   int64_t wal_limit_frames_ = kDefaultWalLimitFrames;
+  Checkpointer* checkpointer_ = nullptr;
   // Cache of TopicId; cleared when a transaction rolls back.
   std::map<std::pair<std::string, std::string>, int64_t> topic_ids_;
 };

@@ -410,6 +410,7 @@ TEST_F(SqliteStoreTest, CheckpointerKeepsTheWalBoundedUnderSteadyWrites) {
   (*store)->set_wal_limit_frames(64);
   auto checkpointer = Checkpointer::Start(path_, std::chrono::milliseconds(5));
   ASSERT_TRUE(checkpointer.ok());
+  (*store)->set_checkpointer(checkpointer->get());
   uintmax_t largest_wal = 0;
   int next = 0;
   for (int batch = 0; batch < 60; ++batch) {
