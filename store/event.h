@@ -33,7 +33,10 @@ struct EventRow {
   int64_t occur_time_ms = 0;
   int64_t receive_time_ms = 0;
   std::string subscription;
-  std::string dedupe_key;  // opaque bytes; equal keys mean the same event
+  // The normalizer's dedupe key (opaque bytes): equal keys mean the same
+  // event. The archive keeps only a hash of it, so rows read back leave it
+  // empty.
+  std::string dedupe_key;
   std::string raw;         // the payload exactly as received
   // How the store will keep `raw` (store/raw_codec.h), worked out ahead of
   // the commit by BatchSink::Prepare: unset = not yet, "" = as text, else

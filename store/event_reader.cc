@@ -6,6 +6,9 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <memory>
+#include <shared_mutex>
+#include <unordered_map>
 #include <cstdio>
 #include <string_view>
 #include <utility>
@@ -23,13 +26,13 @@ namespace {
 // CROSS JOIN keeps events the outer loop, so its indexes serve the filter
 // and the order; topics (a few dozen rows) is looked up by primary key.
 constexpr char kSelectEvents[] =
-    "SELECT sequence, event_id, name, family, panel_id, ou_id, door_id, "
-    "door_name, person_id, actor_user_id, occur_time, receive_time, "
-    "subscription, dedupe_key, raw FROM events CROSS JOIN topics USING (topic_id)";
+    "SELECT sequence, event_id, name, family, panel_ref, ou_id, door_id, "
+    "door_name_ref, person_id, actor_user_id, occur_time, receive_time, "
+    "subscription_ref, dedupe_key, raw FROM events CROSS JOIN topics USING (topic_id)";
 constexpr char kSelectEventBySequence[] =
-    "SELECT sequence, event_id, name, family, panel_id, ou_id, door_id, "
-    "door_name, person_id, actor_user_id, occur_time, receive_time, "
-    "subscription, dedupe_key, raw FROM events CROSS JOIN topics USING (topic_id) "
+    "SELECT sequence, event_id, name, family, panel_ref, ou_id, door_id, "
+    "door_name_ref, person_id, actor_user_id, occur_time, receive_time, "
+    "subscription_ref, dedupe_key, raw FROM events CROSS JOIN topics USING (topic_id) "
     "WHERE sequence = ?";
 constexpr char kSelectMaxSequence[] =
     "SELECT COALESCE(MAX(sequence), 0) FROM events";
@@ -49,6 +52,9 @@ constexpr char kTopicIdsWhere[] = "topic_id IN (SELECT topic_id FROM topics WHER
 constexpr char kTopicIn[] = "name IN (";
 // A "prefix.*" pattern as a range: "door." <= name < "door/" ('/' follows '.').
 constexpr char kTopicRange[] = "(name >= ? AND name < ?)";
+// Panel ids are kept once in `names` (migrations/0003_compact_rows.sql);
+// events and events_by_panel hold their numbers. The rollups keep the text.
+constexpr char kPanelRefIn[] = "panel_ref IN (SELECT name_id FROM names WHERE value IN (";
 constexpr char kPanelIn[] = "panel_id IN (";
 constexpr char kDoorIn[] = "door_id IN (";
 constexpr char kPersonIn[] = "person_id IN (";
@@ -58,6 +64,7 @@ constexpr char kFamilyEquals[] =
 constexpr char kFirstPlaceholder[] = "?";
 constexpr char kNextPlaceholder[] = ", ?";
 constexpr char kCloseParen[] = ")";
+constexpr char kCloseTwoParens[] = "))";
 constexpr char kOpenParen[] = "(";
 // The redundant bare occur_time bound lets every (x, occur_time) index seek
 // to the cursor even where the planner does not use the row value.
@@ -74,9 +81,9 @@ constexpr char kOrderBySequence[] = " ORDER BY sequence LIMIT ?";
 // path, so no index may lure the planner into scanning, say, every row of a
 // topic (measured: 799 ms a read at 10M rows, 1.5 ms without).
 constexpr char kSelectEventsBySequence[] =
-    "SELECT sequence, event_id, name, family, panel_id, ou_id, door_id, "
-    "door_name, person_id, actor_user_id, occur_time, receive_time, "
-    "subscription, dedupe_key, raw FROM events NOT INDEXED "
+    "SELECT sequence, event_id, name, family, panel_ref, ou_id, door_id, "
+    "door_name_ref, person_id, actor_user_id, occur_time, receive_time, "
+    "subscription_ref, dedupe_key, raw FROM events NOT INDEXED "
     "CROSS JOIN topics USING (topic_id)";
 // The most sequences one live-feed read looks at, so a selective filter's
 // catch-up stays bounded.
@@ -89,7 +96,7 @@ constexpr char kTopicIdIn[] = "topic_id IN (";
 constexpr char kFamilyIs[] = "family = ?";
 constexpr char kDoorEquals[] = "door_id = ?";
 constexpr char kPersonEquals[] = "person_id = ?";
-constexpr char kPanelEquals[] = "panel_id = ?";
+constexpr char kPanelEquals[] = "panel_ref = (SELECT name_id FROM names WHERE value = ?)";
 constexpr char kUnionAll[] = " UNION ALL ";
 constexpr char kCursorAscending[] = "(occur_time, sequence) > (?, ?)";
 constexpr char kCursorDescending[] = "(occur_time, sequence) < (?, ?)";
@@ -102,7 +109,7 @@ constexpr size_t kMaxMergedArms = 64;
 // Count keys. Times are floored to whole seconds first so that instants
 // before 1970 land in the right hour.
 constexpr char kKeyTopic[] = "name";
-constexpr char kKeyPanel[] = "panel_id";
+constexpr char kKeyPanel[] = "(SELECT value FROM names WHERE name_id = panel_ref)";
 constexpr char kKeyDoor[] = "COALESCE(CAST(door_id AS TEXT), '')";
 constexpr char kKeyPerson[] = "COALESCE(CAST(person_id AS TEXT), '')";
 constexpr char kKeyHour[] =
@@ -116,6 +123,7 @@ constexpr char kKeyDay[] =
 // The keys over the daily rollups (migrations/0002_daily_counts.sql) are
 // the bare integer columns: grouping on them is several times cheaper than
 // on text built per row; RollupKeyText formats each group's key once.
+constexpr char kRollupKeyPanel[] = "panel_id";
 constexpr char kRollupKeyDoor[] = "door_id";
 constexpr char kRollupKeyDay[] = "day";
 constexpr char kStartDay[] = "day >= ?";
@@ -169,7 +177,7 @@ const char* RollupKeyExpression(Dimension dimension) {
     case Dimension::kDay:
       return kRollupKeyDay;
     default:
-      return dimension == Dimension::kTopic ? kKeyTopic : kKeyPanel;
+      return dimension == Dimension::kTopic ? kKeyTopic : kRollupKeyPanel;
   }
 }
 
@@ -229,8 +237,9 @@ class Conditions {
     sql_ += fragment;
   }
 
+  // `head` ?, ?, ... `tail`: an IN list (the tail closes what head opened).
   template <typename T>
-  void AddIn(const char* head, const std::vector<T>& raw) {
+  void AddIn(const char* head, const std::vector<T>& raw, const char* tail = kCloseParen) {
     if (raw.empty()) return;
     std::vector<T> values = SortedUnique(raw);
     sql_ += sql_.empty() ? kWhere : kAnd;
@@ -239,7 +248,7 @@ class Conditions {
       sql_ += i == 0 ? kFirstPlaceholder : kNextPlaceholder;
       values_.emplace_back(values[i]);
     }
-    sql_ += kCloseParen;
+    sql_ += tail;
   }
 
   // Topic names and "prefix.*" patterns: as a condition on events' topic_id
@@ -294,7 +303,11 @@ class Conditions {
       values_.emplace_back(by_day ? *filter.end_ms / kDayMs : *filter.end_ms);
     }
     AddTopics(filter.topics);
-    AddIn(kPanelIn, filter.panel_ids);
+    if (by_day) {
+      AddIn(kPanelIn, filter.panel_ids);
+    } else {
+      AddIn(kPanelRefIn, filter.panel_ids, kCloseTwoParens);
+    }
     AddIn(kDoorIn, filter.door_ids);
     AddIn(kPersonIn, filter.person_ids);
     AddIn(kOuIn, filter.ou_ids);
@@ -364,7 +377,10 @@ Query BuildList(const ListQuery& query, const std::optional<std::vector<int64_t>
   consider(Split::kPanel, panels.size());
   if (split == Split::kDoor) filter.door_ids.clear();
   if (split == Split::kPerson) filter.person_ids.clear();
-  if (split == Split::kPanel) filter.panel_ids.clear();
+  // One panel: an equality on its number, so events_by_panel comes out in
+  // order (an IN over a subquery would be read whole and sorted).
+  const bool one_panel = split != Split::kPanel && panels.size() == 1;
+  if (split == Split::kPanel || one_panel) filter.panel_ids.clear();
 
   Query out;
   for (size_t arm = 0; arm < arms; ++arm) {
@@ -387,9 +403,9 @@ Query BuildList(const ListQuery& query, const std::optional<std::vector<int64_t>
     } else if (split == Split::kPerson) {
       conditions.Add(kPersonEquals);
       conditions.AddValue(people[arm]);
-    } else if (split == Split::kPanel) {
+    } else if (split == Split::kPanel || one_panel) {
       conditions.Add(kPanelEquals);
-      conditions.AddValue(panels[arm]);
+      conditions.AddValue(panels[one_panel ? 0 : arm]);
     }
     if (query.after) {
       conditions.Add(query.descending ? kCursorDescending : kCursorAscending);
@@ -422,43 +438,6 @@ std::optional<std::vector<int64_t>> ResolveTopicIds(SQLite::Database& db,
   std::vector<int64_t> ids;
   while (statement.executeStep()) ids.push_back(statement.getColumn(0).getInt64());
   return ids;
-}
-
-// Reads the current row of a kSelectEvents statement into `row`, unpacking
-// the stored event id and payload (store/raw_codec.h).
-absl::Status ReadRow(SQLite::Statement& statement, const RawDecompressor& decompressor,
-                     bool with_raw, EventRow& row) {
-  row.sequence = statement.getColumn(0).getInt64();
-  SQLite::Column event_id = statement.getColumn(1);
-  row.event_id = event_id.isBlob() ? UnpackUuid(event_id.getString()) : event_id.getString();
-  row.topic = statement.getColumn(2).getString();
-  row.family = statement.getColumn(3).getString();
-  row.panel_id = statement.getColumn(4).getString();
-  row.ou_id = statement.getColumn(5).getString();
-  if (!statement.getColumn(6).isNull()) {
-    row.door_id = statement.getColumn(6).getInt64();
-  }
-  row.door_name = statement.getColumn(7).getString();
-  if (!statement.getColumn(8).isNull()) {
-    row.person_id = statement.getColumn(8).getInt64();
-  }
-  row.actor_user_id = statement.getColumn(9).getString();
-  row.occur_time_ms = statement.getColumn(10).getInt64();
-  row.receive_time_ms = statement.getColumn(11).getInt64();
-  row.subscription = statement.getColumn(12).getString();
-  row.dedupe_key = statement.getColumn(13).getString();
-  if (!with_raw) return absl::OkStatus();
-  SQLite::Column raw = statement.getColumn(14);
-  if (!raw.isBlob()) {
-    row.raw = raw.getString();
-    return absl::OkStatus();
-  }
-  absl::StatusOr<std::string> text = decompressor.Decompress(raw.getString());
-  if (!text.ok()) {
-    return absl::DataLossError(absl::StrCat("event ", row.sequence, ": ", text.status().message()));
-  }
-  row.raw = *std::move(text);
-  return absl::OkStatus();
 }
 
 // A statement of SQLite's C API. ScanEach reads cells in place with it:
@@ -520,6 +499,103 @@ absl::Status FromSqliteError(const SQLite::Exception& e,
 
 }  // namespace
 
+// Panel ids, door names and subscriptions are stored once in `names`
+// (migrations/0003_compact_rows.sql) and rows refer to them by number.
+// Names are never changed or deleted, so what this has loaded never goes
+// stale, and a number it does not know was added since it last loaded.
+// Thread-safe; the views it returns live as long as the reader.
+class NameCache {
+ public:
+  // The name numbered `id`, read through `db` when not loaded yet.
+  absl::StatusOr<std::string_view> Get(sqlite3* db, int64_t id) {
+    {
+      std::shared_lock lock(mu_);
+      if (auto it = values_.find(id); it != values_.end()) return std::string_view(it->second);
+    }
+    std::unique_lock lock(mu_);
+    if (values_.find(id) == values_.end()) {
+      if (absl::Status s = LoadSince(db, id); !s.ok()) return s;
+    }
+    auto it = values_.find(id);
+    if (it == values_.end()) {
+      return absl::DataLossError(absl::StrCat("the archive has no name ", id));
+    }
+    return std::string_view(it->second);
+  }
+
+ private:
+  // Loads every name numbered above the newest loaded one, and `id`.
+  absl::Status LoadSince(sqlite3* db, int64_t id) {
+    sqlite3_stmt* prepared = nullptr;
+    int code = sqlite3_prepare_v2(
+        db, "SELECT name_id, value FROM names WHERE name_id > ?1 OR name_id = ?2", -1,
+        &prepared, nullptr);
+    std::unique_ptr<sqlite3_stmt, FinalizeStatement> statement(prepared);
+    if (code != SQLITE_OK) return RawSqliteError(db, code, "reading names");
+    sqlite3_bind_int64(prepared, 1, newest_);
+    sqlite3_bind_int64(prepared, 2, id);
+    while ((code = sqlite3_step(prepared)) == SQLITE_ROW) {
+      const int64_t name_id = sqlite3_column_int64(prepared, 0);
+      values_.try_emplace(name_id, CellBytes(prepared, 1));
+      newest_ = std::max(newest_, name_id);
+    }
+    if (code != SQLITE_DONE) return RawSqliteError(db, code, "reading names");
+    return absl::OkStatus();
+  }
+
+  std::shared_mutex mu_;
+  // Node-based, so views of the values stay valid as it grows.
+  std::unordered_map<int64_t, std::string> values_;
+  int64_t newest_ = 0;
+};
+
+namespace {
+
+// Reads the current row of a kSelectEvents statement into `row`, unpacking
+// the stored event id and payload (store/raw_codec.h).
+absl::Status ReadRow(SQLite::Statement& statement, sqlite3* db, NameCache& names,
+                     const RawDecompressor& decompressor, bool with_raw, EventRow& row) {
+  row.sequence = statement.getColumn(0).getInt64();
+  SQLite::Column event_id = statement.getColumn(1);
+  row.event_id = event_id.isBlob() ? UnpackUuid(event_id.getString()) : event_id.getString();
+  row.topic = statement.getColumn(2).getString();
+  row.family = statement.getColumn(3).getString();
+  absl::StatusOr<std::string_view> panel = names.Get(db, statement.getColumn(4).getInt64());
+  if (!panel.ok()) return panel.status();
+  row.panel_id = *panel;
+  row.ou_id = statement.getColumn(5).getString();
+  if (!statement.getColumn(6).isNull()) {
+    row.door_id = statement.getColumn(6).getInt64();
+  }
+  absl::StatusOr<std::string_view> door_name = names.Get(db, statement.getColumn(7).getInt64());
+  if (!door_name.ok()) return door_name.status();
+  row.door_name = *door_name;
+  if (!statement.getColumn(8).isNull()) {
+    row.person_id = statement.getColumn(8).getInt64();
+  }
+  row.actor_user_id = statement.getColumn(9).getString();
+  row.occur_time_ms = statement.getColumn(10).getInt64();
+  row.receive_time_ms = statement.getColumn(11).getInt64();
+  absl::StatusOr<std::string_view> subscription =
+      names.Get(db, statement.getColumn(12).getInt64());
+  if (!subscription.ok()) return subscription.status();
+  row.subscription = *subscription;
+  if (!with_raw) return absl::OkStatus();
+  SQLite::Column raw = statement.getColumn(14);
+  if (!raw.isBlob()) {
+    row.raw = raw.getString();
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::string> text = decompressor.Decompress(raw.getString());
+  if (!text.ok()) {
+    return absl::DataLossError(absl::StrCat("event ", row.sequence, ": ", text.status().message()));
+  }
+  row.raw = *std::move(text);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 // Returns a borrowed connection to the pool when it goes out of scope.
 class EventReader::Lease {
  public:
@@ -556,6 +632,7 @@ EventReader::EventReader(std::string path, int max_connections,
     : path_(std::move(path)),
       max_connections_(max_connections),
       decompressor_(std::move(decompressor)),
+      names_(std::make_unique<NameCache>()),
       open_(1) {
   idle_.push_back(std::move(first));
 }
@@ -609,7 +686,9 @@ absl::StatusOr<ListPage> EventReader::List(const ListQuery& query) {
         break;
       }
       EventRow& row = page.rows.emplace_back();
-      if (absl::Status s = ReadRow(statement, *decompressor_, query.with_raw, row); !s.ok()) {
+      if (absl::Status s = ReadRow(statement, lease.db().getHandle(), *names_, *decompressor_,
+                                   query.with_raw, row);
+          !s.ok()) {
         return s;
       }
     }
@@ -631,7 +710,11 @@ absl::StatusOr<EventRow> EventReader::Get(int64_t sequence) {
                                  std::to_string(sequence));
     }
     EventRow row;
-    if (absl::Status s = ReadRow(statement, *decompressor_, true, row); !s.ok()) return s;
+    if (absl::Status s =
+              ReadRow(statement, lease.db().getHandle(), *names_, *decompressor_, true, row);
+          !s.ok()) {
+        return s;
+      }
     return row;
   } catch (const SQLite::Exception& e) {
     return FromSqliteError(e, "reading an event");
@@ -760,15 +843,23 @@ absl::StatusOr<ScanProgress> EventReader::ScanEach(
     }
     row.topic = CellBytes(st, 2);
     row.family = CellBytes(st, 3);
-    row.panel_id = CellBytes(st, 4);
+    absl::StatusOr<std::string_view> panel = names_->Get(handle, sqlite3_column_int64(st, 4));
+    if (!panel.ok()) return panel.status();
+    row.panel_id = *panel;
     row.ou_id = CellBytes(st, 5);
     row.door_id = CellOptionalInt(st, 6);
-    row.door_name = CellBytes(st, 7);
+    absl::StatusOr<std::string_view> door_name =
+        names_->Get(handle, sqlite3_column_int64(st, 7));
+    if (!door_name.ok()) return door_name.status();
+    row.door_name = *door_name;
     row.person_id = CellOptionalInt(st, 8);
     row.actor_user_id = CellBytes(st, 9);
     row.occur_time_ms = sqlite3_column_int64(st, 10);
     row.receive_time_ms = sqlite3_column_int64(st, 11);
-    row.subscription = CellBytes(st, 12);
+    absl::StatusOr<std::string_view> subscription =
+        names_->Get(handle, sqlite3_column_int64(st, 12));
+    if (!subscription.ok()) return subscription.status();
+    row.subscription = *subscription;
     if (with_raw) {
       if (sqlite3_column_type(st, 14) == SQLITE_BLOB) {
         absl::StatusOr<std::string> text = decompressor_->Decompress(CellBytes(st, 14));
@@ -825,7 +916,11 @@ absl::StatusOr<SequencePage> EventReader::ListAfterSequence(
     statement.bind(index, static_cast<int64_t>(limit));
     while (statement.executeStep()) {
       EventRow& row = page.rows.emplace_back();
-      if (absl::Status s = ReadRow(statement, *decompressor_, true, row); !s.ok()) return s;
+      if (absl::Status s =
+              ReadRow(statement, lease.db().getHandle(), *names_, *decompressor_, true, row);
+          !s.ok()) {
+        return s;
+      }
     }
     if (page.rows.size() == static_cast<size_t>(limit)) {
       page.scanned_through = page.rows.back().sequence;

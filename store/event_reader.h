@@ -28,6 +28,7 @@ class Database;
 namespace pdkarchive::store {
 
 class RawDecompressor;
+class NameCache;  // event_reader.cc
 
 // What CountEvents can group by.
 enum class Dimension {
@@ -168,6 +169,7 @@ class EventReader {
   const std::string path_;
   const int max_connections_;
   const std::unique_ptr<RawDecompressor> decompressor_;
+  const std::unique_ptr<NameCache> names_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<SQLite::Database>> idle_;

@@ -18,15 +18,15 @@ namespace pdkarchive::store {
 namespace {
 
 constexpr char kInsertEvent[] =
-    "INSERT INTO events(event_id, topic_id, panel_id, ou_id, door_id, "
-    "door_name, person_id, actor_user_id, occur_time, receive_time, "
-    "subscription, dedupe_key, raw) "
+    "INSERT INTO events(event_id, topic_id, panel_ref, ou_id, door_id, "
+    "door_name_ref, person_id, actor_user_id, occur_time, receive_time, "
+    "subscription_ref, dedupe_key, raw) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 
 // The events whose key hashes alike: almost always none, or the original of
 // a redelivery. Sees rows inserted earlier in the same transaction.
 constexpr char kSelectCandidates[] =
-    "SELECT sequence, topic_id, panel_id, event_id, raw FROM events "
+    "SELECT sequence, topic_id, panel_ref, event_id, raw FROM events "
     "WHERE dedupe_key = ?1";
 
 constexpr char kAddDailyCount[] =
@@ -35,6 +35,9 @@ constexpr char kAddDailyCount[] =
 constexpr char kAddDailyTopicCount[] =
     "INSERT INTO counts_daily_topic(day, topic_id, n) "
     "VALUES (?1, ?2, ?3) ON CONFLICT DO UPDATE SET n = n + excluded.n";
+
+constexpr char kSelectNameId[] = "SELECT name_id FROM names WHERE value = ?1";
+constexpr char kInsertName[] = "INSERT INTO names(value) VALUES (?1) RETURNING name_id";
 
 constexpr char kSelectTopicId[] =
     "SELECT topic_id FROM topics WHERE name = ?1 AND family = ?2";
@@ -66,12 +69,16 @@ struct SqliteStore::Statements {
         select_candidates(db, kSelectCandidates),
         select_topic(db, kSelectTopicId),
         insert_topic(db, kInsertTopic),
+        select_name(db, kSelectNameId),
+        insert_name(db, kInsertName),
         add_daily(db, kAddDailyCount),
         add_daily_topic(db, kAddDailyTopicCount) {}
   SQLite::Statement insert;
   SQLite::Statement select_candidates;
   SQLite::Statement select_topic;
   SQLite::Statement insert_topic;
+  SQLite::Statement select_name;
+  SQLite::Statement insert_name;
   SQLite::Statement add_daily;
   SQLite::Statement add_daily_topic;
 };
@@ -194,7 +201,28 @@ int64_t SqliteStore::TopicId(const std::string& topic, const std::string& family
   return id;
 }
 
-int64_t SqliteStore::FindOriginal(const EventRow& row, int64_t topic_id,
+int64_t SqliteStore::NameId(const std::string& value) {
+  if (auto it = name_ids_.find(value); it != name_ids_.end()) return it->second;
+  SQLite::Statement& select = statements_->select_name;
+  select.reset();
+  select.bind(1, value);
+  int64_t id = 0;
+  if (select.executeStep()) {
+    id = select.getColumn(0).getInt64();
+  } else {
+    SQLite::Statement& insert = statements_->insert_name;
+    insert.reset();
+    insert.bind(1, value);
+    insert.executeStep();
+    id = insert.getColumn(0).getInt64();
+    insert.reset();
+  }
+  select.reset();
+  name_ids_.emplace(value, id);
+  return id;
+}
+
+int64_t SqliteStore::FindOriginal(const EventRow& row, int64_t topic_id, int64_t panel_ref,
                                   std::string_view stored_id) {
   // The normalizer's key is topic + panel + event id when there is an id,
   // else a hash of the body: compare exactly those.
@@ -212,7 +240,7 @@ int64_t SqliteStore::FindOriginal(const EventRow& row, int64_t topic_id,
     if (candidate_id != stored_id || id_is_blob != row_id_is_blob) continue;
     if (!row.event_id.empty()) {
       if (select.getColumn(1).getInt64() == topic_id &&
-          select.getColumn(2).getString() == row.panel_id) {
+          select.getColumn(2).getInt64() == panel_ref) {
         original = select.getColumn(0).getInt64();
       }
       continue;
@@ -245,10 +273,12 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
     SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
     for (const EventRow& row : rows) {
       const int64_t topic_id = TopicId(row.topic, row.family);
+      const int64_t panel_ref = NameId(row.panel_id);
       packed_id = PackUuid(row.event_id);
       const std::string_view stored_id =
           packed_id.empty() ? std::string_view(row.event_id) : std::string_view(packed_id);
-      if (const int64_t original = FindOriginal(row, topic_id, stored_id); original != 0) {
+      if (const int64_t original = FindOriginal(row, topic_id, panel_ref, stored_id);
+          original != 0) {
         results.push_back({original, true});
         continue;
       }
@@ -260,15 +290,15 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
         insert.bindNoCopy(1, packed_id.data(), static_cast<int>(packed_id.size()));
       }
       insert.bind(2, topic_id);
-      BindText(insert, 3, row.panel_id);
+      insert.bind(3, panel_ref);
       BindText(insert, 4, row.ou_id);
       if (row.door_id) insert.bind(5, *row.door_id);
-      BindText(insert, 6, row.door_name);
+      insert.bind(6, NameId(row.door_name));
       if (row.person_id) insert.bind(7, *row.person_id);
       BindText(insert, 8, row.actor_user_id);
       insert.bind(9, row.occur_time_ms);
       insert.bind(10, row.receive_time_ms);
-      BindText(insert, 11, row.subscription);
+      insert.bind(11, NameId(row.subscription));
       insert.bind(12, DedupeHash(row.dedupe_key));
       const std::string* packed = &packed_raw;
       if (row.packed_raw) {
@@ -295,11 +325,13 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
     // (std::terminate on the writer thread).
     Statements& s = *statements_;
     for (SQLite::Statement* stmt : {&s.insert, &s.select_candidates, &s.select_topic,
-                                    &s.insert_topic, &s.add_daily, &s.add_daily_topic}) {
+                                    &s.insert_topic, &s.select_name, &s.insert_name,
+                                    &s.add_daily, &s.add_daily_topic}) {
       stmt->tryReset();
     }
     // Topics inserted by the rolled-back transaction are gone again.
     topic_ids_.clear();
+    name_ids_.clear();
     // Disk full, I/O error, a lock held too long: the caller may retry.
     return absl::UnavailableError(absl::StrCat("archive cannot commit: ", e.what()));
   }

@@ -8,6 +8,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -90,10 +91,14 @@ class SqliteStore final : public BatchSink {
               std::unique_ptr<RawDecompressor> decompressor);
   // The topics row of (topic, family), inserted if new. Throws SQLite errors.
   int64_t TopicId(const std::string& topic, const std::string& family);
+  // The names row of `value` (a panel id, door name or subscription),
+  // inserted if new. Throws SQLite errors.
+  int64_t NameId(const std::string& value);
   // The sequence of a stored event that `row` is a redelivery of, or 0.
   // `stored_id` is event_id as bound for the insert (packed when a UUID).
   // Throws SQLite errors.
-  int64_t FindOriginal(const EventRow& row, int64_t topic_id, std::string_view stored_id);
+  int64_t FindOriginal(const EventRow& row, int64_t topic_id, int64_t panel_ref,
+                       std::string_view stored_id);
 
   std::unique_ptr<SQLite::Database> db_;
   std::unique_ptr<Statements> statements_;
@@ -105,6 +110,8 @@ class SqliteStore final : public BatchSink {
   Checkpointer* checkpointer_ = nullptr;
   // Cache of TopicId; cleared when a transaction rolls back.
   std::map<std::pair<std::string, std::string>, int64_t> topic_ids_;
+  // Cache of NameId; cleared when a transaction rolls back.
+  std::unordered_map<std::string, int64_t> name_ids_;
 };
 
 }  // namespace pdkarchive::store

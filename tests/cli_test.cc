@@ -206,7 +206,7 @@ TEST_F(CliTest, ImportLoadsJsonLinesWithDedupeAndReportsBadLines) {
   {
     SQLite::Database db(db_, SQLite::OPEN_READONLY);
     EXPECT_EQ(db.execAndGet("SELECT count(*) FROM events").getInt(), 3);
-    EXPECT_EQ(db.execAndGet("SELECT subscription FROM events LIMIT 1").getString(), "import");
+    EXPECT_EQ(db.execAndGet("SELECT subscription FROM events_with_names LIMIT 1").getString(), "import");
     EXPECT_EQ(db.execAndGet("SELECT door_id FROM events WHERE event_id = 'cli-3'").getInt(), 3);
   }
   // Importing a clean file twice: the second run stores nothing new.

@@ -1264,7 +1264,7 @@ TEST_F(QueryTest, ScanEachVisitsWhatListReadsAndResumes) {
 }
 
 // EXPLAIN QUERY PLAN of the statements List runs: every common shape is
-// answered from an index, never a full scan of the table.
+// answered from an index in report order, never a full scan or a sort.
 TEST_F(QueryTest, ListQueriesUseAnIndex) {
   auto plan = [&](const store::EventFilter& filter, bool with_cursor,
                   bool descending) {
@@ -1291,6 +1291,10 @@ TEST_F(QueryTest, ListQueriesUseAnIndex) {
   topic.topics = {"door.forced"};
   store::EventFilter prefix = time;
   prefix.topics = {"door.*"};
+  store::EventFilter panel = time;
+  panel.panel_ids = {"1070001"};
+  store::EventFilter panels = time;
+  panels.panel_ids = {"1070001", "1070002"};
   store::EventFilter open_time;  // no bounds at all: ordered index walk
 
   store::EventFilter door_only;
@@ -1311,6 +1315,8 @@ TEST_F(QueryTest, ListQueriesUseAnIndex) {
            {"doors", doors, {"events_by_door"}},
            {"door only", door_only, {"events_by_door"}},
            {"person", person, {"events_by_person"}},
+           {"panel", panel, {"events_by_panel"}},
+           {"panels", panels, {"events_by_panel"}},
            {"topic", topic, {"events_by_topic"}},
            {"prefix", prefix, {"events_by_topic", "events_by_time"}},
            {"prefix only", prefix_only, {"events_by_topic", "events_by_time"}},
@@ -1332,6 +1338,8 @@ TEST_F(QueryTest, ListQueriesUseAnIndex) {
                       text.c_str());
         }
         EXPECT_EQ(text.find("SCAN events\n"), std::string::npos);
+        // And in report order: nothing is read whole and sorted.
+        EXPECT_EQ(text.find("USE TEMP B-TREE FOR ORDER BY"), std::string::npos);
       }
     }
   }

@@ -50,6 +50,37 @@ class SqliteStoreTest : public ::testing::Test {
     return row;
   }
 
+  // Creates `path` at schema version `version` (1 or 2, before the rows
+  // were compacted) holding `rows`, as an older release wrote them.
+  static void WriteOldArchive(const std::string& path, int version,
+                              const std::vector<EventRow>& rows) {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    std::vector<Migration> old(EmbeddedMigrations().begin(),
+                               EmbeddedMigrations().begin() + version);
+    ASSERT_EQ(old.back().number, version);
+    ASSERT_TRUE(ApplyMigrations(db, old).ok());
+    db.exec("INSERT INTO topics(topic_id, name, family) "
+            "VALUES (1, 'door.request.allowed', 'panel')");
+    SQLite::Statement insert(
+        db, "INSERT INTO events(topic_id, occur_time, receive_time, panel_id, ou_id, door_id, "
+            "door_name, actor_user_id, event_id, subscription, dedupe_key, raw) "
+            "VALUES (1, ?1, ?1, ?2, '', ?3, ?4, '', ?5, ?6, ?7, ?8)");
+    for (const EventRow& row : rows) {
+      ASSERT_EQ(row.topic, "door.request.allowed");
+      insert.reset();
+      insert.clearBindings();
+      insert.bind(1, row.occur_time_ms);
+      insert.bind(2, row.panel_id);
+      if (row.door_id) insert.bind(3, *row.door_id);
+      insert.bind(4, row.door_name);
+      insert.bind(5, row.event_id);
+      insert.bind(6, row.subscription);
+      insert.bind(7, row.dedupe_key.data(), static_cast<int>(row.dedupe_key.size()));
+      insert.bind(8, row.raw);
+      insert.exec();
+    }
+  }
+
   std::filesystem::path dir_;
   std::string path_;
 };
@@ -157,24 +188,10 @@ TEST_F(SqliteStoreTest, MigrationToDedupeHashesKeepsRowsSequencesAndDuplicates) 
   // 16-byte key under a UNIQUE constraint, and the newest rows deleted so the
   // AUTOINCREMENT high-water mark is above the largest sequence.
   {
-    SQLite::Database db(path_, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-    std::vector<Migration> v2(EmbeddedMigrations().begin(), EmbeddedMigrations().begin() + 2);
-    ASSERT_EQ(v2.back().number, 2);
-    ASSERT_TRUE(ApplyMigrations(db, v2).ok());
-    db.exec("INSERT INTO topics(topic_id, name, family) VALUES (1, 'door.request.allowed', 'panel')");
-    SQLite::Statement insert(
-        db, "INSERT INTO events(topic_id, occur_time, receive_time, panel_id, ou_id, door_id, "
-            "door_name, actor_user_id, event_id, subscription, dedupe_key, raw) "
-            "VALUES (1, ?1, ?1, '1070000', '', 3, 'Front', '', ?2, 'default', ?3, ?4)");
-    for (int i = 0; i < 12; ++i) {
-      const EventRow row = Row(absl::StrCat("old-", i), 1000 + i);
-      insert.reset();
-      insert.bind(1, row.occur_time_ms);
-      insert.bind(2, row.event_id);
-      insert.bind(3, row.dedupe_key.data(), static_cast<int>(row.dedupe_key.size()));
-      insert.bind(4, row.raw);
-      insert.exec();
-    }
+    std::vector<EventRow> rows;
+    for (int i = 0; i < 12; ++i) rows.push_back(Row(absl::StrCat("old-", i), 1000 + i));
+    WriteOldArchive(path_, 2, rows);
+    SQLite::Database db(path_, SQLite::OPEN_READWRITE);
     db.exec("DELETE FROM events WHERE sequence > 10");
     ASSERT_EQ(db.execAndGet("SELECT seq FROM sqlite_sequence WHERE name = 'events'").getInt(),
               12);
@@ -185,11 +202,30 @@ TEST_F(SqliteStoreTest, MigrationToDedupeHashesKeepsRowsSequencesAndDuplicates) 
     SQLite::Database db(path_, SQLite::OPEN_READONLY);
     EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), EmbeddedMigrations().back().number);
     EXPECT_EQ(db.execAndGet("SELECT count(*) FROM events").getInt(), 10);
-    EXPECT_EQ(db.execAndGet("SELECT group_concat(sequence) FROM (SELECT sequence FROM events ORDER BY 1)").getString(),
+    EXPECT_EQ(db.execAndGet("SELECT group_concat(sequence) "
+                            "FROM (SELECT sequence FROM events ORDER BY 1)")
+                  .getString(),
               "1,2,3,4,5,6,7,8,9,10");
+    EXPECT_EQ(db.execAndGet("SELECT panel_id || '|' || door_name || '|' || subscription "
+                            "FROM events_with_names WHERE sequence = 4")
+                  .getString(),
+              "1070000|Front|default");
     EXPECT_EQ(db.execAndGet("SELECT dedupe_key FROM events WHERE sequence = 4").getInt64(),
               DedupeHash(Row("old-3", 0).dedupe_key));
     EXPECT_EQ(db.execAndGet("PRAGMA integrity_check").getString(), "ok");
+  }
+  // The reader gives every migrated row back as it was written.
+  auto reader = EventReader::Open(path_);
+  ASSERT_TRUE(reader.ok());
+  for (int i = 0; i < 10; ++i) {
+    auto back = (*reader)->Get(i + 1);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EventRow expected = Row(absl::StrCat("old-", i), 1000 + i);
+    expected.sequence = i + 1;
+    expected.receive_time_ms = expected.occur_time_ms;
+    expected.dedupe_key.clear();
+    back->dedupe_key.clear();
+    EXPECT_EQ(*back, expected) << i;
   }
   // A redelivery of a migrated event finds it; a new event continues after
   // the high-water mark, never reusing 11 or 12.
@@ -357,10 +393,10 @@ TEST_F(SqliteStoreTest, FailingMigrationLeavesNoTrace) {
 
 TEST_F(SqliteStoreTest, DailyRollupsCountWhatTheEventsHoldAndMigrationBackfillsThem) {
   std::map<std::vector<std::string>, int64_t> expected;  // (door, day) -> count
+  std::vector<EventRow> rows;
   {
     auto store = SqliteStore::Open(path_);
     ASSERT_TRUE(store.ok());
-    std::vector<EventRow> rows;
     for (int i = 0; i < 500; ++i) {
       EventRow row = Row(absl::StrCat("r", i), 1646870400000 + int64_t{i} * 3600000 * 7);
       if (i % 5 == 0) {
@@ -394,11 +430,11 @@ TEST_F(SqliteStoreTest, DailyRollupsCountWhatTheEventsHoldAndMigrationBackfillsT
     EXPECT_EQ((*total)[0].count, 500) << when;
   };
   check("kept by the writer");
-  {
-    // An archive from before migration 0002: the rollups are rebuilt from events.
-    SQLite::Database db(path_, SQLite::OPEN_READWRITE);
-    db.exec("DROP TABLE counts_daily; DROP TABLE counts_daily_topic; PRAGMA user_version=1");
-  }
+  // The same events in an archive from before migration 0002: the rollups
+  // are built from them.
+  path_ = (dir_ / "version1.db").string();
+  rows.pop_back();
+  WriteOldArchive(path_, 1, rows);
   ASSERT_TRUE(SqliteStore::Open(path_).ok());
   check("backfilled by the migration");
 }
