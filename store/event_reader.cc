@@ -130,6 +130,10 @@ constexpr char kStartDay[] = "day >= ?";
 constexpr char kEndDay[] = "day < ?";
 constexpr char kSumFromDaily[] =
     "COALESCE(SUM(n), 0) FROM counts_daily CROSS JOIN topics USING (topic_id)";
+// Rollup rows to be summed per group here (see EventReader::Count).
+constexpr char kRowsFromDaily[] = "n FROM counts_daily CROSS JOIN topics USING (topic_id)";
+constexpr char kRowsFromDailyTopic[] =
+    "n FROM counts_daily_topic CROSS JOIN topics USING (topic_id)";
 constexpr char kSumFromDailyTopic[] =
     "COALESCE(SUM(n), 0) FROM counts_daily_topic CROSS JOIN topics USING (topic_id)";
 constexpr char kSelect[] = "SELECT ";
@@ -739,16 +743,29 @@ absl::StatusOr<std::vector<CountGroup>> EventReader::Count(
     if (i > 0) keys += kComma;
     keys += rollup ? RollupKeyExpression(dimensions[i]) : KeyExpression(dimensions[i]);
   }
+  // Rollup groups keyed by door and day only (integer columns) are summed
+  // here rather than by GROUP BY: a hash map is several times cheaper than
+  // SQLite's sorter for the tens of thousands of groups of door x day over a
+  // month (measured at 10M events: 6 ms to read the month's rollup rows,
+  // 35 ms more to group them in SQL).
+  const bool sum_here =
+      rollup && !keys.empty() && std::all_of(dimensions.begin(), dimensions.end(), [](Dimension d) {
+        return d == Dimension::kDoor || d == Dimension::kDay;
+      });
   std::string sql = kSelect;
   if (!keys.empty()) {
     sql += keys;
     sql += kComma;
   }
-  sql += source == CountSource::kEvents  ? kCountFromEvents
-         : source == CountSource::kDaily ? kSumFromDaily
-                                         : kSumFromDailyTopic;
+  if (sum_here) {
+    sql += source == CountSource::kDaily ? kRowsFromDaily : kRowsFromDailyTopic;
+  } else {
+    sql += source == CountSource::kEvents  ? kCountFromEvents
+           : source == CountSource::kDaily ? kSumFromDaily
+                                           : kSumFromDailyTopic;
+  }
   sql += conditions.sql();
-  if (!keys.empty()) {
+  if (!keys.empty() && !sum_here) {
     sql += kGroupBy;
     sql += keys;
     if (!rollup) {  // rollup groups are sorted by their text keys below
@@ -765,20 +782,45 @@ absl::StatusOr<std::vector<CountGroup>> EventReader::Count(
     BindAll(statement, conditions.values());
     std::vector<CountGroup> groups;
     const int key_count = static_cast<int>(dimensions.size());
-    while (statement.executeStep()) {
-      CountGroup group;
-      for (int i = 0; i < key_count; ++i) {
-        group.key.push_back(rollup ? RollupKeyText(dimensions[static_cast<size_t>(i)],
-                                                   statement.getColumn(i))
-                                   : statement.getColumn(i).getString());
+    if (!sum_here) {
+      while (statement.executeStep()) {
+        CountGroup group;
+        for (int i = 0; i < key_count; ++i) {
+          group.key.push_back(rollup ? RollupKeyText(dimensions[static_cast<size_t>(i)],
+                                                     statement.getColumn(i))
+                                     : statement.getColumn(i).getString());
+        }
+        group.count = statement.getColumn(key_count).getInt64();
+        groups.push_back(std::move(group));
       }
-      group.count = statement.getColumn(key_count).getInt64();
-      groups.push_back(std::move(group));
+      if (!rollup) return groups;
+    } else {
+      // At most two integer key columns: door and day, in either order.
+      struct KeyHash {
+        size_t operator()(const std::pair<int64_t, int64_t>& k) const {
+          return std::hash<uint64_t>()(static_cast<uint64_t>(k.first) * 1000003u ^
+                                       static_cast<uint64_t>(k.second));
+        }
+      };
+      std::unordered_map<std::pair<int64_t, int64_t>, size_t, KeyHash> group_of;
+      while (statement.executeStep()) {
+        const std::pair<int64_t, int64_t> key(
+            statement.getColumn(0).getInt64(),
+            key_count > 1 ? statement.getColumn(1).getInt64() : 0);
+        auto [it, inserted] = group_of.try_emplace(key, groups.size());
+        if (inserted) {
+          CountGroup& group = groups.emplace_back();
+          for (int i = 0; i < key_count; ++i) {
+            group.key.push_back(
+                RollupKeyText(dimensions[static_cast<size_t>(i)], statement.getColumn(i)));
+          }
+        }
+        groups[it->second].count += statement.getColumn(key_count).getInt64();
+      }
     }
-    if (rollup) {
-      std::sort(groups.begin(), groups.end(),
-                [](const CountGroup& a, const CountGroup& b) { return a.key < b.key; });
-    }
+    // Sorted by their text keys, as the events' GROUP BY ... ORDER BY gives.
+    std::sort(groups.begin(), groups.end(),
+              [](const CountGroup& a, const CountGroup& b) { return a.key < b.key; });
     return groups;
   } catch (const SQLite::Exception& e) {
     return FromSqliteError(e, "counting events");

@@ -223,7 +223,7 @@ int64_t SqliteStore::NameId(const std::string& value) {
 }
 
 int64_t SqliteStore::FindOriginal(const EventRow& row, int64_t topic_id, int64_t panel_ref,
-                                  std::string_view stored_id) {
+                                  std::string_view stored_id, bool id_packed) {
   // The normalizer's key is topic + panel + event id when there is an id,
   // else a hash of the body: compare exactly those.
   SQLite::Statement& select = statements_->select_candidates;
@@ -235,9 +235,7 @@ int64_t SqliteStore::FindOriginal(const EventRow& row, int64_t topic_id, int64_t
     const std::string_view candidate_id(static_cast<const char*>(id.getBlob()),
                                         static_cast<size_t>(id.getBytes()));
     // A packed UUID is a BLOB, any other id TEXT: the types must match too.
-    const bool id_is_blob = id.getType() == SQLITE_BLOB;
-    const bool row_id_is_blob = stored_id.data() != row.event_id.data();
-    if (candidate_id != stored_id || id_is_blob != row_id_is_blob) continue;
+    if (candidate_id != stored_id || (id.getType() == SQLITE_BLOB) != id_packed) continue;
     if (!row.event_id.empty()) {
       if (select.getColumn(1).getInt64() == topic_id &&
           select.getColumn(2).getInt64() == panel_ref) {
@@ -277,7 +275,8 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
       packed_id = PackUuid(row.event_id);
       const std::string_view stored_id =
           packed_id.empty() ? std::string_view(row.event_id) : std::string_view(packed_id);
-      if (const int64_t original = FindOriginal(row, topic_id, panel_ref, stored_id);
+      if (const int64_t original =
+              FindOriginal(row, topic_id, panel_ref, stored_id, !packed_id.empty());
           original != 0) {
         results.push_back({original, true});
         continue;

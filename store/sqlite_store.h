@@ -95,10 +95,11 @@ class SqliteStore final : public BatchSink {
   // inserted if new. Throws SQLite errors.
   int64_t NameId(const std::string& value);
   // The sequence of a stored event that `row` is a redelivery of, or 0.
-  // `stored_id` is event_id as bound for the insert (packed when a UUID).
+  // `stored_id` is event_id as bound for the insert: `id_packed` when it is
+  // a UUID's 16 bytes (a BLOB), else the text.
   // Throws SQLite errors.
   int64_t FindOriginal(const EventRow& row, int64_t topic_id, int64_t panel_ref,
-                       std::string_view stored_id);
+                       std::string_view stored_id, bool id_packed);
 
   std::unique_ptr<SQLite::Database> db_;
   std::unique_ptr<Statements> statements_;
