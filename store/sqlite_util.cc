@@ -38,8 +38,8 @@ void DedupeHashFunction(sqlite3_context* context, int, sqlite3_value** argv) {
 
 int64_t DedupeHash(std::string_view key) {
   uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a 64
-  for (unsigned char c : key) {
-    h ^= c;
+  for (char c : key) {
+    h ^= static_cast<unsigned char>(c);
     h *= 0x100000001b3ULL;
   }
   h ^= h >> 30;  // splitmix64's finalizer
