@@ -262,6 +262,47 @@ TEST_F(SqliteStoreTest, RowRoundTripsThroughTheFile) {
   EXPECT_EQ(*back, row);
 }
 
+TEST_F(SqliteStoreTest, NamesAddedAfterAReaderStartedReadBackCorrectly) {
+  // Panel ids, door names and subscriptions are stored once and cached by
+  // the reader; one it has not seen yet must still come back right.
+  auto store = SqliteStore::Open(path_);
+  ASSERT_TRUE(store.ok());
+  EventRow first = Row("n1", 1000);
+  ASSERT_TRUE((*store)->AppendBatch({&first, 1}).ok());
+  auto reader = EventReader::Open(path_);
+  ASSERT_TRUE(reader.ok());
+  auto back = (*reader)->Get(1);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->panel_id, "1070000");
+  EventRow second = Row("n2", 2000);
+  second.panel_id = "1070009";
+  second.door_name = "Loading dock";
+  second.subscription = "second-subscription";
+  ASSERT_TRUE((*store)->AppendBatch({&second, 1}).ok());
+  back = (*reader)->Get(2);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->panel_id, "1070009");
+  EXPECT_EQ(back->door_name, "Loading dock");
+  EXPECT_EQ(back->subscription, "second-subscription");
+  // The same names are not stored twice.
+  SQLite::Database db(path_, SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM names").getInt(), 6);
+  // And the filters find the new panel.
+  EventFilter filter;
+  filter.panel_ids = {"1070009"};
+  auto groups = (*reader)->Count(filter, {Dimension::kPanel});
+  ASSERT_TRUE(groups.ok()) << groups.status();
+  ASSERT_EQ(groups->size(), 1u);
+  EXPECT_EQ((*groups)[0].key, std::vector<std::string>{"1070009"});
+  EXPECT_EQ((*groups)[0].count, 1);
+  ListQuery query;
+  query.filter = filter;
+  auto page = (*reader)->List(query);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->rows.size(), 1u);
+  EXPECT_EQ(page->rows[0].sequence, 2);
+}
+
 TEST_F(SqliteStoreTest, PayloadsAndUuidsArePackedAndReadBackExactly) {
   auto store = SqliteStore::Open(path_);
   ASSERT_TRUE(store.ok());
