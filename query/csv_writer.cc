@@ -121,17 +121,10 @@ void AppendRfc3339Millis(int64_t ms, std::string& out) {
     of_day += store::kDayMs;
     --days;
   }
-  // Civil date of a day number (H. Hinnant's days_from_civil, inverted),
-  // for a 400-year era starting 0000-03-01.
-  const int64_t z = days + 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const int64_t doe = z - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  const int64_t day = doy - (153 * mp + 2) / 5 + 1;
-  const int64_t month = mp < 10 ? mp + 3 : mp - 9;
-  const int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  const store::CivilDate date = store::CivilFromDays(days);
+  const int64_t year = date.year;
+  const int64_t month = date.month;
+  const int64_t day = date.day;
 
   const int64_t millis = of_day % 1000;
   const int64_t seconds = of_day / 1000;

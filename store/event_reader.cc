@@ -22,7 +22,11 @@
 namespace pdkarchive::store {
 namespace {
 
-// Column order of kSelectEvents; ReadRow depends on it.
+// Column order of kSelectEvents; ReadRow and ScanEach depend on it. These
+// hold numbers of `names` rows:
+constexpr int kPanelRefColumn = 4;
+constexpr int kDoorNameRefColumn = 7;
+constexpr int kSubscriptionRefColumn = 12;
 // CROSS JOIN keeps events the outer loop, so its indexes serve the filter
 // and the order; topics (a few dozen rows) is looked up by primary key.
 constexpr char kSelectEvents[] =
@@ -193,19 +197,10 @@ std::string RollupKeyText(Dimension dimension, const SQLite::Column& column) {
     return door == kNoDoor ? "" : std::to_string(door);
   }
   if (dimension != Dimension::kDay) return column.getString();
-  // Civil date of a day number (days since 1970-01-01).
-  const int64_t z = column.getInt64() + 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const int64_t doe = z - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  const int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  const int64_t m = mp < 10 ? mp + 3 : mp - 9;
-  const int64_t y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  const CivilDate date = CivilFromDays(column.getInt64());
   char text[64];
-  std::snprintf(text, sizeof text, "%04lld-%02lld-%02lld", static_cast<long long>(y),
-                static_cast<long long>(m), static_cast<long long>(d));
+  std::snprintf(text, sizeof text, "%04lld-%02lld-%02lld", static_cast<long long>(date.year),
+                static_cast<long long>(date.month), static_cast<long long>(date.day));
   return text;
 }
 
@@ -565,26 +560,23 @@ absl::Status ReadRow(SQLite::Statement& statement, sqlite3* db, NameCache& names
   row.event_id = event_id.isBlob() ? UnpackUuid(event_id.getString()) : event_id.getString();
   row.topic = statement.getColumn(2).getString();
   row.family = statement.getColumn(3).getString();
-  absl::StatusOr<std::string_view> panel = names.Get(db, statement.getColumn(4).getInt64());
-  if (!panel.ok()) return panel.status();
-  row.panel_id = *panel;
   row.ou_id = statement.getColumn(5).getString();
   if (!statement.getColumn(6).isNull()) {
     row.door_id = statement.getColumn(6).getInt64();
   }
-  absl::StatusOr<std::string_view> door_name = names.Get(db, statement.getColumn(7).getInt64());
-  if (!door_name.ok()) return door_name.status();
-  row.door_name = *door_name;
   if (!statement.getColumn(8).isNull()) {
     row.person_id = statement.getColumn(8).getInt64();
   }
   row.actor_user_id = statement.getColumn(9).getString();
   row.occur_time_ms = statement.getColumn(10).getInt64();
   row.receive_time_ms = statement.getColumn(11).getInt64();
-  absl::StatusOr<std::string_view> subscription =
-      names.Get(db, statement.getColumn(12).getInt64());
-  if (!subscription.ok()) return subscription.status();
-  row.subscription = *subscription;
+  for (auto [column, text] : {std::pair{kPanelRefColumn, &row.panel_id},
+                              std::pair{kDoorNameRefColumn, &row.door_name},
+                              std::pair{kSubscriptionRefColumn, &row.subscription}}) {
+    absl::StatusOr<std::string_view> name = names.Get(db, statement.getColumn(column).getInt64());
+    if (!name.ok()) return name.status();
+    *text = *name;
+  }
   if (!with_raw) return absl::OkStatus();
   SQLite::Column raw = statement.getColumn(14);
   if (!raw.isBlob()) {
@@ -909,23 +901,19 @@ absl::StatusOr<ScanProgress> EventReader::ScanEach(
     }
     row.topic = CellBytes(st, 2);
     row.family = CellBytes(st, 3);
-    absl::StatusOr<std::string_view> panel = names_->Get(handle, sqlite3_column_int64(st, 4));
-    if (!panel.ok()) return panel.status();
-    row.panel_id = *panel;
     row.ou_id = CellBytes(st, 5);
     row.door_id = CellOptionalInt(st, 6);
-    absl::StatusOr<std::string_view> door_name =
-        names_->Get(handle, sqlite3_column_int64(st, 7));
-    if (!door_name.ok()) return door_name.status();
-    row.door_name = *door_name;
     row.person_id = CellOptionalInt(st, 8);
     row.actor_user_id = CellBytes(st, 9);
     row.occur_time_ms = sqlite3_column_int64(st, 10);
     row.receive_time_ms = sqlite3_column_int64(st, 11);
-    absl::StatusOr<std::string_view> subscription =
-        names_->Get(handle, sqlite3_column_int64(st, 12));
-    if (!subscription.ok()) return subscription.status();
-    row.subscription = *subscription;
+    for (auto [column, text] : {std::pair{kPanelRefColumn, &row.panel_id},
+                                std::pair{kDoorNameRefColumn, &row.door_name},
+                                std::pair{kSubscriptionRefColumn, &row.subscription}}) {
+      absl::StatusOr<std::string_view> name = names_->Get(handle, sqlite3_column_int64(st, column));
+      if (!name.ok()) return name.status();
+      *text = *name;
+    }
     if (with_raw) {
       if (sqlite3_column_type(st, 14) == SQLITE_BLOB) {
         absl::StatusOr<std::string> text = decompressor_->Decompress(CellBytes(st, 14));

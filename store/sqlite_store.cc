@@ -177,58 +177,58 @@ void SqliteStore::Maintain() {
   if (checkpointer_ != nullptr) checkpointer_->ResumeAfterRestart();
 }
 
-int64_t SqliteStore::TopicId(const std::string& topic, const std::string& family) {
-  auto key = std::make_pair(topic, family);
-  if (auto it = topic_ids_.find(key); it != topic_ids_.end()) return it->second;
-  SQLite::Statement& select = statements_->select_topic;
+namespace {
+
+// The id `select` finds for the values `bind` gives it, else the one
+// `insert ... RETURNING` assigns to them. Throws SQLite errors.
+template <typename Bind>
+int64_t SelectOrInsert(SQLite::Statement& select, SQLite::Statement& insert, Bind bind) {
   select.reset();
-  select.bind(1, topic);
-  select.bind(2, family);
+  bind(select);
   int64_t id = 0;
   if (select.executeStep()) {
     id = select.getColumn(0).getInt64();
   } else {
-    SQLite::Statement& insert = statements_->insert_topic;
     insert.reset();
-    insert.bind(1, topic);
-    insert.bind(2, family);
+    bind(insert);
     insert.executeStep();
     id = insert.getColumn(0).getInt64();
     insert.reset();
   }
   select.reset();
+  return id;
+}
+
+}  // namespace
+
+int64_t SqliteStore::TopicId(const std::string& topic, const std::string& family) {
+  auto key = std::make_pair(topic, family);
+  if (auto it = topic_ids_.find(key); it != topic_ids_.end()) return it->second;
+  const int64_t id = SelectOrInsert(statements_->select_topic, statements_->insert_topic,
+                                    [&](SQLite::Statement& s) {
+                                      s.bind(1, topic);
+                                      s.bind(2, family);
+                                    });
   topic_ids_.emplace(std::move(key), id);
   return id;
 }
 
 int64_t SqliteStore::NameId(const std::string& value) {
   if (auto it = name_ids_.find(value); it != name_ids_.end()) return it->second;
-  SQLite::Statement& select = statements_->select_name;
-  select.reset();
-  select.bind(1, value);
-  int64_t id = 0;
-  if (select.executeStep()) {
-    id = select.getColumn(0).getInt64();
-  } else {
-    SQLite::Statement& insert = statements_->insert_name;
-    insert.reset();
-    insert.bind(1, value);
-    insert.executeStep();
-    id = insert.getColumn(0).getInt64();
-    insert.reset();
-  }
-  select.reset();
+  const int64_t id = SelectOrInsert(statements_->select_name, statements_->insert_name,
+                                    [&](SQLite::Statement& s) { s.bind(1, value); });
   name_ids_.emplace(value, id);
   return id;
 }
 
-int64_t SqliteStore::FindOriginal(const EventRow& row, int64_t topic_id, int64_t panel_ref,
-                                  std::string_view stored_id, bool id_packed) {
+int64_t SqliteStore::FindOriginal(const EventRow& row, int64_t dedupe_hash, int64_t topic_id,
+                                  int64_t panel_ref, std::string_view stored_id,
+                                  bool id_packed) {
   // The normalizer's key is topic + panel + event id when there is an id,
   // else a hash of the body: compare exactly those.
   SQLite::Statement& select = statements_->select_candidates;
   select.reset();
-  select.bind(1, DedupeHash(row.dedupe_key));
+  select.bind(1, dedupe_hash);
   int64_t original = 0;
   while (original == 0 && select.executeStep()) {
     const SQLite::Column id = select.getColumn(3);
@@ -272,11 +272,12 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
     for (const EventRow& row : rows) {
       const int64_t topic_id = TopicId(row.topic, row.family);
       const int64_t panel_ref = NameId(row.panel_id);
+      const int64_t dedupe_hash = DedupeHash(row.dedupe_key);
       packed_id = PackUuid(row.event_id);
       const std::string_view stored_id =
           packed_id.empty() ? std::string_view(row.event_id) : std::string_view(packed_id);
       if (const int64_t original =
-              FindOriginal(row, topic_id, panel_ref, stored_id, !packed_id.empty());
+              FindOriginal(row, dedupe_hash, topic_id, panel_ref, stored_id, !packed_id.empty());
           original != 0) {
         results.push_back({original, true});
         continue;
@@ -298,7 +299,7 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
       insert.bind(9, row.occur_time_ms);
       insert.bind(10, row.receive_time_ms);
       insert.bind(11, NameId(row.subscription));
-      insert.bind(12, DedupeHash(row.dedupe_key));
+      insert.bind(12, dedupe_hash);
       const std::string* packed = &packed_raw;
       if (row.packed_raw) {
         packed = &*row.packed_raw;

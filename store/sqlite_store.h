@@ -94,12 +94,13 @@ class SqliteStore final : public BatchSink {
   // The names row of `value` (a panel id, door name or subscription),
   // inserted if new. Throws SQLite errors.
   int64_t NameId(const std::string& value);
-  // The sequence of a stored event that `row` is a redelivery of, or 0.
+  // The sequence of a stored event that `row` (whose key hashes to
+  // `dedupe_hash`) is a redelivery of, or 0.
   // `stored_id` is event_id as bound for the insert: `id_packed` when it is
   // a UUID's 16 bytes (a BLOB), else the text.
   // Throws SQLite errors.
-  int64_t FindOriginal(const EventRow& row, int64_t topic_id, int64_t panel_ref,
-                       std::string_view stored_id, bool id_packed);
+  int64_t FindOriginal(const EventRow& row, int64_t dedupe_hash, int64_t topic_id,
+                       int64_t panel_ref, std::string_view stored_id, bool id_packed);
 
   std::unique_ptr<SQLite::Database> db_;
   std::unique_ptr<Statements> statements_;

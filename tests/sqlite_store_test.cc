@@ -303,6 +303,26 @@ TEST_F(SqliteStoreTest, NamesAddedAfterAReaderStartedReadBackCorrectly) {
   EXPECT_EQ(page->rows[0].sequence, 2);
 }
 
+TEST_F(SqliteStoreTest, ARowWhoseNameIsMissingIsDataLossNotAGuess) {
+  {
+    auto store = SqliteStore::Open(path_);
+    ASSERT_TRUE(store.ok());
+    EventRow row = Row("lost-name", 1000);
+    ASSERT_TRUE((*store)->AppendBatch({&row, 1}).ok());
+  }
+  {
+    SQLite::Database db(path_, SQLite::OPEN_READWRITE);
+    db.exec("DELETE FROM names WHERE value = 'Front'");
+  }
+  auto reader = EventReader::Open(path_);
+  ASSERT_TRUE(reader.ok());
+  auto back = (*reader)->Get(1);
+  ASSERT_FALSE(back.ok());
+  EXPECT_EQ(back.status().code(), absl::StatusCode::kDataLoss) << back.status();
+  auto page = (*reader)->List(ListQuery{});
+  EXPECT_EQ(page.status().code(), absl::StatusCode::kDataLoss) << page.status();
+}
+
 TEST_F(SqliteStoreTest, PayloadsAndUuidsArePackedAndReadBackExactly) {
   auto store = SqliteStore::Open(path_);
   ASSERT_TRUE(store.ok());
