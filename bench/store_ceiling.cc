@@ -202,7 +202,7 @@ int Main(int argc, char** argv) {
     }
     // As store::GroupCommitWriter does after each batch (WAL housekeeping),
     // timed with the batch because the writer waits for it too.
-    (*store)->Maintain();
+    (*store)->Maintain(store::BatchSink::Load::kBacklog);
     batch_ms.push_back(SecondsSince(batch_start) * 1e3);
     for (const store::AppendResult& r : *results) stored += r.duplicate ? 0 : 1;
     since_nudge += part.size();

@@ -102,7 +102,7 @@ int RunImport(const std::vector<std::string>& args) {
     for (const store::AppendResult& r : *results) (r.duplicate ? duplicates : stored) += 1;
     batch.clear();
     (*checkpointer)->Nudge();
-    (*sqlite)->Maintain();
+    (*sqlite)->Maintain(store::BatchSink::Load::kBacklog);
     if (progress) {
       std::cerr << "\rimporting: line " << line_number << ", " << stored << " stored"
                 << std::flush;
@@ -125,6 +125,9 @@ int RunImport(const std::vector<std::string>& args) {
     if (batch.size() >= static_cast<size_t>(batch_size) && !flush()) return 1;
   }
   if (!flush()) return 1;
+  // Leave every event indexed; a refusal here loses nothing (readers read
+  // unmerged events, and the next writer merges them).
+  (*sqlite)->Maintain(store::BatchSink::Load::kIdle);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (progress) std::cerr << "\r\033[K";

@@ -3,9 +3,11 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Exception.h>
 #include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <shared_mutex>
 #include <unordered_map>
@@ -38,6 +40,20 @@ constexpr char kSelectEventBySequence[] =
     "door_name_ref, person_id, actor_user_id, occur_time, receive_time, "
     "subscription_ref, dedupe_key, raw FROM events CROSS JOIN topics USING (topic_id) "
     "WHERE sequence = ?";
+// Every secondary index is partial on merged = 1; the newest events, after
+// archive_meta.merged_through, are in none yet and are read by sequence
+// (migrations/0004_deferred_indexes.sql). A statement that reads both sees
+// one snapshot, so an event is read once even while the writer merges.
+constexpr char kMerged[] = "merged = 1";
+constexpr char kUnmerged[] =
+    "sequence > (SELECT value FROM archive_meta WHERE name = 'merged_through')";
+constexpr char kSelectUnmergedEvents[] =
+    "SELECT sequence, event_id, name, family, panel_ref, ou_id, door_id, "
+    "door_name_ref, person_id, actor_user_id, occur_time, receive_time, "
+    "subscription_ref, dedupe_key, raw FROM events NOT INDEXED "
+    "CROSS JOIN topics USING (topic_id)";
+constexpr char kCountFromUnmerged[] =
+    "COUNT(*) FROM events NOT INDEXED CROSS JOIN topics USING (topic_id)";
 constexpr char kSelectMaxSequence[] =
     "SELECT COALESCE(MAX(sequence), 0) FROM events";
 constexpr char kSelectMeta[] = "SELECT value FROM archive_meta WHERE name = ?";
@@ -358,6 +374,8 @@ Query BuildList(const ListQuery& query, const std::optional<std::vector<int64_t>
       filter.start_ms = filter.start_ms ? std::max(*filter.start_ms, start) : start;
     }
   }
+  // The unmerged events are read by one more arm with the whole filter.
+  const EventFilter unmerged_filter = filter;
   // One field with several values is split into merged arms, one per value.
   enum class Split { kNone, kTopic, kDoor, kPerson, kPanel } split = Split::kNone;
   size_t arms = 1;
@@ -412,11 +430,25 @@ Query BuildList(const ListQuery& query, const std::optional<std::vector<int64_t>
       conditions.AddValue(query.after->occur_time_ms);
       conditions.AddValue(query.after->sequence);
     }
+    conditions.Add(kMerged);
     if (arm > 0) out.sql += kUnionAll;
     out.sql += kSelectEvents;
     out.sql += conditions.sql();
     for (Value& v : conditions.values()) out.values.push_back(std::move(v));
   }
+  Conditions unmerged;
+  unmerged.AddFilter(unmerged_filter);
+  if (topic_ids) unmerged.AddIn(kTopicIdIn, topics);
+  if (query.after) {
+    unmerged.Add(query.descending ? kCursorDescending : kCursorAscending);
+    unmerged.AddValue(query.after->occur_time_ms);
+    unmerged.AddValue(query.after->sequence);
+  }
+  unmerged.Add(kUnmerged);
+  out.sql += kUnionAll;
+  out.sql += kSelectUnmergedEvents;
+  out.sql += unmerged.sql();
+  for (Value& v : unmerged.values()) out.values.push_back(std::move(v));
   out.sql += query.descending ? kOrderDescending : kOrderAscending;
   out.values.emplace_back(static_cast<int64_t>(query.limit) + 1);
   return out;
@@ -718,6 +750,12 @@ absl::StatusOr<EventRow> EventReader::Get(int64_t sequence) {
   }
 }
 
+namespace {
+absl::StatusOr<std::vector<CountGroup>> CountIndexed(
+    SQLite::Database& db, const std::string& sql, const std::vector<Value>& values,
+    const std::vector<Dimension>& dimensions, bool rollup, bool sum_here);
+}  // namespace
+
 absl::StatusOr<std::vector<CountGroup>> EventReader::Count(
     const EventFilter& filter, const std::vector<Dimension>& dimensions) {
   std::vector<Dimension> seen;
@@ -731,6 +769,25 @@ absl::StatusOr<std::vector<CountGroup>> EventReader::Count(
   const bool rollup = source != CountSource::kEvents;
   Conditions conditions;
   conditions.AddFilter(filter, rollup);
+  if (!rollup) conditions.Add(kMerged);
+  // The unmerged events, counted from the events themselves, by text keys.
+  Conditions unmerged;
+  unmerged.AddFilter(filter);
+  unmerged.Add(kUnmerged);
+  std::string unmerged_sql = kSelect;
+  for (Dimension dimension : dimensions) {
+    unmerged_sql += KeyExpression(dimension);
+    unmerged_sql += kComma;
+  }
+  unmerged_sql += kCountFromUnmerged;
+  unmerged_sql += unmerged.sql();
+  if (!dimensions.empty()) {
+    unmerged_sql += kGroupBy;
+    for (size_t i = 0; i < dimensions.size(); ++i) {
+      if (i > 0) unmerged_sql += kComma;
+      unmerged_sql += KeyExpression(dimensions[i]);
+    }
+  }
   std::string keys;
   for (size_t i = 0; i < dimensions.size(); ++i) {
     if (i > 0) keys += kComma;
@@ -771,8 +828,52 @@ absl::StatusOr<std::vector<CountGroup>> EventReader::Count(
   if (!db.ok()) return db.status();
   Lease lease(*this, *std::move(db));
   try {
-    SQLite::Statement statement(lease.db(), sql);
-    BindAll(statement, conditions.values());
+    // One snapshot for both statements: a merge between them would count
+    // its events twice, or not at all.
+    SQLite::Transaction snapshot(lease.db());
+    absl::StatusOr<std::vector<CountGroup>> groups =
+        CountIndexed(lease.db(), sql, conditions.values(), dimensions, rollup, sum_here);
+    if (!groups.ok()) return groups;
+    SQLite::Statement statement(lease.db(), unmerged_sql);
+    BindAll(statement, unmerged.values());
+    std::map<std::vector<std::string>, int64_t> more;
+    const int key_count = static_cast<int>(dimensions.size());
+    while (statement.executeStep()) {
+      const int64_t n = statement.getColumn(key_count).getInt64();
+      if (n == 0) continue;  // no dimensions: the one COUNT(*) row
+      std::vector<std::string> key;
+      for (int i = 0; i < key_count; ++i) key.push_back(statement.getColumn(i).getString());
+      more[std::move(key)] += n;
+    }
+    statement.reset();
+    snapshot.commit();
+    if (more.empty()) return groups;
+    for (CountGroup& group : *groups) {
+      if (auto it = more.find(group.key); it != more.end()) {
+        group.count += it->second;
+        more.erase(it);
+      }
+    }
+    if (more.empty()) return groups;
+    for (auto& [key, n] : more) groups->push_back({key, n});
+    std::sort(groups->begin(), groups->end(),
+              [](const CountGroup& x, const CountGroup& y) { return x.key < y.key; });
+    return groups;
+  } catch (const SQLite::Exception& e) {
+    return FromSqliteError(e, "counting events");
+  }
+}
+
+namespace {
+
+// Count's groups from the indexed events (`rollup`: from the daily rollups),
+// sorted by their text keys. Throws SQLite errors.
+absl::StatusOr<std::vector<CountGroup>> CountIndexed(
+    SQLite::Database& db, const std::string& sql, const std::vector<Value>& values,
+    const std::vector<Dimension>& dimensions, bool rollup, bool sum_here) {
+  {
+    SQLite::Statement statement(db, sql);
+    BindAll(statement, values);
     std::vector<CountGroup> groups;
     const int key_count = static_cast<int>(dimensions.size());
     if (!sum_here) {
@@ -838,10 +939,10 @@ absl::StatusOr<std::vector<CountGroup>> EventReader::Count(
     std::sort(groups.begin(), groups.end(),
               [](const CountGroup& a, const CountGroup& b) { return a.key < b.key; });
     return groups;
-  } catch (const SQLite::Exception& e) {
-    return FromSqliteError(e, "counting events");
   }
 }
+
+}  // namespace
 
 absl::StatusOr<ScanProgress> EventReader::ScanEach(
     const EventFilter& filter, const std::optional<Cursor>& after, int limit, bool with_raw,

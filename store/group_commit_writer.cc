@@ -14,6 +14,8 @@ namespace {
 
 // Nudge the checkpointer after this many committed rows.
 constexpr uint64_t kRowsPerCheckpointNudge = 1024;
+// How long the writer waits for rows before calling Maintain(kIdle).
+constexpr std::chrono::milliseconds kIdleAfter{50};
 
 }  // namespace
 
@@ -95,11 +97,23 @@ absl::Status GroupCommitWriter::Health() const {
 void GroupCommitWriter::Run() {
   std::vector<Pending> batch;
   uint64_t rows_since_nudge = 0;
+  bool idle_done = true;  // whether Maintain(kIdle) ran since the last batch
   while (true) {
+    BatchSink::Load load = BatchSink::Load::kBacklog;
     {
       std::unique_lock lock(mu_);
+      if (!idle_done) {
+        // Housekeeping deferred under load (indexing the newest events) is
+        // done once nothing has arrived for a moment.
+        if (!cv_.wait_for(lock, kIdleAfter, [this] { return stopping_ || !queue_.empty(); })) {
+          lock.unlock();
+          sink_.Maintain(BatchSink::Load::kIdle);
+          idle_done = true;
+          continue;
+        }
+      }
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and everything is committed
+      if (queue_.empty()) break;  // stopping, and everything is committed
       // Whatever arrived while the previous batch was committing forms this
       // batch: the busier the server, the bigger the batch, with no timer.
       while (!queue_.empty() && batch.size() < max_batch_) {
@@ -110,13 +124,19 @@ void GroupCommitWriter::Run() {
     const size_t size = batch.size();
     CommitBatch(batch);
     batch.clear();
-    sink_.Maintain();
+    {
+      std::lock_guard lock(mu_);
+      if (queue_.empty()) load = BatchSink::Load::kCaughtUp;
+    }
+    sink_.Maintain(load);
+    idle_done = false;
     rows_since_nudge += size;
     if (checkpointer_ != nullptr && rows_since_nudge >= kRowsPerCheckpointNudge) {
       checkpointer_->Nudge();
       rows_since_nudge = 0;
     }
   }
+  if (!idle_done) sink_.Maintain(BatchSink::Load::kIdle);
 }
 
 void GroupCommitWriter::CommitBatch(std::vector<Pending>& batch) {

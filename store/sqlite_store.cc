@@ -20,21 +20,39 @@ namespace {
 constexpr char kInsertEvent[] =
     "INSERT INTO events(event_id, topic_id, panel_ref, ou_id, door_id, "
     "door_name_ref, person_id, actor_user_id, occur_time, receive_time, "
-    "subscription_ref, dedupe_key, raw) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+    "subscription_ref, dedupe_key, raw, merged) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0)";
 
-// The events whose key hashes alike: almost always none, or the original of
-// a redelivery. Sees rows inserted earlier in the same transaction.
+// The indexed events whose key hashes alike: almost always none, or the
+// original of a redelivery. Unmerged events are looked up by sequence.
 constexpr char kSelectCandidates[] =
     "SELECT sequence, topic_id, panel_ref, event_id, raw FROM events "
-    "WHERE dedupe_key = ?1";
+    "WHERE dedupe_key = ?1 AND merged = 1";
+constexpr char kSelectCandidate[] =
+    "SELECT sequence, topic_id, panel_ref, event_id, raw FROM events "
+    "WHERE sequence = ?1";
 
-constexpr char kAddDailyCount[] =
+constexpr char kSelectMergedThrough[] =
+    "SELECT value FROM archive_meta WHERE name = 'merged_through'";
+constexpr char kSelectUnmerged[] =
+    "SELECT sequence, dedupe_key FROM events WHERE sequence > ?1 ORDER BY sequence";
+// Merging the events in (?1, ?2]: index them, count them, move the mark.
+constexpr char kMergeEvents[] =
+    "UPDATE events SET merged = 1 WHERE sequence > ?1 AND sequence <= ?2";
+constexpr char kMergeDailyCounts[] =
     "INSERT INTO counts_daily(day, topic_id, panel_id, door_id, n) "
-    "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO UPDATE SET n = n + excluded.n";
-constexpr char kAddDailyTopicCount[] =
+    "SELECT (occur_time - (((occur_time % 86400000) + 86400000) % 86400000)) / 86400000, "
+    "topic_id, (SELECT value FROM names WHERE name_id = panel_ref), "
+    "COALESCE(door_id, -9223372036854775808), COUNT(*) "
+    "FROM events WHERE sequence > ?1 AND sequence <= ?2 GROUP BY 1, 2, 3, 4 "
+    "ON CONFLICT DO UPDATE SET n = n + excluded.n";
+constexpr char kMergeDailyTopicCounts[] =
     "INSERT INTO counts_daily_topic(day, topic_id, n) "
-    "VALUES (?1, ?2, ?3) ON CONFLICT DO UPDATE SET n = n + excluded.n";
+    "SELECT (occur_time - (((occur_time % 86400000) + 86400000) % 86400000)) / 86400000, "
+    "topic_id, COUNT(*) FROM events WHERE sequence > ?1 AND sequence <= ?2 GROUP BY 1, 2 "
+    "ON CONFLICT DO UPDATE SET n = n + excluded.n";
+constexpr char kSetMergedThrough[] =
+    "UPDATE archive_meta SET value = ?1 WHERE name = 'merged_through'";
 
 constexpr char kSelectNameId[] = "SELECT name_id FROM names WHERE value = ?1";
 constexpr char kInsertName[] = "INSERT INTO names(value) VALUES (?1) RETURNING name_id";
@@ -67,58 +85,28 @@ struct SqliteStore::Statements {
   explicit Statements(SQLite::Database& db)
       : insert(db, kInsertEvent),
         select_candidates(db, kSelectCandidates),
+        select_candidate(db, kSelectCandidate),
         select_topic(db, kSelectTopicId),
         insert_topic(db, kInsertTopic),
         select_name(db, kSelectNameId),
         insert_name(db, kInsertName),
-        add_daily(db, kAddDailyCount),
-        add_daily_topic(db, kAddDailyTopicCount) {}
+        merge_events(db, kMergeEvents),
+        merge_daily(db, kMergeDailyCounts),
+        merge_daily_topic(db, kMergeDailyTopicCounts),
+        set_merged_through(db, kSetMergedThrough) {}
   SQLite::Statement insert;
   SQLite::Statement select_candidates;
+  SQLite::Statement select_candidate;
   SQLite::Statement select_topic;
   SQLite::Statement insert_topic;
   SQLite::Statement select_name;
   SQLite::Statement insert_name;
-  SQLite::Statement add_daily;
-  SQLite::Statement add_daily_topic;
+  SQLite::Statement merge_events;
+  SQLite::Statement merge_daily;
+  SQLite::Statement merge_daily_topic;
+  SQLite::Statement set_merged_through;
 };
 
-namespace {
-
-// Key of counts_daily: (day, topic_id, panel_id, door_id).
-using DailyKey = std::tuple<int64_t, int64_t, std::string, int64_t>;
-
-int64_t FloorDay(int64_t ms) {
-  int64_t day = ms / kDayMs;
-  if (ms % kDayMs < 0) --day;
-  return day;
-}
-
-// Adds a batch's new events to the daily rollups, one upsert per key.
-void AddDailyCounts(SQLite::Statement& daily, SQLite::Statement& daily_topic,
-                    const std::map<DailyKey, int64_t>& counts) {
-  std::map<std::pair<int64_t, int64_t>, int64_t> by_topic;
-  for (const auto& [key, n] : counts) {
-    const auto& [day, topic_id, panel_id, door_id] = key;
-    daily.reset();
-    daily.bind(1, day);
-    daily.bind(2, topic_id);
-    daily.bind(3, panel_id);
-    daily.bind(4, door_id);
-    daily.bind(5, n);
-    daily.exec();
-    by_topic[{day, topic_id}] += n;
-  }
-  for (const auto& [key, n] : by_topic) {
-    daily_topic.reset();
-    daily_topic.bind(1, key.first);
-    daily_topic.bind(2, key.second);
-    daily_topic.bind(3, n);
-    daily_topic.exec();
-  }
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(
     const std::string& path, const OpenOptions& options) {
@@ -144,6 +132,7 @@ SqliteStore::SqliteStore(std::unique_ptr<SQLite::Database> db,
       compressor_(std::move(compressor)),
       decompressor_(std::move(decompressor)) {
   sqlite3_wal_hook(db_->getHandle(), RecordWalFrames, &wal_frames_);
+  LoadUnmerged();
 }
 
 void SqliteStore::Prepare(EventRow& row) const {
@@ -152,7 +141,11 @@ void SqliteStore::Prepare(EventRow& row) const {
   row.packed_raw = std::move(packed);
 }
 
-void SqliteStore::Maintain() {
+void SqliteStore::Maintain(Load load) {
+  const int64_t merge_at = load == Load::kIdle       ? 1
+                           : load == Load::kCaughtUp ? kMergeCaughtUpRows
+                                                     : kMergeRows;
+  if (unmerged_rows() >= merge_at) Merge();
   if (wal_frames_ < wal_limit_frames_) return;
   // The Checkpointer's pass holds SQLite's checkpoint lock; a restart now
   // would fail at once. It starts no new pass until we resume it.
@@ -221,40 +214,94 @@ int64_t SqliteStore::NameId(const std::string& value) {
   return id;
 }
 
+bool SqliteStore::IsOriginal(SQLite::Statement& candidate, const EventRow& row,
+                             int64_t topic_id, int64_t panel_ref, std::string_view stored_id,
+                             bool id_packed) {
+  // The normalizer's key is topic + panel + event id when there is an id,
+  // else a hash of the body: compare exactly those.
+  const SQLite::Column id = candidate.getColumn(3);
+  const std::string_view candidate_id(static_cast<const char*>(id.getBlob()),
+                                      static_cast<size_t>(id.getBytes()));
+  // A packed UUID is a BLOB, any other id TEXT: the types must match too.
+  if (candidate_id != stored_id || (id.getType() == SQLITE_BLOB) != id_packed) return false;
+  if (!row.event_id.empty()) {
+    return candidate.getColumn(1).getInt64() == topic_id &&
+           candidate.getColumn(2).getInt64() == panel_ref;
+  }
+  const SQLite::Column raw = candidate.getColumn(4);
+  const std::string_view stored(static_cast<const char*>(raw.getBlob()),
+                                static_cast<size_t>(raw.getBytes()));
+  if (raw.getType() != SQLITE_BLOB) return stored == row.raw;
+  absl::StatusOr<std::string> payload = decompressor_->Decompress(stored);
+  return payload.ok() && *payload == row.raw;
+}
+
 int64_t SqliteStore::FindOriginal(const EventRow& row, int64_t dedupe_hash, int64_t topic_id,
                                   int64_t panel_ref, std::string_view stored_id,
                                   bool id_packed) {
-  // The normalizer's key is topic + panel + event id when there is an id,
-  // else a hash of the body: compare exactly those.
+  int64_t original = 0;
+  // Unmerged events are in no index yet: the store remembers their hashes.
+  auto [first, last] = unmerged_.equal_range(dedupe_hash);
+  SQLite::Statement& by_sequence = statements_->select_candidate;
+  for (auto it = first; original == 0 && it != last; ++it) {
+    by_sequence.reset();
+    by_sequence.bind(1, it->second);
+    if (by_sequence.executeStep() &&
+        IsOriginal(by_sequence, row, topic_id, panel_ref, stored_id, id_packed)) {
+      original = it->second;
+    }
+  }
+  by_sequence.reset();
   SQLite::Statement& select = statements_->select_candidates;
   select.reset();
   select.bind(1, dedupe_hash);
-  int64_t original = 0;
   while (original == 0 && select.executeStep()) {
-    const SQLite::Column id = select.getColumn(3);
-    const std::string_view candidate_id(static_cast<const char*>(id.getBlob()),
-                                        static_cast<size_t>(id.getBytes()));
-    // A packed UUID is a BLOB, any other id TEXT: the types must match too.
-    if (candidate_id != stored_id || (id.getType() == SQLITE_BLOB) != id_packed) continue;
-    if (!row.event_id.empty()) {
-      if (select.getColumn(1).getInt64() == topic_id &&
-          select.getColumn(2).getInt64() == panel_ref) {
-        original = select.getColumn(0).getInt64();
-      }
-      continue;
+    if (IsOriginal(select, row, topic_id, panel_ref, stored_id, id_packed)) {
+      original = select.getColumn(0).getInt64();
     }
-    const SQLite::Column raw = select.getColumn(4);
-    const std::string_view stored(static_cast<const char*>(raw.getBlob()),
-                                  static_cast<size_t>(raw.getBytes()));
-    if (raw.getType() != SQLITE_BLOB) {
-      if (stored == row.raw) original = select.getColumn(0).getInt64();
-      continue;
-    }
-    absl::StatusOr<std::string> payload = decompressor_->Decompress(stored);
-    if (payload.ok() && *payload == row.raw) original = select.getColumn(0).getInt64();
   }
   select.reset();
   return original;
+}
+
+void SqliteStore::LoadUnmerged() {
+  merged_through_ = db_->execAndGet(kSelectMergedThrough).getInt64();
+  unmerged_.clear();
+  SQLite::Statement select(*db_, kSelectUnmerged);
+  select.bind(1, merged_through_);
+  while (select.executeStep()) {
+    unmerged_.emplace(select.getColumn(1).getInt64(), select.getColumn(0).getInt64());
+    last_sequence_ = select.getColumn(0).getInt64();
+  }
+  if (unmerged_.empty()) last_sequence_ = merged_through_;
+}
+
+bool SqliteStore::Merge() {
+  if (unmerged_.empty()) return true;
+  const int64_t through = last_sequence_;
+  Statements& s = *statements_;
+  try {
+    SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    for (SQLite::Statement* step : {&s.merge_events, &s.merge_daily, &s.merge_daily_topic}) {
+      step->reset();
+      step->bind(1, merged_through_);
+      step->bind(2, through);
+      step->exec();
+    }
+    s.set_merged_through.reset();
+    s.set_merged_through.bind(1, through);
+    s.set_merged_through.exec();
+    txn.commit();
+  } catch (const SQLite::Exception&) {
+    for (SQLite::Statement* step :
+         {&s.merge_events, &s.merge_daily, &s.merge_daily_topic, &s.set_merged_through}) {
+      step->tryReset();
+    }
+    return false;
+  }
+  merged_through_ = through;
+  unmerged_.clear();
+  return true;
 }
 
 SqliteStore::~SqliteStore() = default;
@@ -266,7 +313,7 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
   SQLite::Statement& insert = statements_->insert;
   std::string packed_id;
   std::string packed_raw;
-  std::map<DailyKey, int64_t> daily_counts;
+  std::vector<std::pair<int64_t, int64_t>> added;  // (hash, sequence), for a rollback
   try {
     SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
     for (const EventRow& row : rows) {
@@ -312,24 +359,35 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
         BindText(insert, 13, row.raw);
       }
       insert.exec();
-      results.push_back({db_->getLastInsertRowid(), false});
-      daily_counts[DailyKey(FloorDay(row.occur_time_ms), topic_id, row.panel_id,
-                            row.door_id.value_or(kNoDoor))] += 1;
+      const int64_t sequence = db_->getLastInsertRowid();
+      results.push_back({sequence, false});
+      unmerged_.emplace(dedupe_hash, sequence);
+      added.emplace_back(dedupe_hash, sequence);
     }
     insert.reset();
-    AddDailyCounts(statements_->add_daily, statements_->add_daily_topic, daily_counts);
     txn.commit();
+    if (!added.empty()) last_sequence_ = added.back().second;
   } catch (const SQLite::Exception& e) {
     // tryReset, not reset: after a failed step sqlite3_reset returns that
     // step's error again, and reset() would throw it out of this handler
     // (std::terminate on the writer thread).
     Statements& s = *statements_;
-    for (SQLite::Statement* stmt : {&s.insert, &s.select_candidates, &s.select_topic,
+    for (SQLite::Statement* stmt : {&s.insert, &s.select_candidates, &s.select_candidate, &s.select_topic,
                                     &s.insert_topic, &s.select_name, &s.insert_name,
-                                    &s.add_daily, &s.add_daily_topic}) {
+                                    &s.merge_events, &s.merge_daily, &s.merge_daily_topic,
+                                    &s.set_merged_through}) {
       stmt->tryReset();
     }
     // Topics inserted by the rolled-back transaction are gone again.
+    for (const auto& [hash, sequence] : added) {
+      auto [first, last] = unmerged_.equal_range(hash);
+      for (auto it = first; it != last; ++it) {
+        if (it->second == sequence) {
+          unmerged_.erase(it);
+          break;
+        }
+      }
+    }
     topic_ids_.clear();
     name_ids_.clear();
     // Disk full, I/O error, a lock held too long: the caller may retry.

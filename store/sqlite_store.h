@@ -44,8 +44,15 @@ class BatchSink {
   // thread-safe.
   virtual void Prepare(EventRow& row) const { (void)row; }
 
+  // How busy the writer is when it calls Maintain.
+  enum class Load {
+    kBacklog,   // more rows are queued behind the batch just committed
+    kCaughtUp,  // the queue is empty, but rows have been arriving
+    kIdle,      // nothing has arrived for a while, or the writer is stopping
+  };
+
   // Housekeeping between batches, after their callers have been answered.
-  virtual void Maintain() {}
+  virtual void Maintain(Load load) { (void)load; }
 };
 
 // Not thread-safe: one thread (the group-commit writer) calls it.
@@ -66,7 +73,13 @@ class SqliteStore final : public BatchSink {
   // Compresses the payload (fills EventRow::packed_raw). Thread-safe.
   void Prepare(EventRow& row) const override;
 
-  // Empties the WAL (a RESTART checkpoint) once it holds more than
+  // Indexes the unmerged events (see Merge) once there are enough of them
+  // for the writer's `load`: kMergeRows under a backlog, where big merges
+  // cost the least per event; kMergeCaughtUpRows when the queue is empty,
+  // where short merges keep the pause a waiting request sees short; any
+  // number when idle.
+  //
+  // Then empties the WAL (a RESTART checkpoint) once it holds more than
   // `wal_limit_frames` frames. Under steady writes the Checkpointer's PASSIVE
   // checkpoints never find the WAL at rest, so it never starts over and
   // grows without end (measured: 2 GB in a minute), slowing commits and
@@ -74,7 +87,7 @@ class SqliteStore final : public BatchSink {
   // costs the writer a short pause. It never waits for the Checkpointer (see
   // Checkpointer::PauseForRestart) nor, below four times the limit, for
   // readers on old snapshots: it tries again after the next batch.
-  void Maintain() override;
+  void Maintain(Load load) override;
 
   // The Checkpointer running on this archive, if any; Maintain coordinates
   // its restarts with it. Must outlive the store's use of Maintain.
@@ -83,6 +96,20 @@ class SqliteStore final : public BatchSink {
   // Default for Maintain: 16 MiB of 4 KiB pages, which keeps its pause short.
   static constexpr int64_t kDefaultWalLimitFrames = 4096;
   void set_wal_limit_frames(int64_t frames) { wal_limit_frames_ = frames; }
+
+  // Indexes the unmerged events now, in one transaction: sets their merged
+  // flag (which adds them to every secondary index, all partial on it),
+  // adds them to the daily rollups and moves archive_meta.merged_through
+  // past them (migrations/0004_deferred_indexes.sql). AppendBatch stores
+  // events unmerged, so a commit writes a few table pages rather than a
+  // random leaf of each index per event. False when the disk refused:
+  // nothing changed, the events stay readable unmerged, and the next call
+  // tries again.
+  bool Merge();
+  static constexpr int64_t kMergeRows = 2048;
+  static constexpr int64_t kMergeCaughtUpRows = 256;
+  // Events stored but not merged yet.
+  int64_t unmerged_rows() const { return static_cast<int64_t>(unmerged_.size()); }
 
  private:
   struct Statements;
@@ -101,6 +128,11 @@ class SqliteStore final : public BatchSink {
   // Throws SQLite errors.
   int64_t FindOriginal(const EventRow& row, int64_t dedupe_hash, int64_t topic_id,
                        int64_t panel_ref, std::string_view stored_id, bool id_packed);
+  // Whether the current row of `candidate` (sequence, topic_id, panel_ref,
+  // event_id, raw) is the event `row` redelivers.
+  bool IsOriginal(SQLite::Statement& candidate, const EventRow& row, int64_t topic_id,
+                  int64_t panel_ref, std::string_view stored_id, bool id_packed);
+  void LoadUnmerged();
 
   std::unique_ptr<SQLite::Database> db_;
   std::unique_ptr<Statements> statements_;
@@ -110,6 +142,11 @@ class SqliteStore final : public BatchSink {
   int64_t wal_frames_ = 0;
   int64_t wal_limit_frames_ = kDefaultWalLimitFrames;
   Checkpointer* checkpointer_ = nullptr;
+  // Events after merged_through_ are in no secondary index yet: their
+  // dedupe hashes, to sequences.
+  int64_t merged_through_ = 0;
+  int64_t last_sequence_ = 0;
+  std::unordered_multimap<int64_t, int64_t> unmerged_;
   // Cache of TopicId; cleared when a transaction rolls back.
   std::map<std::pair<std::string, std::string>, int64_t> topic_ids_;
   // Cache of NameId; cleared when a transaction rolls back.

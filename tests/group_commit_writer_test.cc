@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <future>
 #include <mutex>
@@ -34,6 +36,18 @@ class RecordingSink final : public BatchSink {
     }
     committed_ += rows.size();
     return out;
+  }
+  void Maintain(Load load) override {
+    std::lock_guard lock(mu_);
+    loads_.push_back(load);
+    cv_.notify_all();
+  }
+  // Waits up to `timeout` for Maintain to hear `load`; the loads heard.
+  std::vector<Load> WaitForLoad(Load load, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, timeout,
+                 [&] { return std::find(loads_.begin(), loads_.end(), load) != loads_.end(); });
+    return loads_;
   }
   // From now on every row is reported as already stored.
   void AnswerDuplicates(bool on) {
@@ -73,6 +87,7 @@ class RecordingSink final : public BatchSink {
   int entered_ = 0;
   bool duplicates_ = false;
   std::vector<size_t> batch_sizes_;
+  std::vector<Load> loads_;
 };
 
 EventRow Row(int i) {
@@ -105,6 +120,46 @@ TEST(GroupCommitWriterTest, RowsQueuedDuringACommitShareTheNextOne) {
   std::vector<size_t> sizes = sink.batch_sizes();
   ASSERT_GE(sizes.size(), 2u);
   EXPECT_EQ(sizes.back(), 50u) << "the 50 queued rows should form one batch";
+}
+
+// The store defers work (indexing the newest events) to quieter moments:
+// Maintain must say how busy the writer is, and be called once idle.
+TEST(GroupCommitWriterTest, MaintainHearsHowBusyTheWriterIs) {
+  using Load = BatchSink::Load;
+  RecordingSink sink;
+  CommitFeed feed;
+  GroupCommitWriter writer(sink, feed, nullptr);
+  sink.Hold(true);
+  writer.Submit(Row(0), [](absl::StatusOr<AppendResult>) {});
+  sink.WaitEntered(1);
+  std::atomic<int> acked{0};
+  for (int i = 1; i <= 20; ++i) {
+    writer.Submit(Row(i), [&](absl::StatusOr<AppendResult>) { acked.fetch_add(1); });
+  }
+  sink.Hold(false);
+  std::vector<Load> loads = sink.WaitForLoad(Load::kIdle, std::chrono::seconds(10));
+  // Rows were queued behind the first batch, none behind the second; then
+  // nothing came.
+  EXPECT_EQ(loads, (std::vector<Load>{Load::kBacklog, Load::kCaughtUp, Load::kIdle}));
+  EXPECT_EQ(acked.load(), 20);
+  // Idle is heard once, not on every wait; stopping adds nothing after it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  writer.Stop();
+  EXPECT_EQ(sink.WaitForLoad(Load::kIdle, std::chrono::milliseconds(0)).size(), 3u);
+}
+
+TEST(GroupCommitWriterTest, StoppingRightAfterACommitStillMaintainsAsIdle) {
+  using Load = BatchSink::Load;
+  RecordingSink sink;
+  CommitFeed feed;
+  GroupCommitWriter writer(sink, feed, nullptr);
+  std::promise<void> done;
+  writer.Submit(Row(0), [&](absl::StatusOr<AppendResult>) { done.set_value(); });
+  done.get_future().wait();
+  writer.Stop();
+  std::vector<Load> loads = sink.WaitForLoad(Load::kIdle, std::chrono::milliseconds(0));
+  ASSERT_FALSE(loads.empty());
+  EXPECT_EQ(loads.back(), Load::kIdle);
 }
 
 TEST(GroupCommitWriterTest, BatchesRespectTheMaximum) {

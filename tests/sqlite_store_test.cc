@@ -135,8 +135,23 @@ TEST_F(SqliteStoreTest, AppendAssignsIncreasingSequencesAndFindsDuplicates) {
   EXPECT_FALSE((*second)[1].duplicate);
   EXPECT_GT((*second)[1].sequence, (*results)[1].sequence);
 
+  // Until now every event was unmerged (found through the store's memory of
+  // their hashes, rebuilt on reopening); once merged, through the index.
+  EXPECT_EQ((*reopened)->unmerged_rows(), 3);
+  ASSERT_TRUE((*reopened)->Merge());
+  EXPECT_EQ((*reopened)->unmerged_rows(), 0);
+  std::vector<EventRow> merged = {Row("c", 50), Row("a", 1000), Row("d", 7)};
+  auto third = (*reopened)->AppendBatch(merged);
+  ASSERT_TRUE(third.ok());
+  EXPECT_TRUE((*third)[0].duplicate);
+  EXPECT_EQ((*third)[0].sequence, (*second)[1].sequence);
+  EXPECT_TRUE((*third)[1].duplicate);
+  EXPECT_EQ((*third)[1].sequence, (*results)[0].sequence);
+  EXPECT_FALSE((*third)[2].duplicate);
+
   SQLite::Database db(path_, SQLite::OPEN_READONLY);
-  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM events").getInt(), 3);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM events").getInt(), 4);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM events WHERE merged = 0").getInt(), 1);
 }
 
 TEST_F(SqliteStoreTest, EqualKeysAreOnlyCandidatesTheEventsIdentityDecides) {
@@ -490,7 +505,15 @@ TEST_F(SqliteStoreTest, DailyRollupsCountWhatTheEventsHoldAndMigrationBackfillsT
     ASSERT_EQ(total->size(), 1u);
     EXPECT_EQ((*total)[0].count, 500) << when;
   };
-  check("kept by the writer");
+  check("stored, not merged yet");
+  {
+    auto store = SqliteStore::Open(path_);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->Merge());
+    SQLite::Database db(path_, SQLite::OPEN_READONLY);
+    EXPECT_EQ(db.execAndGet("SELECT SUM(n) FROM counts_daily").getInt(), 500);
+  }
+  check("merged into the rollups");
   // The same events in an archive from before migration 0002: the rollups
   // are built from them.
   path_ = (dir_ / "version1.db").string();
@@ -520,7 +543,7 @@ TEST_F(SqliteStoreTest, CheckpointerKeepsTheWalBoundedUnderSteadyWrites) {
     }
     ASSERT_TRUE((*store)->AppendBatch(rows).ok());
     (*checkpointer)->Nudge();
-    (*store)->Maintain();
+    (*store)->Maintain(BatchSink::Load::kBacklog);
     std::error_code ec;
     largest_wal = std::max(largest_wal, std::filesystem::file_size(path_ + "-wal", ec));
   }
@@ -561,12 +584,12 @@ TEST_F(SqliteStoreTest, WalRestartBlockedByAReaderIsRetriedLater) {
     reader.exec("BEGIN");
     EXPECT_EQ(reader.execAndGet("SELECT count(*) FROM events").getInt(), 300);
     ASSERT_TRUE((*store)->AppendBatch(big_batch(300)).ok());
-    (*store)->Maintain();  // blocked: the WAL keeps its frames
+    (*store)->Maintain(BatchSink::Load::kBacklog);  // blocked: the WAL keeps its frames
     EXPECT_GT(wal_frames(), 64);
     reader.exec("COMMIT");
   }
   // No new batch: the store must still know the WAL is over its limit.
-  (*store)->Maintain();
+  (*store)->Maintain(BatchSink::Load::kBacklog);
   std::vector<EventRow> small = {Row("small", 1)};
   ASSERT_TRUE((*store)->AppendBatch(small).ok());
   EXPECT_LT(wal_frames(), 64) << "the WAL did not start over";
