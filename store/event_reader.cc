@@ -40,13 +40,14 @@ constexpr char kSelectEventBySequence[] =
     "door_name_ref, person_id, actor_user_id, occur_time, receive_time, "
     "subscription_ref, dedupe_key, raw FROM events CROSS JOIN topics USING (topic_id) "
     "WHERE sequence = ?";
-// Every secondary index is partial on merged = 1; the newest events, after
+// Every secondary index is partial on merged = 1; unmerged events, all after
 // archive_meta.merged_through, are in none yet and are read by sequence
 // (migrations/0004_deferred_indexes.sql). A statement that reads both sees
 // one snapshot, so an event is read once even while the writer merges.
 constexpr char kMerged[] = "merged = 1";
 constexpr char kUnmerged[] =
-    "sequence > (SELECT value FROM archive_meta WHERE name = 'merged_through')";
+    "sequence > (SELECT value FROM archive_meta WHERE name = 'merged_through') "
+    "AND merged = 0";
 constexpr char kSelectUnmergedEvents[] =
     "SELECT sequence, event_id, name, family, panel_ref, ou_id, door_id, "
     "door_name_ref, person_id, actor_user_id, occur_time, receive_time, "
@@ -751,7 +752,7 @@ absl::StatusOr<EventRow> EventReader::Get(int64_t sequence) {
 }
 
 namespace {
-absl::StatusOr<std::vector<CountGroup>> CountIndexed(
+std::vector<CountGroup> CountIndexed(
     SQLite::Database& db, const std::string& sql, const std::vector<Value>& values,
     const std::vector<Dimension>& dimensions, bool rollup, bool sum_here);
 }  // namespace
@@ -831,9 +832,8 @@ absl::StatusOr<std::vector<CountGroup>> EventReader::Count(
     // One snapshot for both statements: a merge between them would count
     // its events twice, or not at all.
     SQLite::Transaction snapshot(lease.db());
-    absl::StatusOr<std::vector<CountGroup>> groups =
+    std::vector<CountGroup> groups =
         CountIndexed(lease.db(), sql, conditions.values(), dimensions, rollup, sum_here);
-    if (!groups.ok()) return groups;
     SQLite::Statement statement(lease.db(), unmerged_sql);
     BindAll(statement, unmerged.values());
     std::map<std::vector<std::string>, int64_t> more;
@@ -848,15 +848,15 @@ absl::StatusOr<std::vector<CountGroup>> EventReader::Count(
     statement.reset();
     snapshot.commit();
     if (more.empty()) return groups;
-    for (CountGroup& group : *groups) {
+    for (CountGroup& group : groups) {
       if (auto it = more.find(group.key); it != more.end()) {
         group.count += it->second;
         more.erase(it);
       }
     }
     if (more.empty()) return groups;
-    for (auto& [key, n] : more) groups->push_back({key, n});
-    std::sort(groups->begin(), groups->end(),
+    for (auto& [key, n] : more) groups.push_back({key, n});
+    std::sort(groups.begin(), groups.end(),
               [](const CountGroup& x, const CountGroup& y) { return x.key < y.key; });
     return groups;
   } catch (const SQLite::Exception& e) {
@@ -868,78 +868,76 @@ namespace {
 
 // Count's groups from the indexed events (`rollup`: from the daily rollups),
 // sorted by their text keys. Throws SQLite errors.
-absl::StatusOr<std::vector<CountGroup>> CountIndexed(
+std::vector<CountGroup> CountIndexed(
     SQLite::Database& db, const std::string& sql, const std::vector<Value>& values,
     const std::vector<Dimension>& dimensions, bool rollup, bool sum_here) {
-  {
-    SQLite::Statement statement(db, sql);
-    BindAll(statement, values);
-    std::vector<CountGroup> groups;
-    const int key_count = static_cast<int>(dimensions.size());
-    if (!sum_here) {
-      while (statement.executeStep()) {
-        CountGroup group;
-        for (int i = 0; i < key_count; ++i) {
-          group.key.push_back(rollup ? RollupKeyText(dimensions[static_cast<size_t>(i)],
-                                                     statement.getColumn(i))
-                                     : statement.getColumn(i).getString());
-        }
-        group.count = statement.getColumn(key_count).getInt64();
-        groups.push_back(std::move(group));
+  SQLite::Statement statement(db, sql);
+  BindAll(statement, values);
+  std::vector<CountGroup> groups;
+  const int key_count = static_cast<int>(dimensions.size());
+  if (!sum_here) {
+    while (statement.executeStep()) {
+      CountGroup group;
+      for (int i = 0; i < key_count; ++i) {
+        group.key.push_back(rollup ? RollupKeyText(dimensions[static_cast<size_t>(i)],
+                                                   statement.getColumn(i))
+                                   : statement.getColumn(i).getString());
       }
-      if (!rollup) return groups;
-    } else {
-      // At most two integer key columns: door and day, in either order.
-      struct KeyHash {  // std::hash of an integer is the integer: mix it
-        size_t operator()(const std::pair<int64_t, int64_t>& k) const {
-          uint64_t h = static_cast<uint64_t>(k.first) * 0x9e3779b97f4a7c15u;
-          h ^= static_cast<uint64_t>(k.second) + 0x632be59bd9b4e019u + (h << 6) + (h >> 2);
-          h ^= h >> 31;
-          h *= 0xbf58476d1ce4e5b9u;
-          return static_cast<size_t>(h ^ (h >> 29));
-        }
-      };
-      std::unordered_map<std::pair<int64_t, int64_t>, size_t, KeyHash> group_of;
-      group_of.reserve(4096);
-      while (statement.executeStep()) {
-        const std::pair<int64_t, int64_t> key(
-            statement.getColumn(0).getInt64(),
-            key_count > 1 ? statement.getColumn(1).getInt64() : 0);
-        auto [it, inserted] = group_of.try_emplace(key, groups.size());
-        if (inserted) {
-          CountGroup& group = groups.emplace_back();
-          for (int i = 0; i < key_count; ++i) {
-            group.key.push_back(
-                RollupKeyText(dimensions[static_cast<size_t>(i)], statement.getColumn(i)));
-          }
-        }
-        groups[it->second].count += statement.getColumn(key_count).getInt64();
-      }
-      // Sorted by their text keys. Door and day texts are digits and '-', so
-      // joined by a NUL they sort as the keys do; short enough to stay
-      // inline, they sort without chasing pointers (106k groups: 2x faster
-      // than comparing the key vectors).
-      std::vector<std::pair<std::string, size_t>> order;
-      order.reserve(groups.size());
-      for (size_t i = 0; i < groups.size(); ++i) {
-        std::string joined = groups[i].key[0];
-        for (size_t k = 1; k < groups[i].key.size(); ++k) {
-          joined.push_back('\0');
-          joined += groups[i].key[k];
-        }
-        order.emplace_back(std::move(joined), i);
-      }
-      std::sort(order.begin(), order.end());
-      std::vector<CountGroup> sorted;
-      sorted.reserve(groups.size());
-      for (const auto& [joined, i] : order) sorted.push_back(std::move(groups[i]));
-      return sorted;
+      group.count = statement.getColumn(key_count).getInt64();
+      groups.push_back(std::move(group));
     }
-    // Sorted by their text keys, as the events' GROUP BY ... ORDER BY gives.
-    std::sort(groups.begin(), groups.end(),
-              [](const CountGroup& a, const CountGroup& b) { return a.key < b.key; });
-    return groups;
+    if (!rollup) return groups;
+  } else {
+    // At most two integer key columns: door and day, in either order.
+    struct KeyHash {  // std::hash of an integer is the integer: mix it
+      size_t operator()(const std::pair<int64_t, int64_t>& k) const {
+        uint64_t h = static_cast<uint64_t>(k.first) * 0x9e3779b97f4a7c15u;
+        h ^= static_cast<uint64_t>(k.second) + 0x632be59bd9b4e019u + (h << 6) + (h >> 2);
+        h ^= h >> 31;
+        h *= 0xbf58476d1ce4e5b9u;
+        return static_cast<size_t>(h ^ (h >> 29));
+      }
+    };
+    std::unordered_map<std::pair<int64_t, int64_t>, size_t, KeyHash> group_of;
+    group_of.reserve(4096);
+    while (statement.executeStep()) {
+      const std::pair<int64_t, int64_t> key(
+          statement.getColumn(0).getInt64(),
+          key_count > 1 ? statement.getColumn(1).getInt64() : 0);
+      auto [it, inserted] = group_of.try_emplace(key, groups.size());
+      if (inserted) {
+        CountGroup& group = groups.emplace_back();
+        for (int i = 0; i < key_count; ++i) {
+          group.key.push_back(
+              RollupKeyText(dimensions[static_cast<size_t>(i)], statement.getColumn(i)));
+        }
+      }
+      groups[it->second].count += statement.getColumn(key_count).getInt64();
+    }
+    // Sorted by their text keys. Door and day texts are digits and '-', so
+    // joined by a NUL they sort as the keys do; short enough to stay
+    // inline, they sort without chasing pointers (106k groups: 2x faster
+    // than comparing the key vectors).
+    std::vector<std::pair<std::string, size_t>> order;
+    order.reserve(groups.size());
+    for (size_t i = 0; i < groups.size(); ++i) {
+      std::string joined = groups[i].key[0];
+      for (size_t k = 1; k < groups[i].key.size(); ++k) {
+        joined.push_back('\0');
+        joined += groups[i].key[k];
+      }
+      order.emplace_back(std::move(joined), i);
+    }
+    std::sort(order.begin(), order.end());
+    std::vector<CountGroup> sorted;
+    sorted.reserve(groups.size());
+    for (const auto& [joined, i] : order) sorted.push_back(std::move(groups[i]));
+    return sorted;
   }
+  // Sorted by their text keys, as the events' GROUP BY ... ORDER BY gives.
+  std::sort(groups.begin(), groups.end(),
+            [](const CountGroup& a, const CountGroup& b) { return a.key < b.key; });
+  return groups;
 }
 
 }  // namespace

@@ -21,7 +21,7 @@ constexpr char kInsertEvent[] =
     "INSERT INTO events(event_id, topic_id, panel_ref, ou_id, door_id, "
     "door_name_ref, person_id, actor_user_id, occur_time, receive_time, "
     "subscription_ref, dedupe_key, raw, merged) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0)";
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
 // The indexed events whose key hashes alike: almost always none, or the
 // original of a redelivery. Unmerged events are looked up by sequence.
@@ -35,24 +35,34 @@ constexpr char kSelectCandidate[] =
 constexpr char kSelectMergedThrough[] =
     "SELECT value FROM archive_meta WHERE name = 'merged_through'";
 constexpr char kSelectUnmerged[] =
-    "SELECT sequence, dedupe_key FROM events WHERE sequence > ?1 ORDER BY sequence";
-// Merging the events in (?1, ?2]: index them, count them, move the mark.
+    "SELECT sequence, dedupe_key FROM events WHERE sequence > ?1 AND merged = 0 "
+    "ORDER BY sequence";
+// Merging the unmerged events in (?1, ?2]: count them, index them, move the
+// mark. (Events stored merged in between are indexed and counted already.)
 constexpr char kMergeEvents[] =
-    "UPDATE events SET merged = 1 WHERE sequence > ?1 AND sequence <= ?2";
+    "UPDATE events SET merged = 1 WHERE sequence > ?1 AND sequence <= ?2 AND merged = 0";
 constexpr char kMergeDailyCounts[] =
     "INSERT INTO counts_daily(day, topic_id, panel_id, door_id, n) "
     "SELECT (occur_time - (((occur_time % 86400000) + 86400000) % 86400000)) / 86400000, "
     "topic_id, (SELECT value FROM names WHERE name_id = panel_ref), "
     "COALESCE(door_id, -9223372036854775808), COUNT(*) "
-    "FROM events WHERE sequence > ?1 AND sequence <= ?2 GROUP BY 1, 2, 3, 4 "
+    "FROM events WHERE sequence > ?1 AND sequence <= ?2 AND merged = 0 GROUP BY 1, 2, 3, 4 "
     "ON CONFLICT DO UPDATE SET n = n + excluded.n";
 constexpr char kMergeDailyTopicCounts[] =
     "INSERT INTO counts_daily_topic(day, topic_id, n) "
     "SELECT (occur_time - (((occur_time % 86400000) + 86400000) % 86400000)) / 86400000, "
-    "topic_id, COUNT(*) FROM events WHERE sequence > ?1 AND sequence <= ?2 GROUP BY 1, 2 "
+    "topic_id, COUNT(*) FROM events WHERE sequence > ?1 AND sequence <= ?2 AND merged = 0 "
+    "GROUP BY 1, 2 "
     "ON CONFLICT DO UPDATE SET n = n + excluded.n";
 constexpr char kSetMergedThrough[] =
     "UPDATE archive_meta SET value = ?1 WHERE name = 'merged_through'";
+// Rollups of events stored merged, kept in their own transaction.
+constexpr char kAddDailyCount[] =
+    "INSERT INTO counts_daily(day, topic_id, panel_id, door_id, n) "
+    "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO UPDATE SET n = n + excluded.n";
+constexpr char kAddDailyTopicCount[] =
+    "INSERT INTO counts_daily_topic(day, topic_id, n) "
+    "VALUES (?1, ?2, ?3) ON CONFLICT DO UPDATE SET n = n + excluded.n";
 
 constexpr char kSelectNameId[] = "SELECT name_id FROM names WHERE value = ?1";
 constexpr char kInsertName[] = "INSERT INTO names(value) VALUES (?1) RETURNING name_id";
@@ -93,7 +103,9 @@ struct SqliteStore::Statements {
         merge_events(db, kMergeEvents),
         merge_daily(db, kMergeDailyCounts),
         merge_daily_topic(db, kMergeDailyTopicCounts),
-        set_merged_through(db, kSetMergedThrough) {}
+        set_merged_through(db, kSetMergedThrough),
+        add_daily(db, kAddDailyCount),
+        add_daily_topic(db, kAddDailyTopicCount) {}
   SQLite::Statement insert;
   SQLite::Statement select_candidates;
   SQLite::Statement select_candidate;
@@ -105,7 +117,47 @@ struct SqliteStore::Statements {
   SQLite::Statement merge_daily;
   SQLite::Statement merge_daily_topic;
   SQLite::Statement set_merged_through;
+  SQLite::Statement add_daily;
+  SQLite::Statement add_daily_topic;
 };
+
+namespace {
+
+// Key of counts_daily: (day, topic_id, panel_id, door_id).
+using DailyKey = std::tuple<int64_t, int64_t, std::string, int64_t>;
+
+int64_t FloorDay(int64_t ms) {
+  int64_t day = ms / kDayMs;
+  if (ms % kDayMs < 0) --day;
+  return day;
+}
+
+// Adds a batch's events stored merged to the daily rollups, one upsert per
+// key.
+void AddDailyCounts(SQLite::Statement& daily, SQLite::Statement& daily_topic,
+                    const std::map<DailyKey, int64_t>& counts) {
+  std::map<std::pair<int64_t, int64_t>, int64_t> by_topic;
+  for (const auto& [key, n] : counts) {
+    const auto& [day, topic_id, panel_id, door_id] = key;
+    daily.reset();
+    daily.bind(1, day);
+    daily.bind(2, topic_id);
+    daily.bind(3, panel_id);
+    daily.bind(4, door_id);
+    daily.bind(5, n);
+    daily.exec();
+    by_topic[{day, topic_id}] += n;
+  }
+  for (const auto& [key, n] : by_topic) {
+    daily_topic.reset();
+    daily_topic.bind(1, key.first);
+    daily_topic.bind(2, key.second);
+    daily_topic.bind(3, n);
+    daily_topic.exec();
+  }
+}
+
+}  // namespace
 
 
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(
@@ -282,7 +334,7 @@ bool SqliteStore::Merge() {
   Statements& s = *statements_;
   try {
     SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-    for (SQLite::Statement* step : {&s.merge_events, &s.merge_daily, &s.merge_daily_topic}) {
+    for (SQLite::Statement* step : {&s.merge_daily, &s.merge_daily_topic, &s.merge_events}) {
       step->reset();
       step->bind(1, merged_through_);
       step->bind(2, through);
@@ -314,6 +366,10 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
   std::string packed_id;
   std::string packed_raw;
   std::vector<std::pair<int64_t, int64_t>> added;  // (hash, sequence), for a rollback
+  // A small batch means the writer keeps up: index its events now, as a
+  // merge of so few would cost more. A bigger one is stored unmerged.
+  const bool defer = rows.size() >= static_cast<size_t>(kDeferFromBatch);
+  std::map<DailyKey, int64_t> daily_counts;
   try {
     SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
     for (const EventRow& row : rows) {
@@ -347,6 +403,7 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
       insert.bind(10, row.receive_time_ms);
       insert.bind(11, NameId(row.subscription));
       insert.bind(12, dedupe_hash);
+      insert.bind(14, defer ? 0 : 1);
       const std::string* packed = &packed_raw;
       if (row.packed_raw) {
         packed = &*row.packed_raw;
@@ -361,10 +418,16 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
       insert.exec();
       const int64_t sequence = db_->getLastInsertRowid();
       results.push_back({sequence, false});
-      unmerged_.emplace(dedupe_hash, sequence);
-      added.emplace_back(dedupe_hash, sequence);
+      if (defer) {
+        unmerged_.emplace(dedupe_hash, sequence);
+        added.emplace_back(dedupe_hash, sequence);
+      } else {
+        daily_counts[DailyKey(FloorDay(row.occur_time_ms), topic_id, row.panel_id,
+                              row.door_id.value_or(kNoDoor))] += 1;
+      }
     }
     insert.reset();
+    AddDailyCounts(statements_->add_daily, statements_->add_daily_topic, daily_counts);
     txn.commit();
     if (!added.empty()) last_sequence_ = added.back().second;
   } catch (const SQLite::Exception& e) {
@@ -375,7 +438,7 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
     for (SQLite::Statement* stmt : {&s.insert, &s.select_candidates, &s.select_candidate, &s.select_topic,
                                     &s.insert_topic, &s.select_name, &s.insert_name,
                                     &s.merge_events, &s.merge_daily, &s.merge_daily_topic,
-                                    &s.set_merged_through}) {
+                                    &s.set_merged_through, &s.add_daily, &s.add_daily_topic}) {
       stmt->tryReset();
     }
     // Topics inserted by the rolled-back transaction are gone again.

@@ -106,6 +106,8 @@ class SqliteStore final : public BatchSink {
   // nothing changed, the events stay readable unmerged, and the next call
   // tries again.
   bool Merge();
+  // Batches this big or bigger are stored unmerged; smaller ones merged.
+  static constexpr int64_t kDeferFromBatch = 8;
   static constexpr int64_t kMergeRows = 2048;
   static constexpr int64_t kMergeCaughtUpRows = 256;
   // Events stored but not merged yet.

@@ -1447,10 +1447,13 @@ TEST(DeferredIndexTest, ReadsDoNotDependOnWhatIsMerged) {
   std::filesystem::create_directories(dir);
   const std::vector<EventRow> rows = MakeRows(kRowCount, 0, 42);
   const size_t half = rows.size() / 2;
-  auto append = [](store::SqliteStore& store, std::span<const EventRow> part) {
+  // Batches of 100 are stored unmerged; batches of 3, merged at once.
+  auto append = [](store::SqliteStore& store, std::span<const EventRow> part,
+                   size_t batch = 100) {
     std::vector<int64_t> sequences;
-    for (size_t i = 0; i < part.size(); i += 100) {
-      auto results = store.AppendBatch(part.subspan(i, std::min<size_t>(100, part.size() - i)));
+    for (size_t i = 0; i < part.size(); i += batch) {
+      auto results =
+          store.AppendBatch(part.subspan(i, std::min<size_t>(batch, part.size() - i)));
       EXPECT_TRUE(results.ok()) << results.status();
       if (!results.ok()) return sequences;
       for (const store::AppendResult& r : *results) {
@@ -1472,7 +1475,8 @@ TEST(DeferredIndexTest, ReadsDoNotDependOnWhatIsMerged) {
   ASSERT_TRUE(unmerged_reader.ok()) << unmerged_reader.status();
   const std::string nothing_merged = ReadEverything(**unmerged_reader, sequences);
 
-  // Archive two: the first half merged, then everything.
+  // Archive two: the first half merged; then 300 events merged as they are
+  // stored, the rest unmerged; then everything merged.
   const std::string mixed_path = (dir / "mixed.db").string();
   auto mixed_store = store::SqliteStore::Open(mixed_path);
   ASSERT_TRUE(mixed_store.ok()) << mixed_store.status();
@@ -1480,11 +1484,16 @@ TEST(DeferredIndexTest, ReadsDoNotDependOnWhatIsMerged) {
       append(**mixed_store, std::span<const EventRow>(rows).first(half));
   ASSERT_TRUE((*mixed_store)->Merge());
   EXPECT_EQ((*mixed_store)->unmerged_rows(), 0);
-  for (int64_t s : append(**mixed_store, std::span<const EventRow>(rows).subspan(half))) {
+  for (int64_t s : append(**mixed_store, std::span<const EventRow>(rows).subspan(half, 300),
+                         /*batch=*/3)) {
+    mixed_sequences.push_back(s);
+  }
+  EXPECT_EQ((*mixed_store)->unmerged_rows(), 0);
+  for (int64_t s : append(**mixed_store, std::span<const EventRow>(rows).subspan(half + 300))) {
     mixed_sequences.push_back(s);
   }
   EXPECT_EQ(mixed_sequences, sequences);
-  EXPECT_EQ((*mixed_store)->unmerged_rows(), static_cast<int64_t>(rows.size() - half));
+  EXPECT_EQ((*mixed_store)->unmerged_rows(), static_cast<int64_t>(rows.size() - half - 300));
   auto mixed_reader = store::EventReader::Open(mixed_path);
   ASSERT_TRUE(mixed_reader.ok()) << mixed_reader.status();
   const std::string half_merged = ReadEverything(**mixed_reader, sequences);

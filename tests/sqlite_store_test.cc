@@ -135,23 +135,42 @@ TEST_F(SqliteStoreTest, AppendAssignsIncreasingSequencesAndFindsDuplicates) {
   EXPECT_FALSE((*second)[1].duplicate);
   EXPECT_GT((*second)[1].sequence, (*results)[1].sequence);
 
-  // Until now every event was unmerged (found through the store's memory of
-  // their hashes, rebuilt on reopening); once merged, through the index.
-  EXPECT_EQ((*reopened)->unmerged_rows(), 3);
-  ASSERT_TRUE((*reopened)->Merge());
+  // Batches that small are indexed at once. A bigger one is stored unmerged,
+  // and its events are found through the store's memory of their hashes,
+  // rebuilt on reopening; once merged, through the index.
   EXPECT_EQ((*reopened)->unmerged_rows(), 0);
-  std::vector<EventRow> merged = {Row("c", 50), Row("a", 1000), Row("d", 7)};
-  auto third = (*reopened)->AppendBatch(merged);
-  ASSERT_TRUE(third.ok());
-  EXPECT_TRUE((*third)[0].duplicate);
-  EXPECT_EQ((*third)[0].sequence, (*second)[1].sequence);
-  EXPECT_TRUE((*third)[1].duplicate);
-  EXPECT_EQ((*third)[1].sequence, (*results)[0].sequence);
-  EXPECT_FALSE((*third)[2].duplicate);
+  std::vector<EventRow> big = {Row("a", 1000)};  // already stored, merged
+  for (int i = 0; i < SqliteStore::kDeferFromBatch; ++i) {
+    big.push_back(Row(absl::StrCat("big-", i), 3000 + i));
+  }
+  big.push_back(Row("big-2", 3002));  // a redelivery within the batch
+  auto fourth = (*reopened)->AppendBatch(big);
+  ASSERT_TRUE(fourth.ok());
+  EXPECT_TRUE((*fourth)[0].duplicate);
+  EXPECT_EQ((*fourth)[0].sequence, (*results)[0].sequence);
+  EXPECT_TRUE(fourth->back().duplicate);
+  EXPECT_EQ(fourth->back().sequence, (*fourth)[3].sequence);
+  EXPECT_EQ((*reopened)->unmerged_rows(), SqliteStore::kDeferFromBatch);
+  reopened->reset();
+  auto again_reopened = SqliteStore::Open(path_);
+  ASSERT_TRUE(again_reopened.ok());
+  EXPECT_EQ((*again_reopened)->unmerged_rows(), SqliteStore::kDeferFromBatch);
+  for (bool merged : {false, true}) {
+    if (merged) {
+      ASSERT_TRUE((*again_reopened)->Merge());
+    }
+    std::vector<EventRow> redelivered = {Row("big-5", 3005)};
+    auto fifth = (*again_reopened)->AppendBatch(redelivered);
+    ASSERT_TRUE(fifth.ok());
+    EXPECT_TRUE((*fifth)[0].duplicate) << merged;
+    EXPECT_EQ((*fifth)[0].sequence, (*fourth)[6].sequence) << merged;
+  }
+  EXPECT_EQ((*again_reopened)->unmerged_rows(), 0);
 
   SQLite::Database db(path_, SQLite::OPEN_READONLY);
-  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM events").getInt(), 4);
-  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM events WHERE merged = 0").getInt(), 1);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM events").getInt(),
+            3 + SqliteStore::kDeferFromBatch);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM events WHERE merged = 0").getInt(), 0);
 }
 
 TEST_F(SqliteStoreTest, EqualKeysAreOnlyCandidatesTheEventsIdentityDecides) {
