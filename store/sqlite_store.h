@@ -97,16 +97,18 @@ class SqliteStore final : public BatchSink {
   static constexpr int64_t kDefaultWalLimitFrames = 4096;
   void set_wal_limit_frames(int64_t frames) { wal_limit_frames_ = frames; }
 
-  // Indexes the unmerged events now, in one transaction: sets their merged
-  // flag (which adds them to every secondary index, all partial on it),
-  // adds them to the daily rollups and moves archive_meta.merged_through
-  // past them (migrations/0004_deferred_indexes.sql). AppendBatch stores
-  // events unmerged, so a commit writes a few table pages rather than a
-  // random leaf of each index per event. False when the disk refused:
+  // Indexes the unmerged events now, in one transaction: adds them to the
+  // daily rollups, sets their merged flag (which adds them to every
+  // secondary index, all partial on it) and moves
+  // archive_meta.merged_through past them
+  // (migrations/0004_deferred_indexes.sql). False when the disk refused:
   // nothing changed, the events stay readable unmerged, and the next call
   // tries again.
   bool Merge();
-  // Batches this big or bigger are stored unmerged; smaller ones merged.
+  // AppendBatch stores the events of a batch this big or bigger unmerged,
+  // so its commit writes a few table pages rather than a random leaf of
+  // each index and rollup per event; a smaller batch means the writer keeps
+  // up, and its events are indexed and counted in their own transaction.
   static constexpr int64_t kDeferFromBatch = 8;
   static constexpr int64_t kMergeRows = 2048;
   static constexpr int64_t kMergeCaughtUpRows = 256;
