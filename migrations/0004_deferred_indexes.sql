@@ -1,13 +1,14 @@
--- Events are indexed in bulk behind the commit that acknowledged them.
+-- Events are indexed in bulk when the writer is behind.
 --
 -- A commit of a few dozen events used to touch a random leaf of every
 -- secondary index and of the daily rollups for each event: 8 pages an event,
--- each written to the WAL and synced. Now a new event is stored with
--- merged = 0, which puts it in no secondary index (they are all partial on
--- merged = 1); the writer later sets merged = 1 on the oldest unmerged
--- events in one large transaction, which indexes them and adds them to the
--- rollups. The unmerged events are always the ones after
--- archive_meta.merged_through, and readers read them by sequence.
+-- each written to the WAL and synced. Now the events of a big enough batch
+-- (store/sqlite_store.h, kDeferFromBatch) are stored with merged = 0, which
+-- puts them in no secondary index (they are all partial on merged = 1); the
+-- writer later adds them to the rollups and sets merged = 1 in one large
+-- transaction, which indexes them. Smaller batches are stored merged. The
+-- unmerged events are always after archive_meta.merged_through, and readers
+-- read them by sequence (merged = 0 AND sequence > merged_through).
 ALTER TABLE events ADD COLUMN merged INTEGER NOT NULL DEFAULT 1;
 
 INSERT INTO archive_meta (name, value)
