@@ -304,6 +304,71 @@ TEST(DiskFaultStoreTest, DiskFullInTheMiddleOfABatchIsAnErrorAndTheStoreRecovers
   std::filesystem::remove_all(dir);
 }
 
+// A merge the disk refuses changes nothing: the events stay unmerged and
+// readable, and the next merge indexes them.
+TEST(DiskFaultStoreTest, RefusedMergeLeavesTheEventsReadableAndIsRetried) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    absl::StrCat("pdkarchive-diskfault-", ::getpid(), "-merge");
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string db = (dir / "archive.db").string();
+  CrashVfs vfs;
+  store::OpenOptions options;
+  options.vfs = vfs.name();
+  auto opened = store::SqliteStore::Open(db, options);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  store::SqliteStore& sqlite = **opened;
+  std::vector<store::EventRow> rows;
+  for (int n = 0; n < 100; ++n) {
+    store::EventRow row;
+    row.event_id = absl::StrCat("merge-", n);
+    row.topic = "door.request.allowed";
+    row.family = "panel";
+    row.door_id = n % 5;
+    row.occur_time_ms = int64_t{1646922708300} + n;
+    row.subscription = "default";
+    row.dedupe_key = row.event_id;
+    row.raw = absl::StrCat("{\"n\":", n, "}");
+    rows.push_back(std::move(row));
+  }
+  ASSERT_TRUE(sqlite.AppendBatch(rows).ok());
+  ASSERT_EQ(sqlite.unmerged_rows(), 100);
+
+  auto reader = store::EventReader::Open(db);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  auto count = [&] {
+    store::EventFilter door;
+    door.door_ids = {3};
+    auto groups = (*reader)->Count(door, {});
+    EXPECT_TRUE(groups.ok()) << groups.status();
+    return groups.ok() && groups->size() == 1 ? (*groups)[0].count : -1;
+  };
+  for (DiskFault fault : {DiskFault::kDiskFull, DiskFault::kIoError, DiskFault::kSyncError}) {
+    vfs.SetFault(fault);
+    EXPECT_FALSE(sqlite.Merge());
+    vfs.SetFault(DiskFault::kNone);
+    EXPECT_EQ(sqlite.unmerged_rows(), 100);
+    EXPECT_EQ(count(), 20);
+  }
+  // A redelivery is still found while they wait.
+  auto again = sqlite.AppendBatch(std::vector<store::EventRow>{rows[42]});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE((*again)[0].duplicate);
+
+  ASSERT_TRUE(sqlite.Merge());
+  EXPECT_EQ(sqlite.unmerged_rows(), 0);
+  EXPECT_EQ(count(), 20);
+  {
+    SQLite::Database check(db, SQLite::OPEN_READONLY);
+    EXPECT_EQ(check.execAndGet("PRAGMA integrity_check").getString(), "ok");
+    EXPECT_EQ(check.execAndGet("SELECT count(*) FROM events WHERE merged = 0").getInt64(), 0);
+    EXPECT_EQ(check.execAndGet("SELECT sum(n) FROM counts_daily").getInt64(), 100);
+  }
+  reader->reset();
+  opened->reset();
+  std::filesystem::remove_all(dir);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Faults, DiskFaultTest,
     ::testing::Values(FaultCase{"DiskFull", DiskFault::kDiskFull, "database or disk is full"},

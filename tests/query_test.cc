@@ -1533,5 +1533,42 @@ TEST(DeferredIndexTest, ReadsDoNotDependOnWhatIsMerged) {
   std::filesystem::remove_all(dir);
 }
 
+// Events left unmerged under load are merged by the writer once nothing has
+// arrived for a moment: seen in the file, while the writer is still running.
+TEST(DeferredIndexTest, TheWriterMergesWhatIsLeftOnceIdle) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / absl::StrCat("pdkarchive-idle-", ::getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "archive.db").string();
+  auto store = store::SqliteStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  const std::vector<EventRow> rows = MakeRows(21, 0, 5);
+  // 20 in one batch, stored unmerged: too few for a merge while busy.
+  ASSERT_TRUE((*store)->AppendBatch(std::span<const EventRow>(rows).first(20)).ok());
+  ASSERT_EQ((*store)->unmerged_rows(), 20);
+  store::CommitFeed feed;
+  store::GroupCommitWriter writer(**store, feed, nullptr);
+  std::promise<absl::StatusOr<store::AppendResult>> done;
+  writer.Submit(rows[20], [&](absl::StatusOr<store::AppendResult> r) { done.set_value(r); });
+  absl::StatusOr<store::AppendResult> last = done.get_future().get();
+  ASSERT_TRUE(last.ok()) << last.status();
+
+  SQLite::Database db(path, SQLite::OPEN_READONLY);
+  int64_t unmerged = -1;
+  for (int i = 0; i < 100 && unmerged != 0; ++i) {
+    unmerged = db.execAndGet("SELECT count(*) FROM events WHERE merged = 0").getInt64();
+    if (unmerged != 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(unmerged, 0);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM events").getInt64(), 21);
+  EXPECT_EQ(db.execAndGet("SELECT sum(n) FROM counts_daily").getInt64(), 21);
+  EXPECT_EQ(db.execAndGet("SELECT value FROM archive_meta WHERE name = 'merged_through'")
+                .getInt64(),
+            20);
+  writer.Stop();
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace pdkarchive::query
