@@ -136,7 +136,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
     impl->endpoint = std::make_unique<Pistache::Http::Endpoint>(address);
     auto opts = Pistache::Http::Endpoint::options()
                     .threads(options.threads)
-                    .flags(Pistache::Tcp::Options::ReuseAddr)
+                    .flags(Pistache::Tcp::Options::ReuseAddr | Pistache::Tcp::Options::NoDelay)
                     .maxRequestSize(options.max_body_bytes * kOversizeFactor + kHeaderRoom)
                     .maxResponseSize(1 << 20)
                     .headerTimeout(options.header_timeout)
