@@ -75,9 +75,10 @@ class SqliteStore final : public BatchSink {
 
   // Indexes the unmerged events (see Merge) once there are enough of them
   // for the writer's `load`: kMergeRows under a backlog, where big merges
-  // cost the least per event; kMergeCaughtUpRows when the queue is empty,
-  // where short merges keep the pause a waiting request sees short; any
-  // number when idle.
+  // cost the least per event; kMergeCaughtUpRows when the queue is empty
+  // and the last batch was small enough to index directly, where short
+  // merges keep the pause a waiting request sees short (after a deferred
+  // batch an empty queue is only a lull: kMergeRows); any number when idle.
   //
   // Then empties the WAL (a RESTART checkpoint) once it holds more than
   // `wal_limit_frames` frames. Under steady writes the Checkpointer's PASSIVE
@@ -146,6 +147,8 @@ class SqliteStore final : public BatchSink {
   int64_t wal_frames_ = 0;
   int64_t wal_limit_frames_ = kDefaultWalLimitFrames;
   Checkpointer* checkpointer_ = nullptr;
+  // Whether the last AppendBatch stored its events unmerged (see Maintain).
+  bool last_batch_deferred_ = false;
   // Events after merged_through_ are in no secondary index yet: their
   // dedupe hashes, to sequences.
   int64_t merged_through_ = 0;

@@ -542,6 +542,53 @@ TEST_F(SqliteStoreTest, DailyRollupsCountWhatTheEventsHoldAndMigrationBackfillsT
   check("backfilled by the migration");
 }
 
+// How many unmerged events Maintain leaves alone for each load, seen in the
+// file: the writer's policy (store/sqlite_store.h), not a guess at timing.
+TEST_F(SqliteStoreTest, MaintainMergesWhenTheLoadSaysTheWriterCaughtUp) {
+  auto store = SqliteStore::Open(path_);
+  ASSERT_TRUE(store.ok());
+  auto unmerged_in_file = [&] {
+    SQLite::Database db(path_, SQLite::OPEN_READONLY);
+    return db.execAndGet("SELECT count(*) FROM events WHERE merged = 0").getInt64();
+  };
+  // Deferred batches until one more would reach kMergeCaughtUpRows.
+  int next = 0;
+  auto append = [&](int64_t n) {
+    std::vector<EventRow> rows;
+    for (int64_t i = 0; i < n; ++i, ++next) rows.push_back(Row(absl::StrCat("m", next), next));
+    ASSERT_TRUE((*store)->AppendBatch(rows).ok());
+  };
+  const int64_t batch = SqliteStore::kDeferFromBatch;
+  while (next + batch < SqliteStore::kMergeCaughtUpRows) append(batch);
+  (*store)->Maintain(BatchSink::Load::kCaughtUp);
+  EXPECT_EQ(unmerged_in_file(), next) << "below kMergeCaughtUpRows";
+
+  // At kMergeCaughtUpRows, right after a deferred batch, an empty queue is a
+  // lull between bursts: nothing is merged until kMergeRows.
+  append(batch);
+  ASSERT_GE(next, SqliteStore::kMergeCaughtUpRows);
+  ASSERT_LT(next, SqliteStore::kMergeRows);
+  (*store)->Maintain(BatchSink::Load::kCaughtUp);
+  EXPECT_EQ(unmerged_in_file(), next);
+  (*store)->Maintain(BatchSink::Load::kBacklog);
+  EXPECT_EQ(unmerged_in_file(), next);
+
+  // A batch small enough to index directly means the writer keeps up: now
+  // the caught-up merge runs and indexes every unmerged event.
+  const int64_t deferred = next;
+  append(1);
+  EXPECT_EQ(unmerged_in_file(), deferred) << "the small batch itself is stored merged";
+  (*store)->Maintain(BatchSink::Load::kCaughtUp);
+  EXPECT_EQ(unmerged_in_file(), 0);
+  EXPECT_EQ((*store)->unmerged_rows(), 0);
+  SQLite::Database db(path_, SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("SELECT sum(n) FROM counts_daily").getInt64(), next);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM events INDEXED BY events_by_time "
+                          "WHERE occur_time >= 0 AND merged = 1")
+                .getInt64(),
+            next);
+}
+
 TEST_F(SqliteStoreTest, CheckpointerKeepsTheWalBoundedUnderSteadyWrites) {
   auto store = SqliteStore::Open(path_);
   ASSERT_TRUE(store.ok());
