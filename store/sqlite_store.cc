@@ -3,6 +3,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <string_view>
@@ -197,13 +198,20 @@ void SqliteStore::Maintain(Load load) {
   // An empty queue right after a batch big enough to defer is a lull between
   // bursts, not the writer catching up: closed-loop clients send again only
   // when answered, so they come back together after every pause. Merging
-  // at kMergeCaughtUpRows in those lulls halved the events per merge at
-  // 64 connections and cost 15% of the throughput (bench/RESULTS.md).
+  // in those lulls (256 events at a time, then) halved the events per merge
+  // at 64 connections and cost 15% of the throughput (bench/RESULTS.md).
   if (load == Load::kCaughtUp && last_batch_deferred_) load = Load::kBacklog;
-  const int64_t merge_at = load == Load::kIdle       ? 1
-                           : load == Load::kCaughtUp ? kMergeCaughtUpRows
-                                                     : kMergeRows;
-  if (unmerged_rows() >= merge_at) Merge();
+  switch (load) {
+    case Load::kIdle:
+      Merge();
+      break;
+    case Load::kCaughtUp:
+      if (unmerged_rows() >= kMergeCaughtUpRows) Merge(kMergeCaughtUpRows);
+      break;
+    case Load::kBacklog:
+      if (unmerged_rows() >= kMergeRows) Merge();
+      break;
+  }
   if (wal_frames_ < wal_limit_frames_) return;
   // The Checkpointer's pass holds SQLite's checkpoint lock; a restart now
   // would fail at once. It starts no new pass until we resume it.
@@ -325,18 +333,51 @@ int64_t SqliteStore::FindOriginal(const EventRow& row, int64_t dedupe_hash, int6
 void SqliteStore::LoadUnmerged() {
   merged_through_ = db_->execAndGet(kSelectMergedThrough).getInt64();
   unmerged_.clear();
+  unmerged_order_.clear();
   SQLite::Statement select(*db_, kSelectUnmerged);
   select.bind(1, merged_through_);
   while (select.executeStep()) {
-    unmerged_.emplace(select.getColumn(1).getInt64(), select.getColumn(0).getInt64());
-    last_sequence_ = select.getColumn(0).getInt64();
+    RememberUnmerged(select.getColumn(1).getInt64(), select.getColumn(0).getInt64());
   }
-  if (unmerged_.empty()) last_sequence_ = merged_through_;
 }
 
-bool SqliteStore::Merge() {
-  if (unmerged_.empty()) return true;
-  const int64_t through = last_sequence_;
+void SqliteStore::RememberUnmerged(int64_t hash, int64_t sequence) {
+  unmerged_.emplace(hash, sequence);
+  unmerged_order_.emplace_back(hash, sequence);
+}
+
+namespace {
+
+void EraseEntry(std::unordered_multimap<int64_t, int64_t>& map,
+                const std::pair<int64_t, int64_t>& entry) {
+  auto [first, last] = map.equal_range(entry.first);
+  for (auto it = first; it != last; ++it) {
+    if (it->second == entry.second) {
+      map.erase(it);
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+void SqliteStore::ForgetOldestUnmerged() {
+  EraseEntry(unmerged_, unmerged_order_.front());
+  unmerged_order_.pop_front();
+}
+
+void SqliteStore::ForgetNewestUnmerged() {
+  EraseEntry(unmerged_, unmerged_order_.back());
+  unmerged_order_.pop_back();
+}
+
+bool SqliteStore::Merge(int64_t max_rows) {
+  if (unmerged_order_.empty() || max_rows <= 0) return true;
+  const size_t count =
+      std::min(unmerged_order_.size(), static_cast<size_t>(max_rows));
+  // Events stored merged in between are indexed and counted already: the
+  // statements touch only merged = 0 rows up to `through`.
+  const int64_t through = unmerged_order_[count - 1].second;
   Statements& s = *statements_;
   try {
     SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
@@ -358,7 +399,12 @@ bool SqliteStore::Merge() {
     return false;
   }
   merged_through_ = through;
-  unmerged_.clear();
+  if (count == unmerged_order_.size()) {
+    unmerged_.clear();
+    unmerged_order_.clear();
+  } else {
+    for (size_t i = 0; i < count; ++i) ForgetOldestUnmerged();
+  }
   return true;
 }
 
@@ -371,7 +417,7 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
   SQLite::Statement& insert = statements_->insert;
   std::string packed_id;
   std::string packed_raw;
-  std::vector<std::pair<int64_t, int64_t>> added;  // (hash, sequence), for a rollback
+  size_t added = 0;  // events remembered as unmerged, forgotten on a rollback
   // A small batch means the writer keeps up: index its events now, as a
   // merge of so few would cost more. A bigger one is stored unmerged.
   const bool defer = rows.size() >= static_cast<size_t>(kDeferFromBatch);
@@ -426,8 +472,8 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
       const int64_t sequence = db_->getLastInsertRowid();
       results.push_back({sequence, false});
       if (defer) {
-        unmerged_.emplace(dedupe_hash, sequence);
-        added.emplace_back(dedupe_hash, sequence);
+        RememberUnmerged(dedupe_hash, sequence);
+        ++added;
       } else {
         daily_counts[DailyKey(FloorDay(row.occur_time_ms), topic_id, row.panel_id,
                               row.door_id.value_or(kNoDoor))] += 1;
@@ -436,7 +482,6 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
     insert.reset();
     AddDailyCounts(statements_->add_daily, statements_->add_daily_topic, daily_counts);
     txn.commit();
-    if (!added.empty()) last_sequence_ = added.back().second;
   } catch (const SQLite::Exception& e) {
     // tryReset, not reset: after a failed step sqlite3_reset returns that
     // step's error again, and reset() would throw it out of this handler
@@ -448,16 +493,8 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
                                     &s.set_merged_through, &s.add_daily, &s.add_daily_topic}) {
       stmt->tryReset();
     }
-    // Topics inserted by the rolled-back transaction are gone again.
-    for (const auto& [hash, sequence] : added) {
-      auto [first, last] = unmerged_.equal_range(hash);
-      for (auto it = first; it != last; ++it) {
-        if (it->second == sequence) {
-          unmerged_.erase(it);
-          break;
-        }
-      }
-    }
+    // The rolled-back transaction's events, topics and names are gone again.
+    for (; added > 0; --added) ForgetNewestUnmerged();
     topic_ids_.clear();
     name_ids_.clear();
     // Disk full, I/O error, a lock held too long: the caller may retry.

@@ -4,6 +4,8 @@
 #define PDKARCHIVE_STORE_SQLITE_STORE_H_
 
 #include <cstdint>
+#include <deque>
+#include <limits>
 #include <map>
 #include <memory>
 #include <span>
@@ -73,12 +75,16 @@ class SqliteStore final : public BatchSink {
   // Compresses the payload (fills EventRow::packed_raw). Thread-safe.
   void Prepare(EventRow& row) const override;
 
-  // Indexes the unmerged events (see Merge) once there are enough of them
-  // for the writer's `load`: kMergeRows under a backlog, where big merges
-  // cost the least per event; kMergeCaughtUpRows when the queue is empty
-  // and the last batch was small enough to index directly, where short
-  // merges keep the pause a waiting request sees short (after a deferred
-  // batch an empty queue is only a lull: kMergeRows); any number when idle.
+  // Indexes unmerged events (see Merge) when the writer's `load` allows:
+  //  - kBacklog: all of them once there are kMergeRows, where big merges
+  //    cost the least per event;
+  //  - kCaughtUp, and the last batch was small enough to index directly:
+  //    the oldest kMergeCaughtUpRows, once there are that many. A slice
+  //    that small pauses the requests that arrive meanwhile for a few
+  //    milliseconds, and costs per event what indexing them directly
+  //    would have. (An empty queue after a deferred batch is only a lull
+  //    between bursts: kBacklog.)
+  //  - kIdle: all of them.
   //
   // Then empties the WAL (a RESTART checkpoint) once it holds more than
   // `wal_limit_frames` frames. Under steady writes the Checkpointer's PASSIVE
@@ -98,21 +104,21 @@ class SqliteStore final : public BatchSink {
   static constexpr int64_t kDefaultWalLimitFrames = 4096;
   void set_wal_limit_frames(int64_t frames) { wal_limit_frames_ = frames; }
 
-  // Indexes the unmerged events now, in one transaction: adds them to the
-  // daily rollups, sets their merged flag (which adds them to every
-  // secondary index, all partial on it) and moves
+  // Indexes the oldest `max_rows` unmerged events (all by default) now, in
+  // one transaction: adds them to the daily rollups, sets their merged flag
+  // (which adds them to every secondary index, all partial on it) and moves
   // archive_meta.merged_through past them
   // (migrations/0004_deferred_indexes.sql). False when the disk refused:
   // nothing changed, the events stay readable unmerged, and the next call
   // tries again.
-  bool Merge();
+  bool Merge(int64_t max_rows = std::numeric_limits<int64_t>::max());
   // AppendBatch stores the events of a batch this big or bigger unmerged,
   // so its commit writes a few table pages rather than a random leaf of
   // each index and rollup per event; a smaller batch means the writer keeps
   // up, and its events are indexed and counted in their own transaction.
   static constexpr int64_t kDeferFromBatch = 8;
   static constexpr int64_t kMergeRows = 2048;
-  static constexpr int64_t kMergeCaughtUpRows = 256;
+  static constexpr int64_t kMergeCaughtUpRows = 32;
   // Events stored but not merged yet.
   int64_t unmerged_rows() const { return static_cast<int64_t>(unmerged_.size()); }
 
@@ -138,6 +144,11 @@ class SqliteStore final : public BatchSink {
   bool IsOriginal(SQLite::Statement& candidate, const EventRow& row, int64_t topic_id,
                   int64_t panel_ref, std::string_view stored_id, bool id_packed);
   void LoadUnmerged();
+  // Adds an unmerged event to unmerged_ and unmerged_order_, or drops one
+  // (the oldest or the newest) from both.
+  void RememberUnmerged(int64_t hash, int64_t sequence);
+  void ForgetOldestUnmerged();
+  void ForgetNewestUnmerged();
 
   std::unique_ptr<SQLite::Database> db_;
   std::unique_ptr<Statements> statements_;
@@ -150,10 +161,10 @@ class SqliteStore final : public BatchSink {
   // Whether the last AppendBatch stored its events unmerged (see Maintain).
   bool last_batch_deferred_ = false;
   // Events after merged_through_ are in no secondary index yet: their
-  // dedupe hashes, to sequences.
+  // dedupe hashes, to sequences, and the same pairs oldest first.
   int64_t merged_through_ = 0;
-  int64_t last_sequence_ = 0;
   std::unordered_multimap<int64_t, int64_t> unmerged_;
+  std::deque<std::pair<int64_t, int64_t>> unmerged_order_;  // (hash, sequence)
   // Cache of TopicId; cleared when a transaction rolls back.
   std::map<std::pair<std::string, std::string>, int64_t> topic_ids_;
   // Cache of NameId; cleared when a transaction rolls back.

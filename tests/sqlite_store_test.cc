@@ -542,51 +542,87 @@ TEST_F(SqliteStoreTest, DailyRollupsCountWhatTheEventsHoldAndMigrationBackfillsT
   check("backfilled by the migration");
 }
 
-// How many unmerged events Maintain leaves alone for each load, seen in the
-// file: the writer's policy (store/sqlite_store.h), not a guess at timing.
-TEST_F(SqliteStoreTest, MaintainMergesWhenTheLoadSaysTheWriterCaughtUp) {
+// How many unmerged events Maintain merges for each load, seen in the file:
+// the writer's policy (store/sqlite_store.h), not a guess at timing.
+TEST_F(SqliteStoreTest, MaintainMergesWhatTheLoadAllowsOldestFirst) {
   auto store = SqliteStore::Open(path_);
   ASSERT_TRUE(store.ok());
-  auto unmerged_in_file = [&] {
+  auto in_file = [&](const std::string& sql) {
     SQLite::Database db(path_, SQLite::OPEN_READONLY);
-    return db.execAndGet("SELECT count(*) FROM events WHERE merged = 0").getInt64();
+    return db.execAndGet(sql).getInt64();
   };
-  // Deferred batches until one more would reach kMergeCaughtUpRows.
+  auto unmerged_in_file = [&] {
+    return in_file("SELECT count(*) FROM events WHERE merged = 0");
+  };
+  auto merged_through = [&] {
+    return in_file("SELECT value FROM archive_meta WHERE name = 'merged_through'");
+  };
   int next = 0;
+  std::vector<int64_t> sequences;
   auto append = [&](int64_t n) {
     std::vector<EventRow> rows;
     for (int64_t i = 0; i < n; ++i, ++next) rows.push_back(Row(absl::StrCat("m", next), next));
-    ASSERT_TRUE((*store)->AppendBatch(rows).ok());
+    auto results = (*store)->AppendBatch(rows);
+    ASSERT_TRUE(results.ok());
+    for (const AppendResult& r : *results) sequences.push_back(r.sequence);
   };
+  const int64_t slice = SqliteStore::kMergeCaughtUpRows;
   const int64_t batch = SqliteStore::kDeferFromBatch;
-  while (next + batch < SqliteStore::kMergeCaughtUpRows) append(batch);
-  (*store)->Maintain(BatchSink::Load::kCaughtUp);
-  EXPECT_EQ(unmerged_in_file(), next) << "below kMergeCaughtUpRows";
-
-  // At kMergeCaughtUpRows, right after a deferred batch, an empty queue is a
-  // lull between bursts: nothing is merged until kMergeRows.
-  append(batch);
-  ASSERT_GE(next, SqliteStore::kMergeCaughtUpRows);
-  ASSERT_LT(next, SqliteStore::kMergeRows);
-  (*store)->Maintain(BatchSink::Load::kCaughtUp);
-  EXPECT_EQ(unmerged_in_file(), next);
-  (*store)->Maintain(BatchSink::Load::kBacklog);
-  EXPECT_EQ(unmerged_in_file(), next);
-
-  // A batch small enough to index directly means the writer keeps up: now
-  // the caught-up merge runs and indexes every unmerged event.
+  // Three and a half slices' worth, in deferred batches.
+  while (next < 3 * slice + slice / 2) append(batch);
   const int64_t deferred = next;
+  ASSERT_LT(deferred, SqliteStore::kMergeRows);
+
+  // Right after a deferred batch an empty queue is a lull between bursts,
+  // not catching up: nothing is merged below kMergeRows.
+  (*store)->Maintain(BatchSink::Load::kCaughtUp);
+  (*store)->Maintain(BatchSink::Load::kBacklog);
+  EXPECT_EQ(unmerged_in_file(), deferred);
+  EXPECT_EQ(merged_through(), 0);
+
+  // A batch small enough to index directly means the writer keeps up: each
+  // caught-up Maintain then merges the oldest slice, and moves the mark to
+  // its last event.
   append(1);
   EXPECT_EQ(unmerged_in_file(), deferred) << "the small batch itself is stored merged";
+  for (int64_t merged = slice; merged <= deferred; merged += slice) {
+    (*store)->Maintain(BatchSink::Load::kCaughtUp);
+    EXPECT_EQ(unmerged_in_file(), deferred - merged);
+    EXPECT_EQ(merged_through(), sequences[static_cast<size_t>(merged - 1)]);
+    EXPECT_EQ((*store)->unmerged_rows(), deferred - merged);
+  }
+  // Less than a slice is left for an idle moment.
   (*store)->Maintain(BatchSink::Load::kCaughtUp);
+  EXPECT_EQ(unmerged_in_file(), deferred % slice);
+
+  // Redeliveries are found on both sides of the mark, and across reopening.
+  const int first_unmerged = static_cast<int>(deferred - deferred % slice);
+  for (int reopen = 0; reopen < 2; ++reopen) {
+    if (reopen) {
+      store->reset();
+      store = SqliteStore::Open(path_);
+      ASSERT_TRUE(store.ok());
+      EXPECT_EQ((*store)->unmerged_rows(), deferred % slice);
+    }
+    std::vector<EventRow> again = {Row("m0", 0), Row(absl::StrCat("m", first_unmerged - 1),
+                                                     first_unmerged - 1),
+                                   Row(absl::StrCat("m", first_unmerged), first_unmerged)};
+    auto results = (*store)->AppendBatch(again);
+    ASSERT_TRUE(results.ok());
+    for (size_t i = 0; i < again.size(); ++i) EXPECT_TRUE((*results)[i].duplicate) << i;
+    EXPECT_EQ((*results)[2].sequence, sequences[static_cast<size_t>(first_unmerged)]);
+  }
+
+  (*store)->Maintain(BatchSink::Load::kIdle);
   EXPECT_EQ(unmerged_in_file(), 0);
   EXPECT_EQ((*store)->unmerged_rows(), 0);
-  SQLite::Database db(path_, SQLite::OPEN_READONLY);
-  EXPECT_EQ(db.execAndGet("SELECT sum(n) FROM counts_daily").getInt64(), next);
-  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM events INDEXED BY events_by_time "
-                          "WHERE occur_time >= 0 AND merged = 1")
-                .getInt64(),
+  EXPECT_EQ(merged_through(), sequences.at(static_cast<size_t>(deferred - 1)));
+  EXPECT_EQ(in_file("SELECT sum(n) FROM counts_daily"), next);
+  EXPECT_EQ(in_file("SELECT sum(n) FROM counts_daily_topic"), next);
+  EXPECT_EQ(in_file("SELECT count(*) FROM events INDEXED BY events_by_time "
+                    "WHERE occur_time >= 0 AND merged = 1"),
             next);
+  EXPECT_EQ(in_file("SELECT count(*) FROM events"), next);
 }
 
 TEST_F(SqliteStoreTest, CheckpointerKeepsTheWalBoundedUnderSteadyWrites) {
