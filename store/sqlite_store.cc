@@ -212,6 +212,13 @@ void SqliteStore::Maintain(Load load) {
       if (unmerged_rows() >= kMergeRows) Merge();
       break;
   }
+  if (checkpointer_ != nullptr) {
+    if (wal_frames_ < nudged_at_frames_) nudged_at_frames_ = 0;  // the WAL restarted
+    if (wal_frames_ - nudged_at_frames_ >= wal_limit_frames_ / kNudgesPerWalLimit) {
+      checkpointer_->Nudge();
+      nudged_at_frames_ = wal_frames_;
+    }
+  }
   if (wal_frames_ < wal_limit_frames_) return;
   // The Checkpointer's pass holds SQLite's checkpoint lock; a restart now
   // would fail at once. It starts no new pass until we resume it.

@@ -86,8 +86,9 @@ class SqliteStore final : public BatchSink {
   //    between bursts: kBacklog.)
   //  - kIdle: all of them.
   //
-  // Then empties the WAL (a RESTART checkpoint) once it holds more than
-  // `wal_limit_frames` frames. Under steady writes the Checkpointer's PASSIVE
+  // Then nudges the Checkpointer each time the WAL has grown by a quarter
+  // of `wal_limit_frames`, and empties the WAL (a RESTART checkpoint) once
+  // it holds more than that. Under steady writes the Checkpointer's PASSIVE
   // checkpoints never find the WAL at rest, so it never starts over and
   // grows without end (measured: 2 GB in a minute), slowing commits and
   // reads. The Checkpointer has copied nearly every frame by then, so this
@@ -100,8 +101,13 @@ class SqliteStore final : public BatchSink {
   // its restarts with it. Must outlive the store's use of Maintain.
   void set_checkpointer(Checkpointer* checkpointer) { checkpointer_ = checkpointer; }
 
-  // Default for Maintain: 16 MiB of 4 KiB pages, which keeps its pause short.
-  static constexpr int64_t kDefaultWalLimitFrames = 4096;
+  // Default for Maintain: 64 MiB of 4 KiB pages, the WAL's size limit
+  // (journal_size_limit). At 16 MiB a restart came every ~100 ms at
+  // 5,000 events/s, ~9 ms each, and was most of the p99
+  // (bench/RESULTS.md).
+  static constexpr int64_t kDefaultWalLimitFrames = 16384;
+  // How often, in parts of the limit, Maintain nudges the Checkpointer.
+  static constexpr int64_t kNudgesPerWalLimit = 4;
   void set_wal_limit_frames(int64_t frames) { wal_limit_frames_ = frames; }
 
   // Indexes the oldest `max_rows` unmerged events (all by default) now, in
@@ -157,6 +163,8 @@ class SqliteStore final : public BatchSink {
   // Frames in the WAL after the last commit (from sqlite3_wal_hook).
   int64_t wal_frames_ = 0;
   int64_t wal_limit_frames_ = kDefaultWalLimitFrames;
+  // wal_frames_ when Maintain last nudged the Checkpointer.
+  int64_t nudged_at_frames_ = 0;
   Checkpointer* checkpointer_ = nullptr;
   // Whether the last AppendBatch stored its events unmerged (see Maintain).
   bool last_batch_deferred_ = false;

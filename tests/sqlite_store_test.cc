@@ -625,6 +625,45 @@ TEST_F(SqliteStoreTest, MaintainMergesWhatTheLoadAllowsOldestFirst) {
   EXPECT_EQ(in_file("SELECT count(*) FROM events"), next);
 }
 
+// The checkpointer copies frames into the database file as the WAL grows,
+// long before a restart is due, so the restart itself has little to copy.
+TEST_F(SqliteStoreTest, MaintainNudgesTheCheckpointerAsTheWalGrows) {
+  auto store = SqliteStore::Open(path_);
+  ASSERT_TRUE(store.ok());
+  constexpr int64_t kLimit = 4000;
+  (*store)->set_wal_limit_frames(kLimit);
+  // No timer: this checkpointer runs only when nudged.
+  auto checkpointer = Checkpointer::Start(path_, std::chrono::hours(1));
+  ASSERT_TRUE(checkpointer.ok());
+  (*store)->set_checkpointer(checkpointer->get());
+  const std::string wal = path_ + "-wal";
+  const uintmax_t initial = std::filesystem::file_size(path_);
+  // WAL frames of 4 KiB pages, each with its 24-byte header.
+  auto wal_frames = [&] {
+    std::error_code ec;
+    const uintmax_t size = std::filesystem::file_size(wal, ec);
+    return ec ? 0 : static_cast<int64_t>(size / (4096 + 24));
+  };
+  int next = 0;
+  while (wal_frames() < kLimit / SqliteStore::kNudgesPerWalLimit + 100) {
+    std::vector<EventRow> rows;
+    for (int i = 0; i < 100; ++i, ++next) {
+      EventRow row = Row(absl::StrCat("n", next), next * 7919LL % 1000003);
+      row.raw = absl::StrCat(next, "-", std::string(300, static_cast<char>('a' + next % 26)));
+      rows.push_back(row);
+    }
+    ASSERT_TRUE((*store)->AppendBatch(rows).ok());
+    (*store)->Maintain(BatchSink::Load::kBacklog);
+  }
+  ASSERT_LT(wal_frames(), kLimit) << "a restart would copy the frames itself";
+  uintmax_t copied = initial;
+  for (int i = 0; i < 500 && copied <= initial; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    copied = std::filesystem::file_size(path_);
+  }
+  EXPECT_GT(copied, initial + (1u << 20)) << "the checkpointer copied nothing";
+}
+
 TEST_F(SqliteStoreTest, CheckpointerKeepsTheWalBoundedUnderSteadyWrites) {
   auto store = SqliteStore::Open(path_);
   ASSERT_TRUE(store.ok());
