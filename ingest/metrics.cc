@@ -66,7 +66,12 @@ std::string Metrics::Render(const store::WriterStats& writer) const {
       "# HELP pdkarchive_commit_failures_total Batches the store could not commit.\n"
       "# TYPE pdkarchive_commit_failures_total counter\n"
       "pdkarchive_commit_failures_total ",
-      writer.failed_batches, "\n");
+      writer.failed_batches, "\n",
+      "# HELP pdkarchive_unmerged_events Stored events the writer has not yet added "
+      "to the indexes and rollups (queries see them all the same).\n"
+      "# TYPE pdkarchive_unmerged_events gauge\n"
+      "pdkarchive_unmerged_events ",
+      writer.unmerged_rows, "\n");
   AppendHistogram(out, "pdkarchive_commit_batch_size", "Events per committed transaction.",
                   store::kBatchSizeBounds, writer.batch_size_buckets,
                   absl::StrCat(writer.rows));

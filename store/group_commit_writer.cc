@@ -98,6 +98,7 @@ void GroupCommitWriter::Run() {
   std::vector<Pending> batch;
   uint64_t rows_since_nudge = 0;
   bool idle_done = true;  // whether Maintain(kIdle) ran since the last batch
+  RecordUnmerged();       // what an earlier run left
   while (true) {
     BatchSink::Load load = BatchSink::Load::kBacklog;
     {
@@ -108,6 +109,7 @@ void GroupCommitWriter::Run() {
         if (!cv_.wait_for(lock, kIdleAfter, [this] { return stopping_ || !queue_.empty(); })) {
           lock.unlock();
           sink_.Maintain(BatchSink::Load::kIdle);
+          RecordUnmerged();
           idle_done = true;
           continue;
         }
@@ -129,6 +131,7 @@ void GroupCommitWriter::Run() {
       if (queue_.empty()) load = BatchSink::Load::kCaughtUp;
     }
     sink_.Maintain(load);
+    RecordUnmerged();
     idle_done = false;
     rows_since_nudge += size;
     if (checkpointer_ != nullptr && rows_since_nudge >= kRowsPerCheckpointNudge) {
@@ -136,7 +139,16 @@ void GroupCommitWriter::Run() {
       rows_since_nudge = 0;
     }
   }
-  if (!idle_done) sink_.Maintain(BatchSink::Load::kIdle);
+  if (!idle_done) {
+    sink_.Maintain(BatchSink::Load::kIdle);
+    RecordUnmerged();
+  }
+}
+
+void GroupCommitWriter::RecordUnmerged() {
+  const int64_t unmerged = sink_.unmerged_rows();
+  std::lock_guard lock(mu_);
+  stats_.unmerged_rows = unmerged;
 }
 
 void GroupCommitWriter::CommitBatch(std::vector<Pending>& batch) {

@@ -37,6 +37,7 @@ struct WriterStats {
   uint64_t failed_batches = 0;   // transactions that could not commit
   uint64_t commit_micros = 0;    // total time inside AppendBatch
   size_t max_batch = 0;
+  int64_t unmerged_rows = 0;     // BatchSink::unmerged_rows after the last Maintain
   // Per-bucket (not cumulative) counts of batch sizes and commit times.
   uint64_t batch_size_buckets[std::size(kBatchSizeBounds) + 1] = {};
   uint64_t commit_ms_buckets[std::size(kCommitMsBounds) + 1] = {};
@@ -86,6 +87,8 @@ class GroupCommitWriter {
   };
   void Run();
   void CommitBatch(std::vector<Pending>& batch);
+  // After sink_.Maintain: records in stats_ what it left unmerged.
+  void RecordUnmerged();
   void HandOver(std::vector<Answer> answers);
   void RunAnswers();
 

@@ -55,6 +55,10 @@ class BatchSink {
 
   // Housekeeping between batches, after their callers have been answered.
   virtual void Maintain(Load load) { (void)load; }
+
+  // Events stored but not in the secondary indexes and rollups yet (see
+  // SqliteStore::Merge); readers see them all the same. Writer thread only.
+  virtual int64_t unmerged_rows() const { return 0; }
 };
 
 // Not thread-safe: one thread (the group-commit writer) calls it.
@@ -126,7 +130,7 @@ class SqliteStore final : public BatchSink {
   static constexpr int64_t kMergeRows = 2048;
   static constexpr int64_t kMergeCaughtUpRows = 32;
   // Events stored but not merged yet.
-  int64_t unmerged_rows() const { return static_cast<int64_t>(unmerged_.size()); }
+  int64_t unmerged_rows() const override { return static_cast<int64_t>(unmerged_.size()); }
 
  private:
   struct Statements;

@@ -40,7 +40,18 @@ class RecordingSink final : public BatchSink {
   void Maintain(Load load) override {
     std::lock_guard lock(mu_);
     loads_.push_back(load);
+    if (load == Load::kIdle && merge_when_idle_) merged_ = committed_;
     cv_.notify_all();
+  }
+  // Every committed row counts as unmerged until an idle Maintain, once
+  // MergeWhenIdle(true), merges them.
+  int64_t unmerged_rows() const override {
+    std::lock_guard lock(mu_);
+    return static_cast<int64_t>(committed_ - merged_);
+  }
+  void MergeWhenIdle(bool on) {
+    std::lock_guard lock(mu_);
+    merge_when_idle_ = on;
   }
   // Waits up to `timeout` for Maintain to hear `load`; the loads heard.
   std::vector<Load> WaitForLoad(Load load, std::chrono::milliseconds timeout) {
@@ -78,9 +89,11 @@ class RecordingSink final : public BatchSink {
   }
 
  private:
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   bool held_ = false;
+  bool merge_when_idle_ = false;
+  size_t merged_ = 0;
   absl::Status fail_;
   int64_t next_ = 0;
   size_t committed_ = 0;
@@ -160,6 +173,42 @@ TEST(GroupCommitWriterTest, StoppingRightAfterACommitStillMaintainsAsIdle) {
   std::vector<Load> loads = sink.WaitForLoad(Load::kIdle, std::chrono::milliseconds(0));
   ASSERT_FALSE(loads.empty());
   EXPECT_EQ(loads.back(), Load::kIdle);
+}
+
+// Polls `writer.stats().unmerged_rows` for up to 5 s until it is `want`.
+int64_t WaitForUnmerged(GroupCommitWriter& writer, int64_t want) {
+  int64_t seen = writer.stats().unmerged_rows;
+  for (int i = 0; i < 500 && seen != want; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    seen = writer.stats().unmerged_rows;
+  }
+  return seen;
+}
+
+TEST(GroupCommitWriterTest, StatsSayWhatMaintainLeftUnmerged) {
+  RecordingSink sink;
+  CommitFeed feed;
+  GroupCommitWriter writer(sink, feed, nullptr);
+  std::vector<std::future<absl::StatusOr<AppendResult>>> answers;
+  auto submit = [&](int i) {
+    auto promise = std::make_shared<std::promise<absl::StatusOr<AppendResult>>>();
+    answers.push_back(promise->get_future());
+    writer.Submit(Row(i), [promise](absl::StatusOr<AppendResult> r) { promise->set_value(r); });
+  };
+  for (int i = 0; i < 5; ++i) submit(i);
+  for (auto& a : answers) ASSERT_TRUE(a.get().ok());
+  EXPECT_EQ(WaitForUnmerged(writer, 5), 5);
+  // The idle Maintain leaves them (this sink merges only when told), and
+  // the figure stays.
+  sink.WaitForLoad(BatchSink::Load::kIdle, std::chrono::seconds(5));
+  EXPECT_EQ(writer.stats().unmerged_rows, 5);
+
+  sink.MergeWhenIdle(true);
+  answers.clear();
+  submit(5);
+  ASSERT_TRUE(answers[0].get().ok());
+  EXPECT_EQ(WaitForUnmerged(writer, 0), 0);
+  writer.Stop();
 }
 
 TEST(GroupCommitWriterTest, BatchesRespectTheMaximum) {

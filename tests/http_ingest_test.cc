@@ -338,6 +338,9 @@ TEST_F(HttpIngestTest, HealthAndMetricsAnswer) {
                                 "pdkarchive_deliveries_total{result=\"accepted\"} 1"))
       << metrics->body;
   EXPECT_TRUE(absl::StrContains(metrics->body, "pdkarchive_commit_batch_size_count 1"));
+  EXPECT_TRUE(absl::StrContains(metrics->body, "\n# TYPE pdkarchive_unmerged_events gauge\n"
+                                               "pdkarchive_unmerged_events 0\n"))
+      << metrics->body;
   auto missing = HttpRequest(stack_->port(), "GET", "/nope");
   ASSERT_TRUE(missing.ok());
   EXPECT_EQ(missing->status, 404);

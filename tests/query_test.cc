@@ -1561,6 +1561,13 @@ TEST(DeferredIndexTest, TheWriterMergesWhatIsLeftOnceIdle) {
     if (unmerged != 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_EQ(unmerged, 0);
+  // What /metrics reports as pdkarchive_unmerged_events follows.
+  int64_t reported = writer.stats().unmerged_rows;
+  for (int i = 0; i < 100 && reported != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    reported = writer.stats().unmerged_rows;
+  }
+  EXPECT_EQ(reported, 0);
   EXPECT_EQ(db.execAndGet("SELECT count(*) FROM events").getInt64(), 21);
   EXPECT_EQ(db.execAndGet("SELECT sum(n) FROM counts_daily").getInt64(), 21);
   EXPECT_EQ(db.execAndGet("SELECT value FROM archive_meta WHERE name = 'merged_through'")
