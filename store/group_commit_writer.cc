@@ -97,8 +97,10 @@ absl::Status GroupCommitWriter::Health() const {
 void GroupCommitWriter::Run() {
   std::vector<Pending> batch;
   uint64_t rows_since_nudge = 0;
-  bool idle_done = true;  // whether Maintain(kIdle) ran since the last batch
-  RecordUnmerged();       // what an earlier run left
+  RecordUnmerged();  // what an earlier run left
+  // Whether Maintain(kIdle) ran since the last batch. Events an earlier run
+  // left unmerged count as a batch: with no traffic they are merged at once.
+  bool idle_done = stats().unmerged_rows == 0;
   while (true) {
     BatchSink::Load load = BatchSink::Load::kBacklog;
     {

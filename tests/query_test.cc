@@ -1577,5 +1577,43 @@ TEST(DeferredIndexTest, TheWriterMergesWhatIsLeftOnceIdle) {
   std::filesystem::remove_all(dir);
 }
 
+// Events an earlier run left unmerged (a crash, or a kill before the idle
+// merge) are merged soon after the writer starts, with no traffic at all.
+TEST(DeferredIndexTest, TheWriterMergesWhatAnEarlierRunLeftWithoutTraffic) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    absl::StrCat("pdkarchive-leftover-", ::getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "archive.db").string();
+  {
+    auto store = store::SqliteStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    const std::vector<EventRow> rows = MakeRows(20, 0, 5);
+    ASSERT_TRUE((*store)->AppendBatch(rows).ok());
+    ASSERT_EQ((*store)->unmerged_rows(), 20);
+  }  // closed with its events unmerged, as a killed server leaves them
+  auto store = store::SqliteStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_EQ((*store)->unmerged_rows(), 20);
+  store::CommitFeed feed;
+  store::GroupCommitWriter writer(**store, feed, nullptr);
+  SQLite::Database db(path, SQLite::OPEN_READONLY);
+  int64_t unmerged = -1;
+  for (int i = 0; i < 100 && unmerged != 0; ++i) {
+    unmerged = db.execAndGet("SELECT count(*) FROM events WHERE merged = 0").getInt64();
+    if (unmerged != 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(unmerged, 0);
+  EXPECT_EQ(db.execAndGet("SELECT sum(n) FROM counts_daily").getInt64(), 20);
+  int64_t reported = writer.stats().unmerged_rows;
+  for (int i = 0; i < 100 && reported != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    reported = writer.stats().unmerged_rows;
+  }
+  EXPECT_EQ(reported, 0);
+  writer.Stop();
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace pdkarchive::query
