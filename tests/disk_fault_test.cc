@@ -31,6 +31,7 @@
 #include "store/sqlite_store.h"
 #include "tests/test_support/crash_vfs.h"
 #include "tests/test_support/http_client.h"
+#include "tests/test_support/test_dir.h"
 
 namespace pdkarchive {
 namespace {
@@ -251,15 +252,24 @@ TEST_P(DiskFaultTest, RefusesWith503WhileTheDiskFailsAndRecoversByItself) {
   EXPECT_EQ(check.execAndGet("PRAGMA integrity_check").getString(), "ok");
 }
 
+// The store alone on the fault VFS, each test in its own empty directory.
+class DiskFaultStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::FreshTestDir("pdkarchive-diskfault");
+    db_ = (dir_ / "archive.db").string();
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::filesystem::path dir_;
+  std::string db_;
+};
+
 // A batch larger than SQLite's page cache spills pages to the WAL while its
 // statements run, so a full disk fails a statement step itself, not just the
 // COMMIT. The store must answer with an error and stay usable.
-TEST(DiskFaultStoreTest, DiskFullInTheMiddleOfABatchIsAnErrorAndTheStoreRecovers) {
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                                    absl::StrCat("pdkarchive-diskfault-", ::getpid(), "-spill");
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  const std::string db = (dir / "archive.db").string();
+TEST_F(DiskFaultStoreTest, DiskFullInTheMiddleOfABatchIsAnErrorAndTheStoreRecovers) {
+  const std::string& db = db_;
   {
     CrashVfs vfs;
     store::OpenOptions options;
@@ -301,17 +311,12 @@ TEST(DiskFaultStoreTest, DiskFullInTheMiddleOfABatchIsAnErrorAndTheStoreRecovers
     EXPECT_EQ(check.execAndGet("PRAGMA integrity_check").getString(), "ok");
     EXPECT_EQ(check.execAndGet("SELECT count(*) FROM events").getInt64(), 2000);
   }
-  std::filesystem::remove_all(dir);
 }
 
 // A merge the disk refuses changes nothing: the events stay unmerged and
 // readable, and the next merge indexes them.
-TEST(DiskFaultStoreTest, RefusedMergeLeavesTheEventsReadableAndIsRetried) {
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                                    absl::StrCat("pdkarchive-diskfault-", ::getpid(), "-merge");
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  const std::string db = (dir / "archive.db").string();
+TEST_F(DiskFaultStoreTest, RefusedMergeLeavesTheEventsReadableAndIsRetried) {
+  const std::string& db = db_;
   CrashVfs vfs;
   store::OpenOptions options;
   options.vfs = vfs.name();
@@ -366,7 +371,6 @@ TEST(DiskFaultStoreTest, RefusedMergeLeavesTheEventsReadableAndIsRetried) {
   }
   reader->reset();
   opened->reset();
-  std::filesystem::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -33,6 +33,7 @@
 #include "store/event_reader.h"
 #include "store/group_commit_writer.h"
 #include "store/sqlite_store.h"
+#include "tests/test_support/test_dir.h"
 
 namespace pdkarchive::query {
 namespace {
@@ -1437,14 +1438,43 @@ std::string ReadEverything(store::EventReader& reader, const std::vector<int64_t
   return out;
 }
 
+// Each test in its own empty directory, removed afterwards.
+class DeferredIndexTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::FreshTestDir("pdkarchive-deferred");
+    path_ = (dir_ / "archive.db").string();
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // Polls the file for up to 5 s until no event in it is unmerged; returns
+  // how many are left.
+  static int64_t WaitUntilNoneUnmergedInFile(SQLite::Database& db) {
+    int64_t unmerged = -1;
+    for (int i = 0; i < 100 && unmerged != 0; ++i) {
+      unmerged = db.execAndGet("SELECT count(*) FROM events WHERE merged = 0").getInt64();
+      if (unmerged != 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return unmerged;
+  }
+  // Polls what the writer reports (pdkarchive_unmerged_events) the same way.
+  static int64_t WaitUntilNoneUnmergedReported(const store::GroupCommitWriter& writer) {
+    int64_t reported = writer.stats().unmerged_rows;
+    for (int i = 0; i < 250 && reported != 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      reported = writer.stats().unmerged_rows;
+    }
+    return reported;
+  }
+
+  std::filesystem::path dir_;
+  std::string path_;
+};
+
 // The newest events are stored unmerged, in no secondary index and not yet
 // in the rollups (store/sqlite_store.h, SqliteStore::Merge); every read must
 // answer the same whichever of its events are merged.
-TEST(DeferredIndexTest, ReadsDoNotDependOnWhatIsMerged) {
-  const std::filesystem::path dir =
-      std::filesystem::temp_directory_path() / absl::StrCat("pdkarchive-deferred-", ::getpid());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+TEST_F(DeferredIndexTest, ReadsDoNotDependOnWhatIsMerged) {
   const std::vector<EventRow> rows = MakeRows(kRowCount, 0, 42);
   const size_t half = rows.size() / 2;
   // Batches of 100 are stored unmerged; batches of 3, merged at once.
@@ -1465,7 +1495,7 @@ TEST(DeferredIndexTest, ReadsDoNotDependOnWhatIsMerged) {
   };
 
   // Archive one: nothing merged.
-  const std::string unmerged_path = (dir / "unmerged.db").string();
+  const std::string unmerged_path = (dir_ / "unmerged.db").string();
   auto unmerged_store = store::SqliteStore::Open(unmerged_path);
   ASSERT_TRUE(unmerged_store.ok()) << unmerged_store.status();
   const std::vector<int64_t> sequences = append(**unmerged_store, rows);
@@ -1477,7 +1507,7 @@ TEST(DeferredIndexTest, ReadsDoNotDependOnWhatIsMerged) {
 
   // Archive two: the first half merged; then 300 events merged as they are
   // stored, the rest unmerged; then everything merged.
-  const std::string mixed_path = (dir / "mixed.db").string();
+  const std::string mixed_path = (dir_ / "mixed.db").string();
   auto mixed_store = store::SqliteStore::Open(mixed_path);
   ASSERT_TRUE(mixed_store.ok()) << mixed_store.status();
   std::vector<int64_t> mixed_sequences =
@@ -1530,18 +1560,12 @@ TEST(DeferredIndexTest, ReadsDoNotDependOnWhatIsMerged) {
   mixed_reader->reset();
   unmerged_store->reset();
   mixed_store->reset();
-  std::filesystem::remove_all(dir);
 }
 
 // Events left unmerged under load are merged by the writer once nothing has
 // arrived for a moment: seen in the file, while the writer is still running.
-TEST(DeferredIndexTest, TheWriterMergesWhatIsLeftOnceIdle) {
-  const std::filesystem::path dir =
-      std::filesystem::temp_directory_path() / absl::StrCat("pdkarchive-idle-", ::getpid());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  const std::string path = (dir / "archive.db").string();
-  auto store = store::SqliteStore::Open(path);
+TEST_F(DeferredIndexTest, TheWriterMergesWhatIsLeftOnceIdle) {
+  auto store = store::SqliteStore::Open(path_);
   ASSERT_TRUE(store.ok()) << store.status();
   const std::vector<EventRow> rows = MakeRows(21, 0, 5);
   // 20 in one batch, stored unmerged: too few for a merge while busy.
@@ -1554,65 +1578,38 @@ TEST(DeferredIndexTest, TheWriterMergesWhatIsLeftOnceIdle) {
   absl::StatusOr<store::AppendResult> last = done.get_future().get();
   ASSERT_TRUE(last.ok()) << last.status();
 
-  SQLite::Database db(path, SQLite::OPEN_READONLY);
-  int64_t unmerged = -1;
-  for (int i = 0; i < 100 && unmerged != 0; ++i) {
-    unmerged = db.execAndGet("SELECT count(*) FROM events WHERE merged = 0").getInt64();
-    if (unmerged != 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  EXPECT_EQ(unmerged, 0);
+  SQLite::Database db(path_, SQLite::OPEN_READONLY);
+  EXPECT_EQ(WaitUntilNoneUnmergedInFile(db), 0);
   // What /metrics reports as pdkarchive_unmerged_events follows.
-  int64_t reported = writer.stats().unmerged_rows;
-  for (int i = 0; i < 100 && reported != 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    reported = writer.stats().unmerged_rows;
-  }
-  EXPECT_EQ(reported, 0);
+  EXPECT_EQ(WaitUntilNoneUnmergedReported(writer), 0);
   EXPECT_EQ(db.execAndGet("SELECT count(*) FROM events").getInt64(), 21);
   EXPECT_EQ(db.execAndGet("SELECT sum(n) FROM counts_daily").getInt64(), 21);
   EXPECT_EQ(db.execAndGet("SELECT value FROM archive_meta WHERE name = 'merged_through'")
                 .getInt64(),
             20);
   writer.Stop();
-  std::filesystem::remove_all(dir);
 }
 
 // Events an earlier run left unmerged (a crash, or a kill before the idle
 // merge) are merged soon after the writer starts, with no traffic at all.
-TEST(DeferredIndexTest, TheWriterMergesWhatAnEarlierRunLeftWithoutTraffic) {
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                                    absl::StrCat("pdkarchive-leftover-", ::getpid());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  const std::string path = (dir / "archive.db").string();
+TEST_F(DeferredIndexTest, TheWriterMergesWhatAnEarlierRunLeftWithoutTraffic) {
   {
-    auto store = store::SqliteStore::Open(path);
+    auto store = store::SqliteStore::Open(path_);
     ASSERT_TRUE(store.ok()) << store.status();
     const std::vector<EventRow> rows = MakeRows(20, 0, 5);
     ASSERT_TRUE((*store)->AppendBatch(rows).ok());
     ASSERT_EQ((*store)->unmerged_rows(), 20);
   }  // closed with its events unmerged, as a killed server leaves them
-  auto store = store::SqliteStore::Open(path);
+  auto store = store::SqliteStore::Open(path_);
   ASSERT_TRUE(store.ok()) << store.status();
   ASSERT_EQ((*store)->unmerged_rows(), 20);
   store::CommitFeed feed;
   store::GroupCommitWriter writer(**store, feed, nullptr);
-  SQLite::Database db(path, SQLite::OPEN_READONLY);
-  int64_t unmerged = -1;
-  for (int i = 0; i < 100 && unmerged != 0; ++i) {
-    unmerged = db.execAndGet("SELECT count(*) FROM events WHERE merged = 0").getInt64();
-    if (unmerged != 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  EXPECT_EQ(unmerged, 0);
+  SQLite::Database db(path_, SQLite::OPEN_READONLY);
+  EXPECT_EQ(WaitUntilNoneUnmergedInFile(db), 0);
   EXPECT_EQ(db.execAndGet("SELECT sum(n) FROM counts_daily").getInt64(), 20);
-  int64_t reported = writer.stats().unmerged_rows;
-  for (int i = 0; i < 100 && reported != 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    reported = writer.stats().unmerged_rows;
-  }
-  EXPECT_EQ(reported, 0);
+  EXPECT_EQ(WaitUntilNoneUnmergedReported(writer), 0);
   writer.Stop();
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
