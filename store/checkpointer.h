@@ -7,8 +7,10 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -47,10 +49,27 @@ class Checkpointer {
   bool PauseForRestart();
   void ResumeAfterRestart();
 
+  // Also for the writer's restarts. A restart holds the write lock while it
+  // copies every frame the last pass left, so the writer asks this thread to
+  // catch up first: PASSIVE passes back to back, each copying what was
+  // committed during the one before, until a pass finds at most
+  // kCatchUpFrames new frames. Then the restart copies only the few frames
+  // committed since. A new request makes the results of earlier ones stale.
+  // Thread-safe.
+  void RequestCatchUp();
+  // The frame through which the last requested catch-up copied the WAL once
+  // it has finished (0 when it could copy nothing), else nullopt.
+  std::optional<int64_t> caught_up_through();
+  static constexpr int64_t kCatchUpFrames = 256;
+
  private:
   Checkpointer(std::unique_ptr<SQLite::Database> db,
                std::chrono::milliseconds interval);
   void Run();
+  // One PASSIVE pass.
+  void Pass();
+  // The passes RequestCatchUp asks for; returns the frame copied through.
+  int64_t CatchUp();
 
   std::unique_ptr<SQLite::Database> db_;
   const std::chrono::milliseconds interval_;
@@ -60,6 +79,10 @@ class Checkpointer {
   bool stop_ = false;
   bool paused_ = false;   // no new pass until ResumeAfterRestart
   bool running_ = false;  // a pass is in progress
+  // RequestCatchUp numbers its requests; the result is for one of them.
+  uint64_t catch_up_requested_ = 0;
+  uint64_t caught_up_for_ = 0;
+  int64_t caught_up_through_ = 0;
   std::thread thread_;
 };
 

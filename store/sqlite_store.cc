@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string_view>
 #include <tuple>
 #include <utility>
@@ -219,7 +220,27 @@ void SqliteStore::Maintain(Load load) {
       nudged_at_frames_ = wal_frames_;
     }
   }
-  if (wal_frames_ < wal_limit_frames_) return;
+  if (wal_frames_ < wal_limit_frames_) {
+    catch_up_requested_ = false;
+    return;
+  }
+  // A restart copies, with the write lock held, whatever the Checkpointer
+  // has not: up to a quarter of the limit (~10 ms at 64 MiB) when it came
+  // at once. Wait for the Checkpointer to catch up first, unless the WAL
+  // has grown far past the limit meanwhile.
+  if (checkpointer_ != nullptr && wal_frames_ < kRestartAnywayLimits * wal_limit_frames_) {
+    const std::optional<int64_t> through =
+        catch_up_requested_ ? checkpointer_->caught_up_through() : std::nullopt;
+    if (!through.has_value()) {
+      if (!catch_up_requested_) checkpointer_->RequestCatchUp();
+      catch_up_requested_ = true;
+      return;  // not asked yet, or still copying
+    }
+    if (wal_frames_ - *through > kRestartLeftFrames) {
+      checkpointer_->RequestCatchUp();  // more came meanwhile
+      return;
+    }
+  }
   // The Checkpointer's pass holds SQLite's checkpoint lock; a restart now
   // would fail at once. It starts no new pass until we resume it.
   if (checkpointer_ != nullptr && !checkpointer_->PauseForRestart()) return;
@@ -232,7 +253,11 @@ void SqliteStore::Maintain(Load load) {
   try {
     db_->setBusyTimeout(must ? kMaintainBusyTimeoutMs : 0);
     SQLite::Statement restart(*db_, kRestartCheckpoint);
-    if (restart.executeStep() && restart.getColumn(0).getInt() == 0) wal_frames_ = 0;
+    if (restart.executeStep() && restart.getColumn(0).getInt() == 0) {
+      wal_frames_ = 0;
+      catch_up_requested_ = false;
+      ++wal_restarts_;
+    }
   } catch (const SQLite::Exception&) {
     // An I/O error; nothing is lost, try after the next batch.
   }

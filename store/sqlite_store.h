@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "store/checkpointer.h"
 #include "store/event.h"
 #include "store/sqlite_util.h"
 
@@ -27,7 +28,6 @@ namespace pdkarchive::store {
 
 class RawCompressor;
 class RawDecompressor;
-class Checkpointer;
 
 // Where committed batches go. SqliteStore is the real one; tests substitute
 // fakes that block or fail to prove the layers above never ack early.
@@ -95,8 +95,11 @@ class SqliteStore final : public BatchSink {
   // it holds more than that. Under steady writes the Checkpointer's PASSIVE
   // checkpoints never find the WAL at rest, so it never starts over and
   // grows without end (measured: 2 GB in a minute), slowing commits and
-  // reads. The Checkpointer has copied nearly every frame by then, so this
-  // costs the writer a short pause. It never waits for the Checkpointer (see
+  // reads. With a Checkpointer, the restart waits until it has caught up
+  // (Checkpointer::RequestCatchUp) to within kRestartLeftFrames of the WAL's
+  // end, so the restart itself copies little and pauses the writer for a
+  // millisecond or so; at kRestartAnywayLimits times the limit it restarts
+  // without waiting. It never waits for a running pass (see
   // Checkpointer::PauseForRestart) nor, below four times the limit, for
   // readers on old snapshots: it tries again after the next batch.
   void Maintain(Load load) override;
@@ -113,6 +116,11 @@ class SqliteStore final : public BatchSink {
   // How often, in parts of the limit, Maintain nudges the Checkpointer.
   static constexpr int64_t kNudgesPerWalLimit = 4;
   void set_wal_limit_frames(int64_t frames) { wal_limit_frames_ = frames; }
+  static constexpr int64_t kRestartLeftFrames = 2 * Checkpointer::kCatchUpFrames;
+  static constexpr int64_t kRestartAnywayLimits = 2;
+  // Frames in the WAL after the last commit, and the restarts Maintain made.
+  int64_t wal_frames() const { return wal_frames_; }
+  int64_t wal_restarts() const { return wal_restarts_; }
 
   // Indexes the oldest `max_rows` unmerged events (all by default) now, in
   // one transaction: adds them to the daily rollups, sets their merged flag
@@ -169,6 +177,9 @@ class SqliteStore final : public BatchSink {
   int64_t wal_limit_frames_ = kDefaultWalLimitFrames;
   // wal_frames_ when Maintain last nudged the Checkpointer.
   int64_t nudged_at_frames_ = 0;
+  // Whether Maintain has asked the Checkpointer to catch up for a restart.
+  bool catch_up_requested_ = false;
+  int64_t wal_restarts_ = 0;
   Checkpointer* checkpointer_ = nullptr;
   // Whether the last AppendBatch stored its events unmerged (see Maintain).
   bool last_batch_deferred_ = false;

@@ -10,6 +10,7 @@
 #include <ctime>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -662,6 +663,92 @@ TEST_F(SqliteStoreTest, MaintainNudgesTheCheckpointerAsTheWalGrows) {
     copied = std::filesystem::file_size(path_);
   }
   EXPECT_GT(copied, initial + (1u << 20)) << "the checkpointer copied nothing";
+}
+
+// Batches of `count` events with keys and times spread out, so each one
+// dirties many pages, starting at event `*next`.
+std::vector<EventRow> SpreadBatch(int* next, int count) {
+  std::vector<EventRow> rows;
+  for (int i = 0; i < count; ++i, ++*next) {
+    EventRow row;
+    row.topic = "door.request.allowed";
+    row.family = "panel";
+    row.panel_id = absl::StrCat("panel-", *next % 7);
+    row.event_id = absl::StrCat("spread-", *next);
+    row.dedupe_key = row.event_id;
+    row.door_id = *next % 97;
+    row.person_id = *next * 31 % 1009;
+    row.occur_time_ms = *next * 7919LL % 1000003 * 1000;
+    row.receive_time_ms = row.occur_time_ms;
+    row.raw = absl::StrCat(R"({"id":"spread-)", *next, R"("})");
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+// A restart copies, with the write lock held, what the checkpointer has not
+// copied yet; so it waits until the checkpointer has caught up.
+TEST_F(SqliteStoreTest, TheWalRestartsOnceTheCheckpointerHasCaughtUp) {
+  auto store = SqliteStore::Open(path_);
+  ASSERT_TRUE(store.ok());
+  constexpr int64_t kLimit = 1000;
+  (*store)->set_wal_limit_frames(kLimit);
+  // No timer: this checkpointer runs only when asked.
+  auto checkpointer = Checkpointer::Start(path_, std::chrono::hours(1));
+  ASSERT_TRUE(checkpointer.ok());
+  (*store)->set_checkpointer(checkpointer->get());
+  int next = 0;
+  while ((*store)->wal_frames() < kLimit) {
+    ASSERT_TRUE((*store)->AppendBatch(SpreadBatch(&next, 50)).ok());
+    (*store)->Maintain(BatchSink::Load::kIdle);
+  }
+  // Past the limit: the store asked for a catch-up instead of restarting.
+  EXPECT_EQ((*store)->wal_restarts(), 0);
+  const int64_t frames = (*store)->wal_frames();
+  std::optional<int64_t> through;
+  for (int i = 0; i < 1000 && !through.has_value(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    through = (*checkpointer)->caught_up_through();
+  }
+  ASSERT_TRUE(through.has_value()) << "the checkpointer never caught up";
+  EXPECT_EQ(*through, frames) << "nothing was committed meanwhile: it copied every frame";
+  (*store)->Maintain(BatchSink::Load::kIdle);
+  EXPECT_EQ((*store)->wal_restarts(), 1);
+  EXPECT_EQ((*store)->wal_frames(), 0);
+  ASSERT_TRUE((*store)->AppendBatch(SpreadBatch(&next, 1)).ok());
+  EXPECT_LT((*store)->wal_frames(), 100) << "the WAL did not start over";
+  SQLite::Database db(path_, SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM events").getInt(), next);
+}
+
+// A checkpointer that cannot catch up does not let the WAL grow without
+// bound: at kRestartAnywayLimits times the limit the store restarts it.
+TEST_F(SqliteStoreTest, TheWalRestartsAnywayWhenTheCheckpointerCannotCatchUp) {
+  auto store = SqliteStore::Open(path_);
+  ASSERT_TRUE(store.ok());
+  constexpr int64_t kLimit = 500;
+  (*store)->set_wal_limit_frames(kLimit);
+  auto checkpointer = Checkpointer::Start(path_, std::chrono::hours(1));
+  ASSERT_TRUE(checkpointer.ok());
+  (*store)->set_checkpointer(checkpointer->get());
+  // Held, as it is during a writer's restart: it starts no pass.
+  ASSERT_TRUE((*checkpointer)->PauseForRestart());
+  int next = 0;
+  int64_t largest = 0;
+  while ((*store)->wal_restarts() == 0) {
+    ASSERT_LT(next, 100000) << "the WAL never restarted";
+    ASSERT_TRUE((*store)->AppendBatch(SpreadBatch(&next, 20)).ok());
+    const int64_t frames = (*store)->wal_frames();
+    largest = std::max(largest, frames);
+    // kBacklog: no merge of its own in Maintain below 2,048 events.
+    (*store)->Maintain(BatchSink::Load::kBacklog);
+    if ((*store)->wal_restarts() == 0) {
+      ASSERT_FALSE((*checkpointer)->caught_up_through().has_value());
+      ASSERT_LT(frames, SqliteStore::kRestartAnywayLimits * kLimit);
+    }
+  }
+  EXPECT_GE(largest, SqliteStore::kRestartAnywayLimits * kLimit);
+  EXPECT_EQ((*store)->wal_frames(), 0);
 }
 
 TEST_F(SqliteStoreTest, CheckpointerKeepsTheWalBoundedUnderSteadyWrites) {
