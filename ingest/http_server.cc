@@ -3,6 +3,7 @@
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
 #include <pistache/net.h>
+#include <pthread.h>
 #include <signal.h>
 
 #include <sstream>
@@ -78,6 +79,10 @@ class Adaptor final : public Pistache::Http::Handler {
 
   void onRequest(const Pistache::Http::Request& request,
                  Pistache::Http::ResponseWriter response) override {
+    // Pistache starts its threads unnamed; name each on its first request,
+    // so `top -H` and perf tell them apart from the writer's.
+    thread_local const bool named = pthread_setname_np(pthread_self(), "pdk-http") == 0;
+    (void)named;
     HttpRequest req;
     req.method = Pistache::Http::methodString(request.method());
     req.path = request.resource();

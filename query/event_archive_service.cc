@@ -1,5 +1,7 @@
 #include "query/event_archive_service.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <cstdint>
@@ -84,6 +86,7 @@ class WatchHub {
 
  private:
   void Run() {
+    pthread_setname_np(pthread_self(), "pdk-watch");
     std::unique_lock lock(mu_);
     while (true) {
       cv_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });

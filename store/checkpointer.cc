@@ -1,6 +1,7 @@
 #include "store/checkpointer.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include <utility>
@@ -114,6 +115,7 @@ int64_t Checkpointer::CatchUp() {
 }
 
 void Checkpointer::Run() {
+  pthread_setname_np(pthread_self(), "pdk-checkpoint");
   std::unique_lock lock(mu_);
   while (true) {
     cv_.wait_for(lock, interval_, [this] {

@@ -1,5 +1,7 @@
 #include "store/group_commit_writer.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <chrono>
 #include <iterator>
@@ -71,6 +73,7 @@ void GroupCommitWriter::HandOver(std::vector<Answer> answers) {
 }
 
 void GroupCommitWriter::RunAnswers() {
+  pthread_setname_np(pthread_self(), "pdk-answers");
   std::vector<Answer> answering;
   while (true) {
     {
@@ -95,6 +98,7 @@ absl::Status GroupCommitWriter::Health() const {
 }
 
 void GroupCommitWriter::Run() {
+  pthread_setname_np(pthread_self(), "pdk-writer");
   std::vector<Pending> batch;
   uint64_t rows_since_nudge = 0;
   RecordUnmerged();  // what an earlier run left

@@ -4,12 +4,18 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "tests/test_support/http_client.h"
 #include "tests/test_support/server_process.h"
@@ -160,6 +166,51 @@ TEST_F(CliTest, ServeIngestsQueriesExportsAndStopsCleanly) {
 
   SQLite::Database db(db_, SQLite::OPEN_READONLY);
   EXPECT_EQ(db.execAndGet("SELECT count(*) FROM events").getInt(), 4);
+}
+
+// The names `top -H`, `ps -L` and perf show for serve's threads.
+std::set<std::string> ThreadNames(pid_t pid) {
+  std::set<std::string> names;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(
+           absl::StrCat("/proc/", pid, "/task"), ec)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) names.insert(name);
+  }
+  return names;
+}
+
+TEST_F(CliTest, ServeNamesItsThreads) {
+  auto server = ServerProcess::Start(db_, {"--secret", kSecret});
+  ASSERT_TRUE(server.ok()) << server.status();
+  // The HTTP threads take their name on their first request.
+  for (int i = 0; i < 2; ++i) {
+    const std::string body = Event(i, 3, 17, 1646870400000);
+    auto reply = testing::HttpRequest(server->http_port(), "POST", "/webhooks", body,
+                                      SignedHeaders(kSecret, body));
+    ASSERT_TRUE(reply.ok());
+    ASSERT_EQ(reply->status, 200) << reply->body;
+  }
+  const std::vector<std::string> expected = {"pdk-writer", "pdk-answers", "pdk-checkpoint",
+                                             "pdk-watch", "pdk-http"};
+  auto all_named = [&](const std::set<std::string>& names) {
+    return std::all_of(expected.begin(), expected.end(),
+                       [&](const std::string& name) { return names.count(name) > 0; });
+  };
+  // Each thread names itself when it starts running: give them a moment.
+  std::set<std::string> names = ThreadNames(server->pid());
+  for (int i = 0; i < 100 && !all_named(names); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    names = ThreadNames(server->pid());
+  }
+  for (const std::string& name : expected) {
+    EXPECT_TRUE(names.count(name)) << name << " missing among "
+                                   << absl::StrJoin(names, ", ");
+  }
+  auto code = server->Stop(SIGTERM);
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0) << server->Stderr();
 }
 
 TEST_F(CliTest, SigintAlsoStopsCleanlyAndTheArchiveReopens) {
