@@ -5,9 +5,12 @@ Not the product's code path (pdk-store-ceiling measures that): this applies
 migrations/*.sql to a fresh archive with the product's pragmas (WAL,
 synchronous=FULL, wal_autocheckpoint=0), then changes one thing per variant
 (drops an index, a bigger page cache, a smaller page size, time-ordered
-events, a bounded WAL)
+events, a bounded WAL, events stored unmerged)
 and appends rows shaped like pdk-load's events in batches of --batch rows,
-one transaction and one fsync each. Reports rows/s and WAL bytes per row.
+one transaction and one fsync each, as SqliteStore::AppendBatch does for a
+batch it indexes directly: the row, and its day in both rollups. Reports
+rows/s and WAL bytes per row. (The product also compresses each payload;
+here it is stored as text.)
 
   bench/store_whatif.py [--rows 30000] [--batch 32] [--dir /tmp]
 
@@ -53,6 +56,9 @@ VARIANTS = {
     "live, no door+person": ("time-ordered, no door and person indexes",
                              ["DROP INDEX events_by_door", "DROP INDEX events_by_person"], True),
     "bounded WAL": ("baseline, plus a TRUNCATE checkpoint every 64 batches", ["BOUNDED"], False),
+    "deferred": ("stored unmerged (merged = 0): no index, no rollup; the merge comes later",
+                 ["DEFERRED"], False),
+    "no rollups": ("indexed, but neither daily rollup updated", ["NO_ROLLUPS"], False),
 }
 
 
@@ -82,7 +88,7 @@ def make_rows(n, live, rng):
     return rows
 
 
-def insert_statement(db, data):
+def insert_statement(db, data, merged):
     """An INSERT for the events table as migrated, and the rows as tuples for it."""
     columns = [c[1] for c in db.execute("PRAGMA table_info(events)") if c[1] != "sequence"]
     if "topic_id" in columns:  # topics normalized into their own table
@@ -92,12 +98,41 @@ def insert_statement(db, data):
                                     "RETURNING topic_id", (topic,)).fetchone()[0]
         for row in data:
             row["topic_id"] = ids[row["topic"]]
+    if "panel_ref" in columns:  # repeated text kept once in names (migration 0003)
+        names = {}
+        for row in data:
+            for column in ("panel_id", "door_name", "subscription"):
+                value = row[column]
+                if value not in names:
+                    names[value] = db.execute("INSERT INTO names(value) VALUES (?) "
+                                              "RETURNING name_id", (value,)).fetchone()[0]
+            row["panel_ref"] = names[row["panel_id"]]
+            row["door_name_ref"] = names[row["door_name"]]
+            row["subscription_ref"] = names[row["subscription"]]
+    for row in data:  # migration 0004: 1 = in the indexes now, 0 = merged later
+        row["merged"] = merged
     missing = [c for c in columns if c not in data[0]]
     if missing:
         raise SystemExit(f"store_whatif.py does not know the columns {missing}")
     sql = "INSERT INTO events(%s) VALUES (%s)" % (
         ", ".join(columns), ", ".join("?" * len(columns)))
     return sql, [tuple(row[c] for c in columns) for row in data]
+
+
+def rollup_statements(db, data):
+    """The upserts AppendBatch makes per directly indexed row, and their arguments."""
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "counts_daily" not in tables:
+        return []
+    day = lambda row: row["occur_time"] // 86400000
+    return [
+        ("INSERT INTO counts_daily(day, topic_id, panel_id, door_id, n) VALUES (?, ?, ?, ?, 1) "
+         "ON CONFLICT DO UPDATE SET n = n + 1",
+         [(day(r), r["topic_id"], r["panel_id"], r["door_id"]) for r in data]),
+        ("INSERT INTO counts_daily_topic(day, topic_id, n) VALUES (?, ?, 1) "
+         "ON CONFLICT DO UPDATE SET n = n + 1",
+         [(day(r), r["topic_id"]) for r in data]),
+    ]
 
 
 def run_variant(directory, statements, live, rows, batch, seed):
@@ -118,15 +153,21 @@ def run_variant(directory, statements, live, rows, batch, seed):
         with open(migration) as f:
             db.executescript(f.read())
     for statement in statements:
-        if statement not in ("PAGE_SIZE", "BOUNDED"):
+        if statement not in ("PAGE_SIZE", "BOUNDED", "DEFERRED", "NO_ROLLUPS"):
             db.execute(statement)
-    insert, data = insert_statement(db, make_rows(rows, live, random.Random(seed)))
+    deferred = "DEFERRED" in statements
+    events = make_rows(rows, live, random.Random(seed))
+    insert, data = insert_statement(db, events, 0 if deferred else 1)
+    rollups = ([] if deferred or "NO_ROLLUPS" in statements else
+               rollup_statements(db, events))
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     wal_bytes = 0
     start = time.perf_counter()
     for n, offset in enumerate(range(0, rows, batch)):
         db.execute("BEGIN IMMEDIATE")
         db.executemany(insert, data[offset:offset + batch])
+        for sql, args in rollups:
+            db.executemany(sql, args[offset:offset + batch])
         db.execute("COMMIT")
         if "BOUNDED" in statements and n % 64 == 63:
             wal_bytes += os.path.getsize(path + "-wal")
