@@ -227,19 +227,16 @@ void SqliteStore::Maintain(Load load) {
   // A restart copies, with the write lock held, whatever the Checkpointer
   // has not: up to a quarter of the limit (~10 ms at 64 MiB) when it came
   // at once. Wait for the Checkpointer to catch up first, unless the WAL
-  // has grown far past the limit meanwhile.
+  // has grown far past the limit meanwhile. Once it has done what it can,
+  // restart: under a backlog it may not have caught up, and asking again
+  // would only let the WAL grow.
   if (checkpointer_ != nullptr && wal_frames_ < kRestartAnywayLimits * wal_limit_frames_) {
-    const std::optional<int64_t> through =
-        catch_up_requested_ ? checkpointer_->caught_up_through() : std::nullopt;
-    if (!through.has_value()) {
-      if (!catch_up_requested_) checkpointer_->RequestCatchUp();
+    if (!catch_up_requested_) {
+      checkpointer_->RequestCatchUp();
       catch_up_requested_ = true;
-      return;  // not asked yet, or still copying
-    }
-    if (wal_frames_ - *through > kRestartLeftFrames) {
-      checkpointer_->RequestCatchUp();  // more came meanwhile
       return;
     }
+    if (!checkpointer_->caught_up_through().has_value()) return;  // still copying
   }
   // The Checkpointer's pass holds SQLite's checkpoint lock; a restart now
   // would fail at once. It starts no new pass until we resume it.

@@ -96,10 +96,9 @@ class SqliteStore final : public BatchSink {
   // checkpoints never find the WAL at rest, so it never starts over and
   // grows without end (measured: 2 GB in a minute), slowing commits and
   // reads. With a Checkpointer, the restart waits until it has caught up
-  // (Checkpointer::RequestCatchUp) to within kRestartLeftFrames of the WAL's
-  // end, so the restart itself copies little and pauses the writer for a
-  // millisecond or so; at kRestartAnywayLimits times the limit it restarts
-  // without waiting. It never waits for a running pass (see
+  // (Checkpointer::RequestCatchUp), so the restart itself copies little and
+  // pauses the writer for a millisecond or so; at kRestartAnywayLimits
+  // times the limit it restarts without waiting. It never waits for a running pass (see
   // Checkpointer::PauseForRestart) nor, below four times the limit, for
   // readers on old snapshots: it tries again after the next batch.
   void Maintain(Load load) override;
@@ -116,7 +115,6 @@ class SqliteStore final : public BatchSink {
   // How often, in parts of the limit, Maintain nudges the Checkpointer.
   static constexpr int64_t kNudgesPerWalLimit = 4;
   void set_wal_limit_frames(int64_t frames) { wal_limit_frames_ = frames; }
-  static constexpr int64_t kRestartLeftFrames = 2 * Checkpointer::kCatchUpFrames;
   static constexpr int64_t kRestartAnywayLimits = 2;
   // Frames in the WAL after the last commit, and the restarts Maintain made.
   int64_t wal_frames() const { return wal_frames_; }
