@@ -71,7 +71,17 @@ std::string Metrics::Render(const store::WriterStats& writer) const {
       "to the indexes and rollups (queries see them all the same).\n"
       "# TYPE pdkarchive_unmerged_events gauge\n"
       "pdkarchive_unmerged_events ",
-      writer.unmerged_rows, "\n");
+      writer.unmerged_rows, "\n",
+      "# HELP pdkarchive_wal_frames Pages in the write-ahead log after the last "
+      "commit; the writer empties it once past its limit (64 MiB by default).\n"
+      "# TYPE pdkarchive_wal_frames gauge\n"
+      "pdkarchive_wal_frames ",
+      writer.wal_frames, "\n",
+      "# HELP pdkarchive_wal_restarts_total Times the writer emptied the "
+      "write-ahead log.\n"
+      "# TYPE pdkarchive_wal_restarts_total counter\n"
+      "pdkarchive_wal_restarts_total ",
+      writer.wal_restarts, "\n");
   AppendHistogram(out, "pdkarchive_commit_batch_size", "Events per committed transaction.",
                   store::kBatchSizeBounds, writer.batch_size_buckets,
                   absl::StrCat(writer.rows));

@@ -101,7 +101,7 @@ void GroupCommitWriter::Run() {
   pthread_setname_np(pthread_self(), "pdk-writer");
   std::vector<Pending> batch;
   uint64_t rows_since_nudge = 0;
-  RecordUnmerged();  // what an earlier run left
+  RecordSinkState();  // what an earlier run left
   // Whether Maintain(kIdle) ran since the last batch. Events an earlier run
   // left unmerged count as a batch: with no traffic they are merged at once.
   bool idle_done = stats().unmerged_rows == 0;
@@ -115,7 +115,7 @@ void GroupCommitWriter::Run() {
         if (!cv_.wait_for(lock, kIdleAfter, [this] { return stopping_ || !queue_.empty(); })) {
           lock.unlock();
           sink_.Maintain(BatchSink::Load::kIdle);
-          RecordUnmerged();
+          RecordSinkState();
           idle_done = true;
           continue;
         }
@@ -137,7 +137,7 @@ void GroupCommitWriter::Run() {
       if (queue_.empty()) load = BatchSink::Load::kCaughtUp;
     }
     sink_.Maintain(load);
-    RecordUnmerged();
+    RecordSinkState();
     idle_done = false;
     rows_since_nudge += size;
     if (checkpointer_ != nullptr && rows_since_nudge >= kRowsPerCheckpointNudge) {
@@ -147,14 +147,18 @@ void GroupCommitWriter::Run() {
   }
   if (!idle_done) {
     sink_.Maintain(BatchSink::Load::kIdle);
-    RecordUnmerged();
+    RecordSinkState();
   }
 }
 
-void GroupCommitWriter::RecordUnmerged() {
+void GroupCommitWriter::RecordSinkState() {
   const int64_t unmerged = sink_.unmerged_rows();
+  const int64_t wal_frames = sink_.wal_frames();
+  const int64_t wal_restarts = sink_.wal_restarts();
   std::lock_guard lock(mu_);
   stats_.unmerged_rows = unmerged;
+  stats_.wal_frames = wal_frames;
+  stats_.wal_restarts = wal_restarts;
 }
 
 void GroupCommitWriter::CommitBatch(std::vector<Pending>& batch) {

@@ -38,6 +38,8 @@ struct WriterStats {
   uint64_t commit_micros = 0;    // total time inside AppendBatch
   size_t max_batch = 0;
   int64_t unmerged_rows = 0;     // BatchSink::unmerged_rows after the last Maintain
+  int64_t wal_frames = 0;        // BatchSink::wal_frames, likewise
+  int64_t wal_restarts = 0;      // BatchSink::wal_restarts, likewise
   // Per-bucket (not cumulative) counts of batch sizes and commit times.
   uint64_t batch_size_buckets[std::size(kBatchSizeBounds) + 1] = {};
   uint64_t commit_ms_buckets[std::size(kCommitMsBounds) + 1] = {};
@@ -87,8 +89,9 @@ class GroupCommitWriter {
   };
   void Run();
   void CommitBatch(std::vector<Pending>& batch);
-  // After sink_.Maintain: records in stats_ what it left unmerged.
-  void RecordUnmerged();
+  // After sink_.Maintain: records in stats_ what it left unmerged and the
+  // WAL's state.
+  void RecordSinkState();
   void HandOver(std::vector<Answer> answers);
   void RunAnswers();
 

@@ -59,6 +59,12 @@ class BatchSink {
   // Events stored but not in the secondary indexes and rollups yet (see
   // SqliteStore::Merge); readers see them all the same. Writer thread only.
   virtual int64_t unmerged_rows() const { return 0; }
+
+  // Frames in the write-ahead log after the last commit, and the times it
+  // was emptied (restarted) so far: the WAL's bound at work. Writer thread
+  // only.
+  virtual int64_t wal_frames() const { return 0; }
+  virtual int64_t wal_restarts() const { return 0; }
 };
 
 // Not thread-safe: one thread (the group-commit writer) calls it.
@@ -117,8 +123,8 @@ class SqliteStore final : public BatchSink {
   void set_wal_limit_frames(int64_t frames) { wal_limit_frames_ = frames; }
   static constexpr int64_t kRestartAnywayLimits = 2;
   // Frames in the WAL after the last commit, and the restarts Maintain made.
-  int64_t wal_frames() const { return wal_frames_; }
-  int64_t wal_restarts() const { return wal_restarts_; }
+  int64_t wal_frames() const override { return wal_frames_; }
+  int64_t wal_restarts() const override { return wal_restarts_; }
 
   // Indexes the oldest `max_rows` unmerged events (all by default) now, in
   // one transaction: adds them to the daily rollups, sets their merged flag

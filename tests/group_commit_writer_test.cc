@@ -49,6 +49,19 @@ class RecordingSink final : public BatchSink {
     std::lock_guard lock(mu_);
     return static_cast<int64_t>(committed_ - merged_);
   }
+  int64_t wal_frames() const override {
+    std::lock_guard lock(mu_);
+    return wal_frames_;
+  }
+  int64_t wal_restarts() const override {
+    std::lock_guard lock(mu_);
+    return wal_restarts_;
+  }
+  void SetWal(int64_t frames, int64_t restarts) {
+    std::lock_guard lock(mu_);
+    wal_frames_ = frames;
+    wal_restarts_ = restarts;
+  }
   void MergeWhenIdle(bool on) {
     std::lock_guard lock(mu_);
     merge_when_idle_ = on;
@@ -93,6 +106,8 @@ class RecordingSink final : public BatchSink {
   std::condition_variable cv_;
   bool held_ = false;
   bool merge_when_idle_ = false;
+  int64_t wal_frames_ = 0;
+  int64_t wal_restarts_ = 0;
   size_t merged_ = 0;
   absl::Status fail_;
   int64_t next_ = 0;
@@ -208,6 +223,27 @@ TEST(GroupCommitWriterTest, StatsSayWhatMaintainLeftUnmerged) {
   submit(5);
   ASSERT_TRUE(answers[0].get().ok());
   EXPECT_EQ(WaitForUnmerged(writer, 0), 0);
+  writer.Stop();
+}
+
+TEST(GroupCommitWriterTest, StatsSayWhatTheWalHolds) {
+  RecordingSink sink;
+  sink.SetWal(123, 4);
+  CommitFeed feed;
+  GroupCommitWriter writer(sink, feed, nullptr);
+  auto promise = std::make_shared<std::promise<absl::StatusOr<AppendResult>>>();
+  auto answer = promise->get_future();
+  writer.Submit(Row(0), [promise](absl::StatusOr<AppendResult> r) { promise->set_value(r); });
+  ASSERT_TRUE(answer.get().ok());
+  // Recorded after the Maintain that follows the commit.
+  sink.WaitForLoad(BatchSink::Load::kIdle, std::chrono::seconds(5));
+  WriterStats stats = writer.stats();
+  for (int i = 0; i < 500 && stats.wal_restarts != 4; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    stats = writer.stats();
+  }
+  EXPECT_EQ(stats.wal_frames, 123);
+  EXPECT_EQ(stats.wal_restarts, 4);
   writer.Stop();
 }
 

@@ -8,6 +8,7 @@
 #include <rapidjson/writer.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <future>
@@ -16,7 +17,10 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "ingest/http_server.h"
 #include "ingest/metrics.h"
 #include "ingest/webhook_handler.h"
@@ -458,6 +462,55 @@ TEST(HttpIngestAckTest, StoreThatCannotCommitAnswers503WithRetryAfter) {
   ASSERT_TRUE(health.ok());
   EXPECT_EQ(health->status, 503);
   EXPECT_TRUE(absl::StrContains(health->body, "disk is full")) << health->body;
+}
+
+// The value of the metric line `name` in a /metrics body, or -1.
+int64_t MetricValue(const std::string& body, const std::string& name) {
+  for (absl::string_view line : absl::StrSplit(body, '\n')) {
+    int64_t value = 0;
+    if (absl::ConsumePrefix(&line, name + " ") && absl::SimpleAtoi(line, &value)) return value;
+  }
+  return -1;
+}
+
+TEST(HttpIngestWalTest, MetricsShowTheWalKeptBounded) {
+  auto path = TempDbPath("wal");
+  auto store = store::SqliteStore::Open(path.string());
+  ASSERT_TRUE(store.ok());
+  // So small that every commit passes it (each writes ten pages or more);
+  // with no checkpointer, the writer empties the WAL itself after each.
+  constexpr int64_t kLimit = 4;
+  (*store)->set_wal_limit_frames(kLimit);
+  {
+    IngestStack stack(**store, SignedOptions());
+    for (int i = 0; i < 5; ++i) {
+      const std::string body = absl::StrCat(R"({"topic":"door.request.allowed","id":"w)", i,
+                                            R"(","panelId":"1"})");
+      auto reply = HttpRequest(stack.port(), "POST", "/webhooks", body,
+                               SignedHeaders(kSecret, body));
+      ASSERT_TRUE(reply.ok());
+      ASSERT_EQ(reply->status, 200) << reply->body;
+    }
+    // The writer records them after the Maintain that follows each commit.
+    std::string body;
+    for (int i = 0; i < 500; ++i) {
+      auto metrics = HttpRequest(stack.port(), "GET", "/metrics");
+      ASSERT_TRUE(metrics.ok());
+      body = metrics->body;
+      if (MetricValue(body, "pdkarchive_wal_restarts_total") >= 5) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_TRUE(absl::StrContains(body, "\n# TYPE pdkarchive_wal_frames gauge\n")) << body;
+    EXPECT_TRUE(absl::StrContains(body, "\n# TYPE pdkarchive_wal_restarts_total counter\n"))
+        << body;
+    EXPECT_GE(MetricValue(body, "pdkarchive_wal_restarts_total"), 5) << body;
+    const int64_t frames = MetricValue(body, "pdkarchive_wal_frames");
+    EXPECT_GE(frames, 0) << body;
+    EXPECT_LT(frames, kLimit) << body;
+  }
+  EXPECT_EQ(CountRows(path), 5);
+  store->reset();
+  std::filesystem::remove_all(path.parent_path());
 }
 
 TEST(HttpIngestAuthTest, BasicAuthIsRequiredWhenConfigured) {
