@@ -33,7 +33,24 @@ class SqliteStoreTest : public ::testing::Test {
     std::filesystem::create_directories(dir_);
     path_ = (dir_ / "archive.db").string();
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void TearDown() override {
+    checkpointer_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // Opens store_ at path_ with a WAL limit of `limit_frames`, and starts
+  // checkpointer_ on it: every `interval`, and whenever the store asks.
+  void OpenWithCheckpointer(int64_t limit_frames, std::chrono::milliseconds interval) {
+    auto store = SqliteStore::Open(path_);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+    store_->set_wal_limit_frames(limit_frames);
+    auto checkpointer = Checkpointer::Start(path_, interval);
+    ASSERT_TRUE(checkpointer.ok()) << checkpointer.status();
+    checkpointer_ = *std::move(checkpointer);
+    store_->set_checkpointer(checkpointer_.get());
+  }
 
   static EventRow Row(const std::string& key, int64_t occur) {
     EventRow row;
@@ -84,6 +101,9 @@ class SqliteStoreTest : public ::testing::Test {
 
   std::filesystem::path dir_;
   std::string path_;
+  // Set by OpenWithCheckpointer; the checkpointer stops first.
+  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<Checkpointer> checkpointer_;
 };
 
 TEST_F(SqliteStoreTest, OpenCreatesTheSchemaAtTheNewestVersion) {
@@ -629,14 +649,9 @@ TEST_F(SqliteStoreTest, MaintainMergesWhatTheLoadAllowsOldestFirst) {
 // The checkpointer copies frames into the database file as the WAL grows,
 // long before a restart is due, so the restart itself has little to copy.
 TEST_F(SqliteStoreTest, MaintainNudgesTheCheckpointerAsTheWalGrows) {
-  auto store = SqliteStore::Open(path_);
-  ASSERT_TRUE(store.ok());
   constexpr int64_t kLimit = 4000;
-  (*store)->set_wal_limit_frames(kLimit);
   // No timer: this checkpointer runs only when nudged.
-  auto checkpointer = Checkpointer::Start(path_, std::chrono::hours(1));
-  ASSERT_TRUE(checkpointer.ok());
-  (*store)->set_checkpointer(checkpointer->get());
+  ASSERT_NO_FATAL_FAILURE(OpenWithCheckpointer(kLimit, std::chrono::hours(1)));
   const std::string wal = path_ + "-wal";
   const uintmax_t initial = std::filesystem::file_size(path_);
   // WAL frames of 4 KiB pages, each with its 24-byte header.
@@ -653,8 +668,8 @@ TEST_F(SqliteStoreTest, MaintainNudgesTheCheckpointerAsTheWalGrows) {
       row.raw = absl::StrCat(next, "-", std::string(300, static_cast<char>('a' + next % 26)));
       rows.push_back(row);
     }
-    ASSERT_TRUE((*store)->AppendBatch(rows).ok());
-    (*store)->Maintain(BatchSink::Load::kBacklog);
+    ASSERT_TRUE(store_->AppendBatch(rows).ok());
+    store_->Maintain(BatchSink::Load::kBacklog);
   }
   ASSERT_LT(wal_frames(), kLimit) << "a restart would copy the frames itself";
   uintmax_t copied = initial;
@@ -689,34 +704,29 @@ std::vector<EventRow> SpreadBatch(int* next, int count) {
 // A restart copies, with the write lock held, what the checkpointer has not
 // copied yet; so it waits until the checkpointer has caught up.
 TEST_F(SqliteStoreTest, TheWalRestartsOnceTheCheckpointerHasCaughtUp) {
-  auto store = SqliteStore::Open(path_);
-  ASSERT_TRUE(store.ok());
   constexpr int64_t kLimit = 1000;
-  (*store)->set_wal_limit_frames(kLimit);
   // No timer: this checkpointer runs only when asked.
-  auto checkpointer = Checkpointer::Start(path_, std::chrono::hours(1));
-  ASSERT_TRUE(checkpointer.ok());
-  (*store)->set_checkpointer(checkpointer->get());
+  ASSERT_NO_FATAL_FAILURE(OpenWithCheckpointer(kLimit, std::chrono::hours(1)));
   int next = 0;
-  while ((*store)->wal_frames() < kLimit) {
-    ASSERT_TRUE((*store)->AppendBatch(SpreadBatch(&next, 50)).ok());
-    (*store)->Maintain(BatchSink::Load::kIdle);
+  while (store_->wal_frames() < kLimit) {
+    ASSERT_TRUE(store_->AppendBatch(SpreadBatch(&next, 50)).ok());
+    store_->Maintain(BatchSink::Load::kIdle);
   }
   // Past the limit: the store asked for a catch-up instead of restarting.
-  EXPECT_EQ((*store)->wal_restarts(), 0);
-  const int64_t frames = (*store)->wal_frames();
+  EXPECT_EQ(store_->wal_restarts(), 0);
+  const int64_t frames = store_->wal_frames();
   std::optional<int64_t> through;
   for (int i = 0; i < 1000 && !through.has_value(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    through = (*checkpointer)->caught_up_through();
+    through = checkpointer_->caught_up_through();
   }
   ASSERT_TRUE(through.has_value()) << "the checkpointer never caught up";
   EXPECT_EQ(*through, frames) << "nothing was committed meanwhile: it copied every frame";
-  (*store)->Maintain(BatchSink::Load::kIdle);
-  EXPECT_EQ((*store)->wal_restarts(), 1);
-  EXPECT_EQ((*store)->wal_frames(), 0);
-  ASSERT_TRUE((*store)->AppendBatch(SpreadBatch(&next, 1)).ok());
-  EXPECT_LT((*store)->wal_frames(), 100) << "the WAL did not start over";
+  store_->Maintain(BatchSink::Load::kIdle);
+  EXPECT_EQ(store_->wal_restarts(), 1);
+  EXPECT_EQ(store_->wal_frames(), 0);
+  ASSERT_TRUE(store_->AppendBatch(SpreadBatch(&next, 1)).ok());
+  EXPECT_LT(store_->wal_frames(), 100) << "the WAL did not start over";
   SQLite::Database db(path_, SQLite::OPEN_READONLY);
   EXPECT_EQ(db.execAndGet("SELECT count(*) FROM events").getInt(), next);
 }
@@ -724,41 +734,31 @@ TEST_F(SqliteStoreTest, TheWalRestartsOnceTheCheckpointerHasCaughtUp) {
 // A checkpointer that cannot catch up does not let the WAL grow without
 // bound: at kRestartAnywayLimits times the limit the store restarts it.
 TEST_F(SqliteStoreTest, TheWalRestartsAnywayWhenTheCheckpointerCannotCatchUp) {
-  auto store = SqliteStore::Open(path_);
-  ASSERT_TRUE(store.ok());
   constexpr int64_t kLimit = 500;
-  (*store)->set_wal_limit_frames(kLimit);
-  auto checkpointer = Checkpointer::Start(path_, std::chrono::hours(1));
-  ASSERT_TRUE(checkpointer.ok());
-  (*store)->set_checkpointer(checkpointer->get());
+  ASSERT_NO_FATAL_FAILURE(OpenWithCheckpointer(kLimit, std::chrono::hours(1)));
   // Held, as it is during a writer's restart: it starts no pass.
-  ASSERT_TRUE((*checkpointer)->PauseForRestart());
+  ASSERT_TRUE(checkpointer_->PauseForRestart());
   int next = 0;
   int64_t largest = 0;
-  while ((*store)->wal_restarts() == 0) {
+  while (store_->wal_restarts() == 0) {
     ASSERT_LT(next, 100000) << "the WAL never restarted";
-    ASSERT_TRUE((*store)->AppendBatch(SpreadBatch(&next, 20)).ok());
-    const int64_t frames = (*store)->wal_frames();
+    ASSERT_TRUE(store_->AppendBatch(SpreadBatch(&next, 20)).ok());
+    const int64_t frames = store_->wal_frames();
     largest = std::max(largest, frames);
     // kBacklog: no merge of its own in Maintain below 2,048 events.
-    (*store)->Maintain(BatchSink::Load::kBacklog);
-    if ((*store)->wal_restarts() == 0) {
-      ASSERT_FALSE((*checkpointer)->caught_up_through().has_value());
+    store_->Maintain(BatchSink::Load::kBacklog);
+    if (store_->wal_restarts() == 0) {
+      ASSERT_FALSE(checkpointer_->caught_up_through().has_value());
       ASSERT_LT(frames, SqliteStore::kRestartAnywayLimits * kLimit);
     }
   }
   EXPECT_GE(largest, SqliteStore::kRestartAnywayLimits * kLimit);
-  EXPECT_EQ((*store)->wal_frames(), 0);
+  EXPECT_EQ(store_->wal_frames(), 0);
 }
 
 TEST_F(SqliteStoreTest, CheckpointerKeepsTheWalBoundedUnderSteadyWrites) {
-  auto store = SqliteStore::Open(path_);
-  ASSERT_TRUE(store.ok());
   // A small bound (64 frames = 256 KiB) so the test writes little.
-  (*store)->set_wal_limit_frames(64);
-  auto checkpointer = Checkpointer::Start(path_, std::chrono::milliseconds(5));
-  ASSERT_TRUE(checkpointer.ok());
-  (*store)->set_checkpointer(checkpointer->get());
+  ASSERT_NO_FATAL_FAILURE(OpenWithCheckpointer(64, std::chrono::milliseconds(5)));
   uintmax_t largest_wal = 0;
   int next = 0;
   for (int batch = 0; batch < 60; ++batch) {
@@ -769,9 +769,9 @@ TEST_F(SqliteStoreTest, CheckpointerKeepsTheWalBoundedUnderSteadyWrites) {
       row.door_name = absl::StrCat("door ", next * 7919 % 1000);
       rows.push_back(row);
     }
-    ASSERT_TRUE((*store)->AppendBatch(rows).ok());
-    (*checkpointer)->Nudge();
-    (*store)->Maintain(BatchSink::Load::kBacklog);
+    ASSERT_TRUE(store_->AppendBatch(rows).ok());
+    checkpointer_->Nudge();
+    store_->Maintain(BatchSink::Load::kBacklog);
     std::error_code ec;
     largest_wal = std::max(largest_wal, std::filesystem::file_size(path_ + "-wal", ec));
   }
