@@ -126,7 +126,10 @@ int RunServe(const std::vector<std::string>& args) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  absl::StatusOr<std::unique_ptr<store::SqliteStore>> sqlite = store::SqliteStore::Open(config.db);
+  store::OpenOptions open_options;
+  open_options.serve_lock = true;  // one serve per SQLite archive
+  absl::StatusOr<std::unique_ptr<store::SqliteStore>> sqlite =
+      store::SqliteStore::Open(config.db, open_options);
   if (!sqlite.ok()) return Fail(sqlite.status());
   absl::StatusOr<std::unique_ptr<store::Checkpointer>> checkpointer =
       store::Checkpointer::Start(config.db, std::chrono::milliseconds(250));

@@ -65,6 +65,9 @@ constexpr char kAddDailyTopicCount[] =
     "INSERT INTO counts_daily_topic(day, topic_id, n) "
     "VALUES (?1, ?2, ?3) ON CONFLICT DO UPDATE SET n = n + excluded.n";
 
+// Changes whenever another connection (another process's writer) commits.
+constexpr char kDataVersion[] = "PRAGMA data_version";
+
 constexpr char kSelectNameId[] = "SELECT name_id FROM names WHERE value = ?1";
 constexpr char kInsertName[] = "INSERT INTO names(value) VALUES (?1) RETURNING name_id";
 
@@ -106,7 +109,8 @@ struct SqliteStore::Statements {
         merge_daily_topic(db, kMergeDailyTopicCounts),
         set_merged_through(db, kSetMergedThrough),
         add_daily(db, kAddDailyCount),
-        add_daily_topic(db, kAddDailyTopicCount) {}
+        add_daily_topic(db, kAddDailyTopicCount),
+        data_version(db, kDataVersion) {}
   SQLite::Statement insert;
   SQLite::Statement select_candidates;
   SQLite::Statement select_candidate;
@@ -120,6 +124,7 @@ struct SqliteStore::Statements {
   SQLite::Statement set_merged_through;
   SQLite::Statement add_daily;
   SQLite::Statement add_daily_topic;
+  SQLite::Statement data_version;
 };
 
 namespace {
@@ -163,6 +168,14 @@ void AddDailyCounts(SQLite::Statement& daily, SQLite::Statement& daily_topic,
 
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(
     const std::string& path, const OpenOptions& options) {
+  // Taken before the schema is touched, so two serves starting together do
+  // not both migrate.
+  ArchiveLock serve_lock;
+  if (options.serve_lock) {
+    absl::StatusOr<ArchiveLock> lock = ArchiveLock::Acquire(path);
+    if (!lock.ok()) return lock.status();
+    serve_lock = *std::move(lock);
+  }
   absl::StatusOr<std::unique_ptr<SQLite::Database>> db = OpenWriteConnection(path, options);
   if (!db.ok()) return db.status();
   absl::StatusOr<std::unique_ptr<RawCompressor>> compressor = RawCompressor::Create();
@@ -171,21 +184,42 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(
   if (!decompressor.ok()) return decompressor.status();
   try {
     return std::unique_ptr<SqliteStore>(new SqliteStore(
-        *std::move(db), *std::move(compressor), *std::move(decompressor)));
+        std::move(serve_lock), *std::move(db), *std::move(compressor), *std::move(decompressor)));
   } catch (const SQLite::Exception& e) {
     return absl::InternalError(absl::StrCat("preparing statements: ", e.what()));
   }
 }
 
-SqliteStore::SqliteStore(std::unique_ptr<SQLite::Database> db,
+SqliteStore::SqliteStore(ArchiveLock serve_lock, std::unique_ptr<SQLite::Database> db,
                          std::unique_ptr<RawCompressor> compressor,
                          std::unique_ptr<RawDecompressor> decompressor)
-    : db_(std::move(db)),
+    : serve_lock_(std::move(serve_lock)),
+      db_(std::move(db)),
       statements_(std::make_unique<Statements>(*db_)),
       compressor_(std::move(compressor)),
       decompressor_(std::move(decompressor)) {
   sqlite3_wal_hook(db_->getHandle(), RecordWalFrames, &wal_frames_);
   LoadUnmerged();
+  data_version_ = ReadDataVersion();
+}
+
+int64_t SqliteStore::ReadDataVersion() {
+  SQLite::Statement& version = statements_->data_version;
+  version.reset();
+  version.executeStep();
+  const int64_t value = version.getColumn(0).getInt64();
+  version.reset();
+  return value;
+}
+
+void SqliteStore::SyncWithOtherWriters() {
+  const int64_t version = ReadDataVersion();
+  if (version == data_version_) return;
+  // Another process committed since our last transaction: its unmerged
+  // events are in no index and not in our memory, and it may have merged
+  // some of ours. Read the whole unmerged tail again (bounded by merging).
+  LoadUnmerged();
+  data_version_ = version;
 }
 
 void SqliteStore::Prepare(EventRow& row) const {
@@ -296,15 +330,30 @@ int64_t SqliteStore::TopicId(const std::string& topic, const std::string& family
                                       s.bind(1, topic);
                                       s.bind(2, family);
                                     });
-  topic_ids_.emplace(std::move(key), id);
+  if (topic.size() <= kMaxCachedIdText) {
+    BoundIdCaches();
+    id_cache_bytes_ += topic.size() + family.size();
+    topic_ids_.emplace(std::move(key), id);
+  }
   return id;
+}
+
+void SqliteStore::BoundIdCaches() {
+  if (id_cache_bytes_ < kIdCacheBytes) return;
+  topic_ids_.clear();
+  name_ids_.clear();
+  id_cache_bytes_ = 0;
 }
 
 int64_t SqliteStore::NameId(const std::string& value) {
   if (auto it = name_ids_.find(value); it != name_ids_.end()) return it->second;
   const int64_t id = SelectOrInsert(statements_->select_name, statements_->insert_name,
                                     [&](SQLite::Statement& s) { s.bind(1, value); });
-  name_ids_.emplace(value, id);
+  if (value.size() <= kMaxCachedIdText) {
+    BoundIdCaches();
+    id_cache_bytes_ += value.size();
+    name_ids_.emplace(value, id);
+  }
   return id;
 }
 
@@ -401,14 +450,17 @@ void SqliteStore::ForgetNewestUnmerged() {
 
 bool SqliteStore::Merge(int64_t max_rows) {
   if (unmerged_order_.empty() || max_rows <= 0) return true;
-  const size_t count =
-      std::min(unmerged_order_.size(), static_cast<size_t>(max_rows));
-  // Events stored merged in between are indexed and counted already: the
-  // statements touch only merged = 0 rows up to `through`.
-  const int64_t through = unmerged_order_[count - 1].second;
   Statements& s = *statements_;
+  size_t count = 0;
+  int64_t through = 0;
   try {
     SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    SyncWithOtherWriters();
+    count = std::min(unmerged_order_.size(), static_cast<size_t>(max_rows));
+    if (count == 0) return true;  // another writer merged them; nothing to commit
+    // Events stored merged in between are indexed and counted already: the
+    // statements touch only merged = 0 rows up to `through`.
+    through = unmerged_order_[count - 1].second;
     for (SQLite::Statement* step : {&s.merge_daily, &s.merge_daily_topic, &s.merge_events}) {
       step->reset();
       step->bind(1, merged_through_);
@@ -420,8 +472,8 @@ bool SqliteStore::Merge(int64_t max_rows) {
     s.set_merged_through.exec();
     txn.commit();
   } catch (const SQLite::Exception&) {
-    for (SQLite::Statement* step :
-         {&s.merge_events, &s.merge_daily, &s.merge_daily_topic, &s.set_merged_through}) {
+    for (SQLite::Statement* step : {&s.merge_events, &s.merge_daily, &s.merge_daily_topic,
+                                    &s.set_merged_through, &s.data_version}) {
       step->tryReset();
     }
     return false;
@@ -453,6 +505,8 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
   std::map<DailyKey, int64_t> daily_counts;
   try {
     SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    // With the write lock held, nobody else can commit until we do.
+    SyncWithOtherWriters();
     for (const EventRow& row : rows) {
       const int64_t topic_id = TopicId(row.topic, row.family);
       const int64_t panel_ref = NameId(row.panel_id);
@@ -518,13 +572,15 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
     for (SQLite::Statement* stmt : {&s.insert, &s.select_candidates, &s.select_candidate, &s.select_topic,
                                     &s.insert_topic, &s.select_name, &s.insert_name,
                                     &s.merge_events, &s.merge_daily, &s.merge_daily_topic,
-                                    &s.set_merged_through, &s.add_daily, &s.add_daily_topic}) {
+                                    &s.set_merged_through, &s.add_daily, &s.add_daily_topic,
+                                    &s.data_version}) {
       stmt->tryReset();
     }
     // The rolled-back transaction's events, topics and names are gone again.
     for (; added > 0; --added) ForgetNewestUnmerged();
     topic_ids_.clear();
     name_ids_.clear();
+    id_cache_bytes_ = 0;
     // Disk full, I/O error, a lock held too long: the caller may retry.
     return absl::UnavailableError(absl::StrCat("archive cannot commit: ", e.what()));
   }

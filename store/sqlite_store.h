@@ -68,6 +68,13 @@ class BatchSink {
 };
 
 // Not thread-safe: one thread (the group-commit writer) calls it.
+//
+// Other processes may write the same file (an `import` beside a running
+// `serve`): every write transaction first checks, with the write lock held,
+// whether another connection has committed since this store's last
+// transaction, and if so reads the unmerged events (and merged_through)
+// again, so dedupe sees the other writer's events and no event is stored
+// twice. Only one store per file may hold the serve lock (OpenOptions).
 class SqliteStore final : public BatchSink {
  public:
   // Opens or creates the archive at `path` and migrates it to the newest schema.
@@ -146,7 +153,7 @@ class SqliteStore final : public BatchSink {
 
  private:
   struct Statements;
-  SqliteStore(std::unique_ptr<SQLite::Database> db,
+  SqliteStore(ArchiveLock serve_lock, std::unique_ptr<SQLite::Database> db,
               std::unique_ptr<RawCompressor> compressor,
               std::unique_ptr<RawDecompressor> decompressor);
   // The topics row of (topic, family), inserted if new. Throws SQLite errors.
@@ -166,12 +173,22 @@ class SqliteStore final : public BatchSink {
   bool IsOriginal(SQLite::Statement& candidate, const EventRow& row, int64_t topic_id,
                   int64_t panel_ref, std::string_view stored_id, bool id_packed);
   void LoadUnmerged();
+  // PRAGMA data_version: changes when another connection commits.
+  int64_t ReadDataVersion();
+  // In a write transaction: reloads the unmerged events if another
+  // connection committed since the last one. Throws SQLite errors.
+  void SyncWithOtherWriters();
+  // Forgets the name and topic ids cached so far once they hold more than
+  // kIdCacheBytes of text. Ids never change, so this costs lookups only.
+  void BoundIdCaches();
   // Adds an unmerged event to unmerged_ and unmerged_order_, or drops one
   // (the oldest or the newest) from both.
   void RememberUnmerged(int64_t hash, int64_t sequence);
   void ForgetOldestUnmerged();
   void ForgetNewestUnmerged();
 
+  // Held for the store's lifetime when opened with OpenOptions::serve_lock.
+  ArchiveLock serve_lock_;
   std::unique_ptr<SQLite::Database> db_;
   std::unique_ptr<Statements> statements_;
   std::unique_ptr<RawCompressor> compressor_;
@@ -192,10 +209,17 @@ class SqliteStore final : public BatchSink {
   int64_t merged_through_ = 0;
   std::unordered_multimap<int64_t, int64_t> unmerged_;
   std::deque<std::pair<int64_t, int64_t>> unmerged_order_;  // (hash, sequence)
+  // data_version after this store's last transaction (SyncWithOtherWriters).
+  int64_t data_version_ = 0;
   // Cache of TopicId; cleared when a transaction rolls back.
   std::map<std::pair<std::string, std::string>, int64_t> topic_ids_;
   // Cache of NameId; cleared when a transaction rolls back.
   std::unordered_map<std::string, int64_t> name_ids_;
+  // Text held by the two caches, and the bound BoundIdCaches keeps. Values
+  // longer than kMaxCachedIdText are looked up every time, never cached.
+  size_t id_cache_bytes_ = 0;
+  static constexpr size_t kIdCacheBytes = 4 << 20;
+  static constexpr size_t kMaxCachedIdText = 1024;
 };
 
 }  // namespace pdkarchive::store

@@ -1,9 +1,15 @@
 #include "store/sqlite_util.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "store/migrations.h"
@@ -15,6 +21,12 @@ namespace {
 constexpr char kEnsureTokenKey[] =
     "INSERT OR IGNORE INTO archive_meta(name, value) "
     "VALUES ('page_token_key', randomblob(32))";
+
+// What tells an archive from another application's SQLite database before
+// anything is written to it: our migrations always create archive_meta.
+constexpr char kCountSchemaObjects[] = "SELECT count(*) FROM sqlite_schema";
+constexpr char kHasArchiveMeta[] =
+    "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'archive_meta'";
 
 // FULL: in WAL mode only this survives a power cut, not just a crash.
 constexpr char kSynchronousFull[] = "PRAGMA synchronous=FULL";
@@ -57,12 +69,72 @@ void RegisterArchiveFunctions(SQLite::Database& db) {
   if (rc != SQLITE_OK) throw SQLite::Exception(db.getHandle(), rc);
 }
 
+absl::StatusOr<ArchiveLock> ArchiveLock::Acquire(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int error = errno;
+    const std::string reason = std::strerror(error);
+    if (error == EACCES || error == EROFS || error == EPERM) {
+      return absl::PermissionDeniedError(absl::StrCat("cannot open archive ", path, ": ", reason));
+    }
+    return absl::InternalError(absl::StrCat("cannot open archive ", path, ": ", reason));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    ::close(fd);
+    if (error == EWOULDBLOCK) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "archive ", path, " is already served by another pdk-archive serve; one serve "
+          "per SQLite archive (pdk-archive import may run beside it)"));
+    }
+    return absl::InternalError(
+        absl::StrCat("cannot lock archive ", path, ": ", std::strerror(error)));
+  }
+  return ArchiveLock(fd);
+}
+
+ArchiveLock::ArchiveLock(ArchiveLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+
+ArchiveLock& ArchiveLock::operator=(ArchiveLock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+ArchiveLock::~ArchiveLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing the descriptor releases the flock
+}
+
+namespace {
+
+// FailedPrecondition when `db` must not be written: a read-only file, or a
+// SQLite database that is not (yet) an archive. Reads only.
+absl::Status CheckWritableArchive(SQLite::Database& db, const std::string& path) {
+  if (sqlite3_db_readonly(db.getHandle(), "main") == 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "archive ", path, " is read-only here; pdk-archive needs to write it and to "
+        "create ", path, "-wal and ", path, "-shm beside it"));
+  }
+  const int64_t objects = db.execAndGet(kCountSchemaObjects).getInt64();
+  if (objects > 0 && db.execAndGet(kHasArchiveMeta).getInt64() == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, " is a SQLite database of another application (it has ", objects,
+        " schema objects and no pdk-archive schema); it was left untouched"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenWriteConnection(
     const std::string& path, const OpenOptions& options) {
   try {
     auto db = std::make_unique<SQLite::Database>(
         path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_FULLMUTEX,
         static_cast<int>(kBusyTimeout.count()), options.vfs);
+    if (absl::Status s = CheckWritableArchive(*db, path); !s.ok()) return s;
     std::string mode = db->execAndGet("PRAGMA journal_mode=WAL").getString();
     if (mode != "wal") {
       return absl::InternalError(

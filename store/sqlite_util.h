@@ -30,12 +30,42 @@ struct OpenOptions {
   // kNormal survives a process crash but not a power cut (WAL mode).
   enum class Synchronous { kFull, kNormal };
   Synchronous synchronous = Synchronous::kFull;
+  // Whether the store holds the archive's serve lock for its lifetime, so
+  // that a second `serve` on the same file refuses to start (`serve` sets
+  // it; `import` does not, and may write beside a running serve).
+  bool serve_lock = false;
+};
+
+// An exclusive flock(2) on an archive file, held until destroyed. SQLite's
+// own locks are fcntl(2) locks, which flock does not touch on Linux.
+class ArchiveLock {
+ public:
+  ArchiveLock() = default;
+  // Locks `path`, creating it (empty) if missing. FailedPrecondition when
+  // another process holds the lock; PermissionDenied or Internal when the
+  // file cannot be opened.
+  static absl::StatusOr<ArchiveLock> Acquire(const std::string& path);
+
+  ArchiveLock(ArchiveLock&& other) noexcept;
+  ArchiveLock& operator=(ArchiveLock&& other) noexcept;
+  ArchiveLock(const ArchiveLock&) = delete;
+  ArchiveLock& operator=(const ArchiveLock&) = delete;
+  ~ArchiveLock();
+
+  bool held() const { return fd_ >= 0; }
+
+ private:
+  explicit ArchiveLock(int fd) : fd_(fd) {}
+  int fd_ = -1;
 };
 
 // Opens `path` read-write (creating it), switches it to WAL with
 // synchronous=FULL (unless `options` says otherwise) and applies every
-// pending migration. Internal or FailedPrecondition (schema newer than this
-// binary) on failure.
+// pending migration. FailedPrecondition, and the file left exactly as it
+// was, when it is another application's SQLite database (tables but no
+// archive schema) or cannot be written (read-only file or mount);
+// FailedPrecondition too when its schema is newer than this binary;
+// Internal on other failures.
 absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenWriteConnection(
     const std::string& path, const OpenOptions& options = {});
 

@@ -15,7 +15,8 @@
 namespace pdkarchive::testing {
 namespace {
 
-pid_t Spawn(const std::vector<std::string>& args, int* out_fd, int* err_fd) {
+// Starts `argv` (argv[0] is the program's path) with stdout and stderr piped.
+pid_t SpawnProgram(const std::vector<std::string>& argv_in, int* out_fd, int* err_fd) {
   int out_pipe[2];
   int err_pipe[2];
   if (::pipe(out_pipe) != 0 || ::pipe(err_pipe) != 0) return -1;
@@ -27,13 +28,11 @@ pid_t Spawn(const std::vector<std::string>& args, int* out_fd, int* err_fd) {
     ::close(err_pipe[0]);
     int devnull = ::open("/dev/null", O_RDONLY);
     ::dup2(devnull, STDIN_FILENO);
+    std::vector<std::string> copy = argv_in;
     std::vector<char*> argv;
-    std::string binary = BinaryPath();
-    argv.push_back(binary.data());
-    std::vector<std::string> copy = args;
     for (std::string& a : copy) argv.push_back(a.data());
     argv.push_back(nullptr);
-    ::execv(binary.c_str(), argv.data());
+    ::execv(copy[0].c_str(), argv.data());
     ::_exit(127);
   }
   ::close(out_pipe[1]);
@@ -41,6 +40,12 @@ pid_t Spawn(const std::vector<std::string>& args, int* out_fd, int* err_fd) {
   *out_fd = out_pipe[0];
   *err_fd = err_pipe[0];
   return pid;
+}
+
+pid_t Spawn(const std::vector<std::string>& args, int* out_fd, int* err_fd) {
+  std::vector<std::string> argv = {BinaryPath()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return SpawnProgram(argv, out_fd, err_fd);
 }
 
 // Reads whatever is available on `fd` within `wait`, appending to `out`.
@@ -67,10 +72,17 @@ std::string BinaryPath() { return PDKARCHIVE_BINARY; }
 
 CommandResult RunCli(const std::vector<std::string>& args,
                      std::chrono::milliseconds timeout) {
+  std::vector<std::string> argv = {BinaryPath()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunProgram(argv, timeout);
+}
+
+CommandResult RunProgram(const std::vector<std::string>& argv,
+                         std::chrono::milliseconds timeout) {
   CommandResult result;
   int out_fd = -1;
   int err_fd = -1;
-  pid_t pid = Spawn(args, &out_fd, &err_fd);
+  pid_t pid = SpawnProgram(argv, &out_fd, &err_fd);
   if (pid < 0) return result;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   bool out_open = true;

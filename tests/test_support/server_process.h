@@ -28,6 +28,11 @@ struct CommandResult {
 CommandResult RunCli(const std::vector<std::string>& args,
                      std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+// Runs `argv` (argv[0] is a program's path, e.g. /usr/bin/setpriv) the same
+// way.
+CommandResult RunProgram(const std::vector<std::string>& argv,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
 class ServerProcess {
  public:
   // Starts `pdk-archive serve` with `--db db_path`, both listeners on
