@@ -4,8 +4,9 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
-
+#include <malloc.h>
 #include <openssl/sha.h>
+#include <sqlite3.h>
 
 #include <ctime>
 #include <filesystem>
@@ -19,9 +20,27 @@
 #include "store/raw_codec.h"
 #include "store/migrations.h"
 #include "store/sqlite_util.h"
+#include "tests/test_support/archive_rows.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/allocator_interface.h>
+#endif
 
 namespace pdkarchive::store {
 namespace {
+
+// Bytes the process has allocated and not freed (heap, not RSS: freed
+// memory that malloc keeps does not count), less SQLite's own (its page
+// cache is bounded by cache_size).
+size_t AllocatedBytesBesidesSqlite() {
+#if defined(__SANITIZE_ADDRESS__)
+  const size_t allocated = __sanitizer_get_current_allocated_bytes();
+#else
+  const struct mallinfo2 info = mallinfo2();
+  const size_t allocated = info.uordblks + info.hblkhd;
+#endif
+  return allocated - static_cast<size_t>(sqlite3_memory_used());
+}
 
 class SqliteStoreTest : public ::testing::Test {
  protected:
@@ -828,6 +847,46 @@ TEST_F(SqliteStoreTest, WalRestartBlockedByAReaderIsRetriedLater) {
 TEST_F(SqliteStoreTest, UnwritableLocationFailsToOpen) {
   auto store = SqliteStore::Open((dir_ / "missing-dir" / "x.db").string());
   EXPECT_FALSE(store.ok());
+}
+
+}  // namespace
+}  // namespace pdkarchive::store
+
+namespace pdkarchive::store {
+namespace {
+
+TEST_F(SqliteStoreTest, IdCachesStayBoundedWhateverTheNamesHold) {
+  // Door names are client data: 100 distinct 900 KiB names are 90 MB that
+  // the writer must not keep just to save a lookup.
+  auto store = SqliteStore::Open(path_);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->AppendBatch(std::vector<EventRow>{Row("warm-up", 1)}).ok());
+  const size_t before = AllocatedBytesBesidesSqlite();
+  constexpr int kEvents = 100;
+  constexpr size_t kNameBytes = 900 * 1024;
+  for (int i = 0; i < kEvents; ++i) {
+    EventRow row = Row(absl::StrCat("big-", i), 1000 + i);
+    row.door_name = std::string(kNameBytes, static_cast<char>('a' + i % 26));
+    row.door_name += std::to_string(i);
+    row.topic = absl::StrCat("door.request.", std::string(4096, 'x'), i);
+    auto results = (*store)->AppendBatch(std::vector<EventRow>{row});
+    ASSERT_TRUE(results.ok()) << results.status();
+  }
+  const size_t after = AllocatedBytesBesidesSqlite();
+  EXPECT_LT(after - std::min(after, before), size_t{16} << 20)
+      << "the writer kept " << (after - before) << " bytes for " << kEvents << " names";
+  // The names are stored all the same, and repeating one finds its id.
+  EventRow again = Row("again", 5000);
+  again.door_name = std::string(kNameBytes, 'b') + "1";
+  ASSERT_TRUE((*store)->AppendBatch(std::vector<EventRow>{again}).ok());
+  store->reset();
+  std::vector<EventRow> rows = testing::ReadAllRows(path_);
+  ASSERT_EQ(rows.size(), static_cast<size_t>(kEvents + 2));
+  EXPECT_EQ(rows[5].door_name, std::string(kNameBytes, 'e') + "4");
+  EXPECT_EQ(rows.back().door_name, rows[2].door_name);
+  SQLite::Database db(path_, SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM names WHERE length(value) > 1000").getInt(),
+            kEvents);
 }
 
 }  // namespace
