@@ -252,8 +252,9 @@ absl::Status AppendJsonValue(const google::protobuf::Message& message,
     }
     case FieldDescriptor::CPPTYPE_STRING: {
       std::string scratch;
-      const std::string& value = rep ? r.GetRepeatedStringReference(message, &field, index, &scratch)
-                                     : r.GetStringReference(message, &field, &scratch);
+      const std::string& value =
+          rep ? r.GetRepeatedStringReference(message, &field, index, &scratch)
+              : r.GetStringReference(message, &field, &scratch);
       if (field.type() == FieldDescriptor::TYPE_BYTES) {
         AppendJsonString(absl::Base64Escape(value), out);
       } else {
@@ -498,7 +499,8 @@ std::optional<int> ParseOrExit(const char* command, FlagSet& flags,
 // ---- Where `export -o FILE` writes. ----
 
 // The partial file to remove if a signal ends the export; a signal handler can
-// reach nothing else. Set once, before the handlers are installed.
+// reach nothing else. Set when the partial file is created, before the
+// handlers are installed (an export creates one).
 char g_partial_path[PATH_MAX];
 volatile sig_atomic_t g_partial_armed = 0;
 
@@ -531,8 +533,9 @@ class OutputFile {
         return absl::FailedPreconditionError(
             absl::StrCat(path, " is a symbolic link to nothing; not following it"));
       }
-      if (error != ENOENT) return absl::FailedPreconditionError(
-          absl::StrCat(path, ": ", ErrnoText(error)));
+      if (error != ENOENT) {
+        return absl::FailedPreconditionError(absl::StrCat(path, ": ", ErrnoText(error)));
+      }
       file->target_ = path;
     } else if (S_ISDIR(st.st_mode)) {
       return absl::FailedPreconditionError(
@@ -595,7 +598,9 @@ class OutputFile {
     while (!data.empty()) {
       const ssize_t n = ::write(fd_, data.data(), data.size());
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return absl::DataLossError(absl::StrCat("writing ", Name(), ": ", ErrnoText(errno)));
+      if (n < 0) {
+        return absl::DataLossError(absl::StrCat("writing ", Name(), ": ", ErrnoText(errno)));
+      }
       data.remove_prefix(static_cast<size_t>(n));
     }
     return absl::OkStatus();
