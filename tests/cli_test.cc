@@ -533,29 +533,36 @@ TEST_F(CliOutputTest, TwoExportsToOneFileNeverReportAClobberedFile) {
   ASSERT_NE(first_csv, second_csv);
 
   // The first export waits on its stopped server while the second one runs
-  // to completion into the same file; then the first one goes on.
-  const std::string csv = (dir_ / "shared.csv").string();
-  const std::string out = (dir_ / "stdout").string();
-  const std::string err = (dir_ / "stderr").string();
-  ASSERT_EQ(::kill(first->pid(), SIGSTOP), 0);
-  pid_t exporter = SpawnCli({"export", "--server", first->grpc_address(), "-o", csv}, out, err);
-  ASSERT_GT(exporter, 0);
-  ASSERT_TRUE(WaitForName(dir_, "shared.csv.partial")) << ReadFile(err);
-  auto later = RunCli({"export", "--server", second->grpc_address(), "-o", csv});
-  ASSERT_EQ(::kill(first->pid(), SIGCONT), 0);
-  const int status = WaitForExit(exporter);
-  const bool first_ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  const bool second_ok = later.exit_code == 0;
+  // to completion into the same file; then the first one goes on. Once into
+  // a new file, once over an existing one.
+  for (bool file_exists : {false, true}) {
+    SCOPED_TRACE(file_exists ? "over an existing file" : "into a new file");
+    const std::string csv = (dir_ / "shared.csv").string();
+    const std::string out = (dir_ / "stdout").string();
+    const std::string err = (dir_ / "stderr").string();
+    std::filesystem::remove(csv);
+    if (file_exists) std::ofstream(csv) << "yesterday's export\n";
+    ASSERT_EQ(::kill(first->pid(), SIGSTOP), 0);
+    pid_t exporter =
+        SpawnCli({"export", "--server", first->grpc_address(), "-o", csv}, out, err);
+    ASSERT_GT(exporter, 0);
+    ASSERT_TRUE(WaitForName(dir_, "shared.csv.partial")) << ReadFile(err);
+    auto later = RunCli({"export", "--server", second->grpc_address(), "-o", csv});
+    ASSERT_EQ(::kill(first->pid(), SIGCONT), 0);
+    const int status = WaitForExit(exporter);
+    const bool first_ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    const bool second_ok = later.exit_code == 0;
 
-  EXPECT_TRUE(first_ok || second_ok) << ReadFile(err) << later.err;
-  const std::string written = ReadFile(csv);
-  EXPECT_TRUE((first_ok && written == first_csv) || (second_ok && written == second_csv))
-      << "first " << (first_ok ? "succeeded" : "failed") << ", second "
-      << (second_ok ? "succeeded" : "failed") << ", and the file holds:\n" << written;
-  if (!first_ok) {
-    EXPECT_TRUE(absl::StrContains(ReadFile(err), "changed")) << ReadFile(err);
+    EXPECT_TRUE(first_ok || second_ok) << ReadFile(err) << later.err;
+    const std::string written = ReadFile(csv);
+    EXPECT_TRUE((first_ok && written == first_csv) || (second_ok && written == second_csv))
+        << "first " << (first_ok ? "succeeded" : "failed") << ", second "
+        << (second_ok ? "succeeded" : "failed") << ", and the file holds:\n" << written;
+    if (!first_ok) {
+      EXPECT_TRUE(absl::StrContains(ReadFile(err), "changed")) << ReadFile(err);
+    }
+    EXPECT_EQ(NamesStartingWith(dir_, "shared.csv"), std::vector<std::string>{"shared.csv"});
   }
-  EXPECT_EQ(NamesStartingWith(dir_, "shared.csv"), std::vector<std::string>{"shared.csv"});
 }
 
 // Every line of `out` is a JSON object (valid UTF-8); returns them parsed.
