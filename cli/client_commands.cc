@@ -1,25 +1,36 @@
 #include "cli/client_commands.h"
 
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <climits>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <string_view>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/flags.h"
-#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/message.h"
 #include "ingest/normalizer.h"
 #include "pdk/archive/v1/event_archive.grpc.pb.h"
-#include "query/csv_writer.h"
 #include "store/event.h"
 
 namespace pdkarchive::cli {
@@ -28,6 +39,300 @@ namespace {
 namespace v1 = ::pdk::archive::v1;
 
 using store::kDayMs;
+
+// ---- Times and JSON, written so that any value the server sends prints. ----
+
+// RFC 3339 writes years with four digits: the times it can express run from
+// 0000-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
+constexpr int64_t kMinRfc3339Seconds = -62167219200;
+constexpr int64_t kMaxRfc3339Seconds = 253402300799;
+constexpr int64_t kDaySeconds = kDayMs / 1000;
+
+void AppendDigits(int64_t value, int width, std::string& out) {
+  char text[20];
+  for (int i = width - 1; i >= 0; --i) {
+    text[i] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+  out.append(text, static_cast<size_t>(width));
+}
+
+// Appends `seconds` + `nanos` as an RFC 3339 UTC time. The fraction has three
+// digits with `always_millis` (finer parts cut off, as the table shows it),
+// else 0, 3, 6 or 9 digits as protobuf's JSON mapping writes it.
+// InvalidArgument, appending nothing, when RFC 3339 cannot express the time
+// (a year outside 0000-9999) or `nanos` is outside 0..999999999.
+absl::Status AppendRfc3339(int64_t seconds, int64_t nanos, bool always_millis,
+                           std::string& out) {
+  if (seconds < kMinRfc3339Seconds || seconds > kMaxRfc3339Seconds || nanos < 0 ||
+      nanos > 999999999) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "time ", seconds, " s + ", nanos,
+        " ns since 1970 is outside the years 0000-9999 that RFC 3339 can write"));
+  }
+  int64_t days = seconds / kDaySeconds;
+  int64_t of_day = seconds % kDaySeconds;
+  if (of_day < 0) {
+    of_day += kDaySeconds;
+    --days;
+  }
+  const store::CivilDate date = store::CivilFromDays(days);
+  AppendDigits(date.year, 4, out);
+  out.push_back('-');
+  AppendDigits(date.month, 2, out);
+  out.push_back('-');
+  AppendDigits(date.day, 2, out);
+  out.push_back('T');
+  AppendDigits(of_day / 3600, 2, out);
+  out.push_back(':');
+  AppendDigits(of_day / 60 % 60, 2, out);
+  out.push_back(':');
+  AppendDigits(of_day % 60, 2, out);
+  if (always_millis) {
+    out.push_back('.');
+    AppendDigits(nanos / 1000000, 3, out);
+  } else if (nanos != 0) {
+    out.push_back('.');
+    if (nanos % 1000000 == 0) {
+      AppendDigits(nanos / 1000000, 3, out);
+    } else if (nanos % 1000 == 0) {
+      AppendDigits(nanos / 1000, 6, out);
+    } else {
+      AppendDigits(nanos, 9, out);
+    }
+  }
+  out.push_back('Z');
+  return absl::OkStatus();
+}
+
+// The length of the valid UTF-8 sequence at the start of `text` (RFC 3629: no
+// overlong forms, no surrogates, nothing above U+10FFFF), or 0 if there is none.
+size_t Utf8SequenceLength(std::string_view text) {
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char lead = byte(0);
+  if (lead < 0x80) return 1;
+  size_t length = 0;
+  unsigned char min_second = 0x80;
+  unsigned char max_second = 0xBF;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    if (lead == 0xE0) min_second = 0xA0;  // overlong
+    if (lead == 0xED) max_second = 0x9F;  // surrogates
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    if (lead == 0xF0) min_second = 0x90;  // overlong
+    if (lead == 0xF4) max_second = 0x8F;  // above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (text.size() < length) return 0;
+  if (byte(1) < min_second || byte(1) > max_second) return 0;
+  for (size_t i = 2; i < length; ++i) {
+    if (byte(i) < 0x80 || byte(i) > 0xBF) return 0;
+  }
+  return length;
+}
+
+// Appends `text` as a JSON string (RFC 8259): quotes, backslashes, control
+// characters, DEL, U+2028 and U+2029 escaped; every byte that does not start a
+// valid UTF-8 sequence written as \ufffd, so the line is valid UTF-8 JSON
+// whatever the server sent.
+void AppendJsonString(std::string_view text, std::string& out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  size_t i = 0;
+  while (i < text.size()) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x80) {
+      const size_t length = Utf8SequenceLength(text.substr(i));
+      if (length == 0) {
+        out.append("\\ufffd");
+        ++i;
+      } else if (length == 3 && c == 0xE2 && static_cast<unsigned char>(text[i + 1]) == 0x80 &&
+                 (static_cast<unsigned char>(text[i + 2]) & 0xFE) == 0xA8) {
+        out.append(static_cast<unsigned char>(text[i + 2]) == 0xA8 ? "\\u2028" : "\\u2029");
+        i += 3;
+      } else {
+        out.append(text.substr(i, length));
+        i += length;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"': out.append("\\\""); break;
+      case '\\': out.append("\\\\"); break;
+      case '\b': out.append("\\b"); break;
+      case '\f': out.append("\\f"); break;
+      case '\n': out.append("\\n"); break;
+      case '\r': out.append("\\r"); break;
+      case '\t': out.append("\\t"); break;
+      default:
+        if (c < 0x20 || c == 0x7F) {
+          out.append("\\u00");
+          out.push_back(kHex[c >> 4]);
+          out.push_back(kHex[c & 0xF]);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+    ++i;
+  }
+  out.push_back('"');
+}
+
+absl::Status AppendJsonMessage(const google::protobuf::Message& message, std::string& out);
+
+// Appends one value of `field` (element `index` of a repeated field, or the
+// singular value when `index` < 0) as protobuf's JSON mapping writes it:
+// 64-bit integers as quoted decimals, enums by name, bytes as base64,
+// Timestamps as RFC 3339 strings. InvalidArgument for a Timestamp that RFC
+// 3339 cannot express.
+absl::Status AppendJsonValue(const google::protobuf::Message& message,
+                             const google::protobuf::FieldDescriptor& field, int index,
+                             std::string& out) {
+  using google::protobuf::FieldDescriptor;
+  const google::protobuf::Reflection& r = *message.GetReflection();
+  const bool rep = index >= 0;
+  switch (field.cpp_type()) {
+    case FieldDescriptor::CPPTYPE_INT32:
+      absl::StrAppend(&out, rep ? r.GetRepeatedInt32(message, &field, index)
+                                : r.GetInt32(message, &field));
+      break;
+    case FieldDescriptor::CPPTYPE_UINT32:
+      absl::StrAppend(&out, rep ? r.GetRepeatedUInt32(message, &field, index)
+                                : r.GetUInt32(message, &field));
+      break;
+    case FieldDescriptor::CPPTYPE_INT64:
+      absl::StrAppend(&out, "\"",
+                      rep ? r.GetRepeatedInt64(message, &field, index)
+                          : r.GetInt64(message, &field),
+                      "\"");
+      break;
+    case FieldDescriptor::CPPTYPE_UINT64:
+      absl::StrAppend(&out, "\"",
+                      rep ? r.GetRepeatedUInt64(message, &field, index)
+                          : r.GetUInt64(message, &field),
+                      "\"");
+      break;
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+    case FieldDescriptor::CPPTYPE_FLOAT: {
+      const double value =
+          field.cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE
+              ? (rep ? r.GetRepeatedDouble(message, &field, index) : r.GetDouble(message, &field))
+              : (rep ? r.GetRepeatedFloat(message, &field, index) : r.GetFloat(message, &field));
+      if (std::isnan(value)) {
+        out.append("\"NaN\"");
+      } else if (std::isinf(value)) {
+        out.append(value > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+      } else {
+        char text[32];
+        std::snprintf(text, sizeof text, "%.17g", value);
+        out.append(text);
+      }
+      break;
+    }
+    case FieldDescriptor::CPPTYPE_BOOL:
+      out.append((rep ? r.GetRepeatedBool(message, &field, index) : r.GetBool(message, &field))
+                     ? "true"
+                     : "false");
+      break;
+    case FieldDescriptor::CPPTYPE_ENUM: {
+      const int number = rep ? r.GetRepeatedEnumValue(message, &field, index)
+                             : r.GetEnumValue(message, &field);
+      const google::protobuf::EnumValueDescriptor* value =
+          field.enum_type()->FindValueByNumber(number);
+      if (value == nullptr) {
+        absl::StrAppend(&out, number);
+      } else {
+        AppendJsonString(value->name(), out);
+      }
+      break;
+    }
+    case FieldDescriptor::CPPTYPE_STRING: {
+      std::string scratch;
+      const std::string& value =
+          rep ? r.GetRepeatedStringReference(message, &field, index, &scratch)
+              : r.GetStringReference(message, &field, &scratch);
+      if (field.type() == FieldDescriptor::TYPE_BYTES) {
+        AppendJsonString(absl::Base64Escape(value), out);
+      } else {
+        AppendJsonString(value, out);
+      }
+      break;
+    }
+    case FieldDescriptor::CPPTYPE_MESSAGE: {
+      const google::protobuf::Message& sub =
+          rep ? r.GetRepeatedMessage(message, &field, index) : r.GetMessage(message, &field);
+      if (sub.GetDescriptor()->full_name() != "google.protobuf.Timestamp") {
+        return AppendJsonMessage(sub, out);
+      }
+      const google::protobuf::Descriptor& type = *sub.GetDescriptor();
+      const google::protobuf::Reflection& sub_r = *sub.GetReflection();
+      const int64_t seconds = sub_r.GetInt64(sub, type.FindFieldByNumber(1));
+      const int64_t nanos = sub_r.GetInt32(sub, type.FindFieldByNumber(2));
+      std::string text;
+      if (absl::Status s = AppendRfc3339(seconds, nanos, false, text); !s.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(field.name(), ": ", s.message()));
+      }
+      AppendJsonString(text, out);
+      break;
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Appends `message` as one JSON object in protobuf's JSON mapping with proto
+// field names: the fields that are set, in field-number order (maps, which
+// our messages do not use, come out as arrays of {"key","value"} objects).
+// Always valid JSON when it succeeds; InvalidArgument (with `out` partly
+// written) when a time cannot be written.
+absl::Status AppendJsonMessage(const google::protobuf::Message& message, std::string& out) {
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  message.GetReflection()->ListFields(message, &fields);
+  out.push_back('{');
+  for (size_t i = 0; i < fields.size(); ++i) {
+    const google::protobuf::FieldDescriptor& field = *fields[i];
+    if (i > 0) out.push_back(',');
+    AppendJsonString(field.name(), out);
+    out.push_back(':');
+    if (!field.is_repeated()) {
+      if (absl::Status s = AppendJsonValue(message, field, -1, out); !s.ok()) return s;
+      continue;
+    }
+    out.push_back('[');
+    const int size = message.GetReflection()->FieldSize(message, &field);
+    for (int j = 0; j < size; ++j) {
+      if (j > 0) out.push_back(',');
+      if (absl::Status s = AppendJsonValue(message, field, j, out); !s.ok()) return s;
+    }
+    out.push_back(']');
+  }
+  out.push_back('}');
+  return absl::OkStatus();
+}
+
+// One JSON line for `message`, or why it cannot be written.
+absl::StatusOr<std::string> JsonLine(const google::protobuf::Message& message) {
+  std::string line;
+  if (absl::Status s = AppendJsonMessage(message, line); !s.ok()) return s;
+  line.push_back('\n');
+  return line;
+}
+
+// The table's time column: RFC 3339 with milliseconds.
+absl::StatusOr<std::string> TableTime(const google::protobuf::Timestamp& ts) {
+  std::string text;
+  if (absl::Status s = AppendRfc3339(ts.seconds(), ts.nanos(), true, text); !s.ok()) return s;
+  return text;
+}
+
+// The largest reply the clients accept by default. gRPC's own default, 4 MiB,
+// is too small for a count by person and hour over a large archive; the
+// server bounds what it sends, this only bounds what the client holds.
+constexpr int64_t kDefaultMaxReplyMib = 256;
+constexpr int64_t kMaxReplyMibLimit = INT_MAX / (1024 * 1024);
 
 // The flags every client command shares: where the server is, and the filter.
 struct FilterFlags {
@@ -40,9 +345,12 @@ struct FilterFlags {
   std::vector<std::string> people;
   std::vector<std::string> ous;
   std::string family;
+  int64_t max_reply_mib = kDefaultMaxReplyMib;
 
   void Declare(FlagSet& flags) {
     flags.String("server", "HOST:PORT", &server, "the pdk-archive gRPC address");
+    flags.Int("max-reply-mib", "MIB", &max_reply_mib,
+              "the largest server reply this client accepts, in MiB (1-2047)");
     flags.String("from", "TIME", &from,
                  "events at or after TIME (RFC 3339, or a date YYYY-MM-DD = its 00:00 UTC)");
     flags.String("to", "TIME", &to,
@@ -121,18 +429,56 @@ absl::Status BuildFilter(const FilterFlags& f, v1::EventFilter* filter) {
   return absl::OkStatus();
 }
 
-std::unique_ptr<v1::EventArchive::Stub> Connect(const std::string& server) {
-  return v1::EventArchive::NewStub(
-      grpc::CreateChannel(server, grpc::InsecureChannelCredentials()));
+// Checks the shared flags BuildFilter does not: InvalidArgument names the flag.
+absl::Status CheckClientFlags(const FilterFlags& f) {
+  if (f.max_reply_mib < 1 || f.max_reply_mib > kMaxReplyMibLimit) {
+    return absl::InvalidArgumentError(absl::StrCat("--max-reply-mib wants 1 to ",
+                                                   kMaxReplyMibLimit, ", got ",
+                                                   f.max_reply_mib));
+  }
+  return absl::OkStatus();
 }
 
-int RpcFailed(const char* command, const std::string& server, const grpc::Status& status) {
-  std::cerr << "pdk-archive " << command << ": " << server << ": "
-            << (status.error_code() == grpc::StatusCode::UNAVAILABLE
-                    ? "server unavailable: "
-                    : "")
-            << status.error_message() << "\n";
+std::unique_ptr<v1::EventArchive::Stub> Connect(const FilterFlags& f) {
+  grpc::ChannelArguments arguments;
+  arguments.SetMaxReceiveMessageSize(static_cast<int>(f.max_reply_mib * 1024 * 1024));
+  return v1::EventArchive::NewStub(
+      grpc::CreateCustomChannel(f.server, grpc::InsecureChannelCredentials(), arguments));
+}
+
+// True when the call failed because a reply was over this client's
+// --max-reply-mib (gRPC reports that as RESOURCE_EXHAUSTED on the client).
+bool ReplyOverClientLimit(const grpc::Status& status) {
+  return status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+         absl::StrContains(status.error_message(), "Received message larger than max");
+}
+
+int RpcFailed(const char* command, const FilterFlags& f, const grpc::Status& status) {
+  std::cerr << "pdk-archive " << command << ": " << f.server << ": ";
+  if (ReplyOverClientLimit(status)) {
+    std::cerr << "the server's reply is larger than this client accepts (--max-reply-mib "
+              << f.max_reply_mib << "; " << status.error_message()
+              << "): narrow the filter (--from/--to, --topic, --door, --person, ...)"
+              << (std::string_view(command) == "count" ? " or group --by fewer dimensions" : "")
+              << ", or raise --max-reply-mib\n";
+    return 1;
+  }
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) std::cerr << "server unavailable: ";
+  std::cerr << status.error_message();
+  if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+    std::cerr << " (narrow the filter: --from/--to, --topic, --door, --person, ...)";
+  }
+  std::cerr << "\n";
   return 1;
+}
+
+// Parses the filter flags into `filter`; prints why not and returns false.
+bool BuildFilterOrSay(const char* command, const FilterFlags& f, v1::EventFilter* filter) {
+  absl::Status s = CheckClientFlags(f);
+  if (s.ok()) s = BuildFilter(f, filter);
+  if (s.ok()) return true;
+  std::cerr << "pdk-archive " << command << ": " << s.message() << "\n";
+  return false;
 }
 
 // Parses flags; returns an exit status to stop with, or nullopt to go on.
@@ -149,9 +495,212 @@ std::optional<int> ParseOrExit(const char* command, FlagSet& flags,
   return std::nullopt;
 }
 
-std::string FormatTime(const google::protobuf::Timestamp& ts) {
-  return query::FormatRfc3339Millis(ts.seconds() * 1000 + ts.nanos() / 1000000);
+
+// ---- Where `export -o FILE` writes. ----
+
+// The partial file to remove if a signal ends the export; a signal handler can
+// reach nothing else. Set when the partial file is created, before the
+// handlers are installed (an export creates one).
+char g_partial_path[PATH_MAX];
+volatile sig_atomic_t g_partial_armed = 0;
+
+extern "C" void RemovePartialAndDie(int signal_number) {
+  if (g_partial_armed != 0) ::unlink(g_partial_path);
+  // SA_RESETHAND restored the default action: the signal ends the process as
+  // it would have, once this handler returns.
+  ::raise(signal_number);
 }
+
+std::string ErrnoText(int error) { return std::strerror(error); }
+
+// An export's output file. A regular FILE (or one that does not exist yet) is
+// written to a partial file created exclusively beside it (mkstemp: a new
+// name, never a symlink followed) and renamed over FILE only once complete
+// and synced, keeping FILE's mode (new files get 0600: the export is
+// personal data). A symlink to a regular file has its target replaced, the
+// link kept. FILE that is a device, FIFO or socket (/dev/null, /dev/stdout,
+// a named pipe) is written straight: replacing it is never what was meant.
+// A directory, or a symlink to nothing, is refused. Not thread-safe.
+class OutputFile {
+ public:
+  static absl::StatusOr<std::unique_ptr<OutputFile>> Open(const std::string& path) {
+    auto file = std::unique_ptr<OutputFile>(new OutputFile());
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+      const int error = errno;
+      struct stat link {};
+      if (error == ENOENT && ::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode)) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(path, " is a symbolic link to nothing; not following it"));
+      }
+      if (error != ENOENT) {
+        return absl::FailedPreconditionError(absl::StrCat(path, ": ", ErrnoText(error)));
+      }
+      file->target_ = path;
+    } else if (S_ISDIR(st.st_mode)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, " is a directory; -o wants a file name"));
+    } else if (!S_ISREG(st.st_mode)) {
+      file->fd_ = ::open(path.c_str(), O_WRONLY | O_NOCTTY | O_CLOEXEC);
+      if (file->fd_ < 0) {
+        return absl::FailedPreconditionError(absl::StrCat(path, ": ", ErrnoText(errno)));
+      }
+      file->target_ = path;
+      return file;
+    } else {
+      std::error_code ec;
+      const std::filesystem::path resolved = std::filesystem::canonical(path, ec);
+      if (ec) return absl::FailedPreconditionError(absl::StrCat(path, ": ", ec.message()));
+      file->target_ = resolved.string();
+      file->existing_ = st;
+    }
+    std::string name = absl::StrCat(file->target_, ".partial-XXXXXX");
+    if (name.size() >= sizeof g_partial_path) {
+      return absl::FailedPreconditionError(absl::StrCat(path, ": name too long"));
+    }
+    file->fd_ = ::mkostemp(name.data(), O_CLOEXEC);
+    if (file->fd_ < 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot create a file beside ", path, ": ", ErrnoText(errno)));
+    }
+    file->partial_ = name;
+    file->Arm();
+    if (file->existing_.has_value()) {
+      // Ownership is kept where the system lets us (root, or a group of ours).
+      if (::fchown(file->fd_, file->existing_->st_uid, file->existing_->st_gid) != 0) {
+        (void)::fchown(file->fd_, static_cast<uid_t>(-1), file->existing_->st_gid);
+      }
+    }
+    const mode_t mode = file->existing_.has_value() ? (file->existing_->st_mode & 07777) : 0600;
+    if (::fchmod(file->fd_, mode) != 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot set the mode of ", name, ": ", ErrnoText(errno)));
+    }
+    return file;
+  }
+
+  OutputFile(const OutputFile&) = delete;
+  OutputFile& operator=(const OutputFile&) = delete;
+
+  // Removes the partial file unless Commit renamed it.
+  ~OutputFile() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!partial_.empty()) {
+      g_partial_armed = 0;
+      ::unlink(partial_.c_str());
+    }
+  }
+
+  // The file the user named (after symlinks, when it is replaced).
+  const std::string& target() const { return target_; }
+
+  absl::Status Write(std::string_view data) {
+    while (!data.empty()) {
+      const ssize_t n = ::write(fd_, data.data(), data.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        return absl::DataLossError(absl::StrCat("writing ", Name(), ": ", ErrnoText(errno)));
+      }
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return absl::OkStatus();
+  }
+
+  // Syncs the data and puts it in place. Fails, leaving FILE as it is, when
+  // FILE changed since Open (another export finished first: each reported
+  // file must be the one written); the partial file is then removed.
+  absl::Status Commit() {
+    const bool replacing = !partial_.empty();
+    if (::fsync(fd_) != 0 && (replacing || (errno != EINVAL && errno != EROFS &&
+                                            errno != ENOTSUP))) {
+      return absl::DataLossError(absl::StrCat("syncing ", Name(), ": ", ErrnoText(errno)));
+    }
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) {
+      return absl::DataLossError(absl::StrCat("closing ", Name(), ": ", ErrnoText(errno)));
+    }
+    if (!replacing) return absl::OkStatus();
+    if (existing_.has_value()) {
+      struct stat now {};
+      if (::lstat(target_.c_str(), &now) != 0 || now.st_dev != existing_->st_dev ||
+          now.st_ino != existing_->st_ino || now.st_size != existing_->st_size ||
+          now.st_mtim.tv_sec != existing_->st_mtim.tv_sec ||
+          now.st_mtim.tv_nsec != existing_->st_mtim.tv_nsec) {
+        return Conflict();
+      }
+      if (::rename(partial_.c_str(), target_.c_str()) != 0) {
+        return absl::DataLossError(
+            absl::StrCat("renaming ", partial_, " to ", target_, ": ", ErrnoText(errno)));
+      }
+    } else if (absl::Status s = RenameNoReplace(); !s.ok()) {
+      return s;
+    }
+    partial_.clear();
+    g_partial_armed = 0;
+    const std::string dir = std::filesystem::path(target_).parent_path().string();
+    const int dir_fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const bool synced = dir_fd >= 0 && ::fsync(dir_fd) == 0;
+    const int error = errno;
+    if (dir_fd >= 0) ::close(dir_fd);
+    if (!synced) {
+      return absl::DataLossError(absl::StrCat(target_, " is complete but its directory ",
+                                              "could not be synced: ", ErrnoText(error)));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  OutputFile() = default;
+
+  const std::string& Name() const { return partial_.empty() ? target_ : partial_; }
+
+  // Lets a SIGINT, SIGTERM or SIGHUP remove the partial file before ending the process.
+  void Arm() {
+    std::memcpy(g_partial_path, partial_.c_str(), partial_.size() + 1);
+    g_partial_armed = 1;
+    struct sigaction action {};
+    action.sa_handler = RemovePartialAndDie;
+    action.sa_flags = static_cast<int>(SA_RESETHAND);
+    sigemptyset(&action.sa_mask);
+    for (int signal_number : {SIGINT, SIGTERM, SIGHUP}) {
+      ::sigaction(signal_number, &action, nullptr);
+    }
+  }
+
+  // Puts the partial file at `target_`, which did not exist at Open, unless
+  // something has appeared there since.
+  absl::Status RenameNoReplace() {
+    if (::renameat2(AT_FDCWD, partial_.c_str(), AT_FDCWD, target_.c_str(), RENAME_NOREPLACE) ==
+        0) {
+      return absl::OkStatus();
+    }
+    if (errno == EEXIST) return Conflict();
+    if (errno != EINVAL && errno != ENOSYS) {
+      return absl::DataLossError(
+          absl::StrCat("renaming ", partial_, " to ", target_, ": ", ErrnoText(errno)));
+    }
+    // A file system without RENAME_NOREPLACE: link() refuses an existing name too.
+    if (::link(partial_.c_str(), target_.c_str()) != 0) {
+      if (errno == EEXIST) return Conflict();
+      return absl::DataLossError(
+          absl::StrCat("linking ", partial_, " to ", target_, ": ", ErrnoText(errno)));
+    }
+    ::unlink(partial_.c_str());
+    return absl::OkStatus();
+  }
+
+  absl::Status Conflict() const {
+    return absl::AbortedError(absl::StrCat(
+        target_, " changed while this export ran (another export to the same file?); "
+                 "left it as it is and wrote nothing"));
+  }
+
+  int fd_ = -1;
+  std::string target_;
+  std::string partial_;                 // empty when writing straight to target_
+  std::optional<struct stat> existing_;  // target_ as it was at Open, if it existed
+};
 
 }  // namespace
 
@@ -173,38 +722,57 @@ int RunEvents(const std::vector<std::string>& args) {
     return 2;
   }
   v1::ListEventsRequest request;
-  if (absl::Status s = BuildFilter(filter_flags, request.mutable_filter()); !s.ok()) {
-    std::cerr << "pdk-archive events: " << s.message() << "\n";
-    return 2;
-  }
+  if (!BuildFilterOrSay("events", filter_flags, request.mutable_filter())) return 2;
   request.set_descending(descending);
-  auto stub = Connect(filter_flags.server);
+  auto stub = Connect(filter_flags);
   if (!json) {
     std::cout << std::left << std::setw(10) << "SEQUENCE" << std::setw(26) << "OCCURRED (UTC)"
               << std::setw(30) << "TOPIC" << std::setw(12) << "PANEL" << std::setw(7)
               << "DOOR" << std::setw(20) << "DOOR NAME" << "PERSON\n";
   }
-  google::protobuf::util::JsonPrintOptions json_options;
-  json_options.preserve_proto_field_names = true;
+  // A row that cannot be written (a time RFC 3339 cannot express) is reported
+  // on stderr and skipped; the exit status is then 1.
   int64_t printed = 0;
-  while (limit == 0 || printed < limit) {
-    const int64_t want = limit == 0 ? 1000 : std::min<int64_t>(1000, limit - printed);
+  int64_t unprintable = 0;
+  auto report = [&](const v1::Event& e, const absl::Status& s) {
+    std::cerr << "pdk-archive events: event " << e.sequence() << " cannot be printed: "
+              << s.message() << "\n";
+    ++unprintable;
+  };
+  // Pages shrink while one is over --max-reply-mib, down to a single event.
+  int64_t page_cap = 1000;
+  while (limit == 0 || printed + unprintable < limit) {
+    const int64_t want =
+        limit == 0 ? page_cap : std::min<int64_t>(page_cap, limit - printed - unprintable);
     request.set_page_size(static_cast<int32_t>(want));
     v1::ListEventsResponse response;
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
     grpc::Status status = stub->ListEvents(&context, request, &response);
-    if (!status.ok()) return RpcFailed("events", filter_flags.server, status);
+    if (!status.ok() && ReplyOverClientLimit(status) && want > 1) {
+      page_cap = want / 2;
+      continue;
+    }
+    if (!status.ok()) return RpcFailed("events", filter_flags, status);
     for (const v1::Event& e : response.events()) {
       if (json) {
-        std::string line;
-        (void)google::protobuf::util::MessageToJsonString(e, &line, json_options);
-        std::cout << line << "\n";
+        absl::StatusOr<std::string> line = JsonLine(e);
+        if (!line.ok()) {
+          report(e, line.status());
+          continue;
+        }
+        std::cout << *line;
       } else {
-        std::cout << std::left << std::setw(10) << e.sequence() << std::setw(26)
-                  << FormatTime(e.occur_time()) << std::setw(30) << e.topic()
-                  << std::setw(12) << e.panel_id() << std::setw(7)
-                  << (e.has_door_id() ? absl::StrCat(e.door_id()) : "-") << std::setw(20)
+        absl::StatusOr<std::string> occurred = TableTime(e.occur_time());
+        if (!occurred.ok()) {
+          report(e, absl::InvalidArgumentError(
+                        absl::StrCat("occur_time: ", occurred.status().message())));
+          continue;
+        }
+        std::cout << std::left << std::setw(10) << e.sequence() << std::setw(26) << *occurred
+                  << std::setw(30) << e.topic() << std::setw(12) << e.panel_id()
+                  << std::setw(7) << (e.has_door_id() ? absl::StrCat(e.door_id()) : "-")
+                  << std::setw(20)
                   << (e.door_name().empty() ? "-" : e.door_name().substr(0, 19))
                   << (e.has_person_id() ? absl::StrCat(e.person_id()) : "-") << "\n";
       }
@@ -214,6 +782,15 @@ int RunEvents(const std::vector<std::string>& args) {
     request.set_page_token(response.next_page_token());
   }
   std::cout << std::flush;
+  if (!std::cout) {
+    std::cerr << "pdk-archive events: writing to standard output failed\n";
+    return 1;
+  }
+  if (unprintable > 0) {
+    std::cerr << "pdk-archive events: printed " << printed << " events; " << unprintable
+              << " could not be printed\n";
+    return 1;
+  }
   return 0;
 }
 
@@ -229,10 +806,7 @@ int RunCount(const std::vector<std::string>& args) {
   flags.Bool("json", &json, "one JSON object per group instead of a table");
   if (auto exit = ParseOrExit("count", flags, args)) return *exit;
   v1::CountEventsRequest request;
-  if (absl::Status s = BuildFilter(filter_flags, request.mutable_filter()); !s.ok()) {
-    std::cerr << "pdk-archive count: " << s.message() << "\n";
-    return 2;
-  }
+  if (!BuildFilterOrSay("count", filter_flags, request.mutable_filter())) return 2;
   static const std::pair<const char*, v1::Dimension> kDimensions[] = {
       {"topic", v1::DIMENSION_TOPIC}, {"panel", v1::DIMENSION_PANEL},
       {"door", v1::DIMENSION_DOOR},   {"person", v1::DIMENSION_PERSON},
@@ -251,21 +825,24 @@ int RunCount(const std::vector<std::string>& args) {
       return 2;
     }
   }
-  auto stub = Connect(filter_flags.server);
+  auto stub = Connect(filter_flags);
   v1::CountEventsResponse response;
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(5));
   grpc::Status status = stub->CountEvents(&context, request, &response);
-  if (!status.ok()) return RpcFailed("count", filter_flags.server, status);
+  if (!status.ok()) return RpcFailed("count", filter_flags, status);
   if (json) {
-    google::protobuf::util::JsonPrintOptions json_options;
-    json_options.preserve_proto_field_names = true;
     for (const v1::Group& g : response.groups()) {
-      std::string line;
-      (void)google::protobuf::util::MessageToJsonString(g, &line, json_options);
-      std::cout << line << "\n";
+      absl::StatusOr<std::string> line = JsonLine(g);
+      if (!line.ok()) {  // a Group holds no times; kept total all the same
+        std::cerr << "pdk-archive count: a group cannot be printed: "
+                  << line.status().message() << "\n";
+        return 1;
+      }
+      std::cout << *line;
     }
-    return 0;
+    std::cout << std::flush;
+    return std::cout ? 0 : 1;
   }
   for (const std::string& name : by) std::cout << std::left << std::setw(30) << name;
   std::cout << "COUNT\n";
@@ -283,43 +860,53 @@ int RunExport(const std::vector<std::string>& args) {
   bool include_raw = false;
   FlagSet flags("pdk-archive export [-o FILE] [flags]",
                 "Exports archived events from a running pdk-archive server as RFC 4180\n"
-                "CSV, oldest first. Writes FILE only once the export is complete.");
+                "CSV, oldest first. A regular FILE is replaced only once the export is\n"
+                "complete and on disk (its mode kept; a new FILE is created 0600), and is\n"
+                "left as it was on any failure; a device or FIFO (/dev/stdout) is written\n"
+                "straight.");
   filter_flags.Declare(flags);
   flags.String("output", "FILE", &output, "where to write the CSV; - = standard output");
   flags.Alias('o', "output");
   flags.Bool("raw", &include_raw, "add the raw payload as the last column");
   if (auto exit = ParseOrExit("export", flags, args)) return *exit;
   v1::ExportEventsRequest request;
-  if (absl::Status s = BuildFilter(filter_flags, request.mutable_filter()); !s.ok()) {
-    std::cerr << "pdk-archive export: " << s.message() << "\n";
-    return 2;
-  }
+  if (!BuildFilterOrSay("export", filter_flags, request.mutable_filter())) return 2;
   request.set_include_raw(include_raw);
 
   const bool to_stdout = output == "-";
-  const std::string partial = output + ".partial";
-  std::ofstream file;
+  std::unique_ptr<OutputFile> file;
   if (!to_stdout) {
-    file.open(partial, std::ios::binary | std::ios::trunc);
-    if (!file) {
-      std::cerr << "pdk-archive export: cannot write " << partial << "\n";
+    absl::StatusOr<std::unique_ptr<OutputFile>> opened = OutputFile::Open(output);
+    if (!opened.ok()) {
+      std::cerr << "pdk-archive export: " << opened.status().message() << "\n";
       return 1;
     }
+    file = *std::move(opened);
   }
-  std::ostream& out = to_stdout ? std::cout : file;
+  auto write = [&](std::string_view data) -> absl::Status {
+    if (file != nullptr) return file->Write(data);
+    std::cout.write(data.data(), static_cast<std::streamsize>(data.size()));
+    return std::cout ? absl::OkStatus()
+                     : absl::DataLossError("writing to standard output failed");
+  };
   const bool progress = ::isatty(STDERR_FILENO) != 0;
 
-  auto stub = Connect(filter_flags.server);
+  auto stub = Connect(filter_flags);
   grpc::ClientContext context;
   auto reader = stub->ExportEvents(&context, request);
   v1::ExportEventsResponse chunk;
   uint64_t bytes = 0;
   uint64_t lines = 0;
+  absl::Status written;
   const auto start = std::chrono::steady_clock::now();
   auto last_report = start;
   while (reader->Read(&chunk)) {
     const std::string& csv = chunk.csv_chunk();
-    out.write(csv.data(), static_cast<std::streamsize>(csv.size()));
+    written = write(csv);
+    if (!written.ok()) {
+      context.TryCancel();
+      break;
+    }
     bytes += csv.size();
     for (char c : csv) lines += c == '\n' ? 1 : 0;
     const auto now = std::chrono::steady_clock::now();
@@ -330,26 +917,21 @@ int RunExport(const std::vector<std::string>& args) {
     }
   }
   grpc::Status status = reader->Finish();
-  out.flush();
   if (progress) std::cerr << "\r\033[K";
-  if (!status.ok() || !out) {
-    if (!to_stdout) {
-      file.close();
-      std::filesystem::remove(partial);
-    }
-    if (!status.ok()) return RpcFailed("export", filter_flags.server, status);
-    std::cerr << "pdk-archive export: writing " << output << " failed\n";
+  // On every failure `file` goes out of scope with its partial file removed.
+  if (!written.ok()) {
+    std::cerr << "pdk-archive export: " << written.message() << "\n";
     return 1;
   }
-  if (!to_stdout) {
-    file.close();
-    std::error_code ec;
-    std::filesystem::rename(partial, output, ec);
-    if (ec) {
-      std::cerr << "pdk-archive export: cannot rename " << partial << " to " << output
-                << ": " << ec.message() << "\n";
+  if (!status.ok()) return RpcFailed("export", filter_flags, status);
+  if (file != nullptr) {
+    if (absl::Status s = file->Commit(); !s.ok()) {
+      std::cerr << "pdk-archive export: " << s.message() << "\n";
       return 1;
     }
+  } else if (!std::cout.flush()) {
+    std::cerr << "pdk-archive export: writing to standard output failed\n";
+    return 1;
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

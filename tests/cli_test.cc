@@ -1,19 +1,28 @@
 // The `pdk-archive` command as a user types it: the real binary, started as
 // a child process, driven over HTTP and through its own client commands.
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <rapidjson/document.h>
 #include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -288,6 +297,424 @@ TEST_F(CliTest, ServeRefusesAnAddressInUse) {
                        std::chrono::seconds(20));
   EXPECT_EQ(second.exit_code, 1) << second.err;
   EXPECT_FALSE(second.err.empty());
+}
+
+// ---- export -o FILE, events/count output (issue 13, items 6, 7 and 9) ----
+
+// The names in `dir` that start with `prefix`.
+std::vector<std::string> NamesStartingWith(const std::filesystem::path& dir,
+                                           const std::string& prefix) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (absl::StartsWith(name, prefix)) names.push_back(name);
+  }
+  return names;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Starts the pdk-archive binary with `args` and its output going to files,
+// without waiting for it.
+pid_t SpawnCli(const std::vector<std::string>& args, const std::string& out_path,
+               const std::string& err_path) {
+  const std::string binary = testing::BinaryPath();
+  std::vector<std::string> all = {binary};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& arg : all) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
+  pid_t pid = -1;
+  const int error =
+      posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  EXPECT_EQ(error, 0) << binary;
+  return error == 0 ? pid : -1;
+}
+
+// Waits up to 20 s for `pid`; returns its wait status (SIGKILLs it and fails
+// the test when it does not end).
+int WaitForExit(pid_t pid) {
+  int status = 0;
+  for (int i = 0; i < 2000; ++i) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) return status;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  ADD_FAILURE() << "pid " << pid << " did not exit";
+  return status;
+}
+
+// RunCli for commands with large output: through files, which RunCli's
+// polling of pipes would read slowly.
+testing::CommandResult RunCliThroughFiles(const std::vector<std::string>& args,
+                                          const std::filesystem::path& dir) {
+  const std::string out = (dir / "big-stdout").string();
+  const std::string err = (dir / "big-stderr").string();
+  testing::CommandResult result;
+  const pid_t pid = SpawnCli(args, out, err);
+  if (pid < 0) return result;
+  const int status = WaitForExit(pid);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.out = ReadFile(out);
+  result.err = ReadFile(err);
+  return result;
+}
+
+// Waits up to 10 s until `dir` holds a name starting with `prefix`.
+bool WaitForName(const std::filesystem::path& dir, const std::string& prefix) {
+  for (int i = 0; i < 10000; ++i) {
+    if (!NamesStartingWith(dir, prefix).empty()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
+
+class CliOutputTest : public CliTest {
+ protected:
+  // Starts a server on `db` holding `count` events (doors 1.., person 17).
+  absl::StatusOr<ServerProcess> StartWithEvents(const std::string& db, int count) {
+    auto server = ServerProcess::Start(db, {"--secret", kSecret});
+    if (!server.ok()) return server.status();
+    for (int i = 0; i < count; ++i) {
+      const std::string body = Event(i, i + 1, 17, 1646870400000 + i * 1000);
+      auto reply = testing::HttpRequest(server->http_port(), "POST", "/webhooks", body,
+                                        SignedHeaders(kSecret, body));
+      if (!reply.ok()) return reply.status();
+      if (reply->status != 200) return absl::InternalError(reply->body);
+    }
+    return server;
+  }
+
+  // What `export` writes to standard output from `server`.
+  static std::string ExportToStdout(const ServerProcess& server) {
+    auto r = RunCli({"export", "--server", server.grpc_address()});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  }
+};
+
+TEST_F(CliOutputTest, ExportNeverFollowsAPlantedPartialSymlink) {
+  auto server = StartWithEvents(db_, 3);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string victim = (dir_ / "victim.txt").string();
+  std::ofstream(victim) << "not yours\n";
+  const std::string csv = (dir_ / "out.csv").string();
+  std::filesystem::create_symlink(victim, csv + ".partial");
+
+  auto r = RunCli({"export", "--server", server->grpc_address(), "-o", csv});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadFile(victim), "not yours\n");
+  EXPECT_FALSE(std::filesystem::is_symlink(csv));
+  EXPECT_EQ(ReadFile(csv), ExportToStdout(*server));
+  EXPECT_TRUE(std::filesystem::is_symlink(csv + ".partial")) << "not ours to remove";
+}
+
+TEST_F(CliOutputTest, ExportKeepsAnExistingFilesModeAndCreatesNewFilesPrivate) {
+  auto server = StartWithEvents(db_, 2);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const mode_t old_umask = ::umask(022);
+  const std::string existing = (dir_ / "existing.csv").string();
+  std::ofstream(existing) << "old contents\n";
+  ASSERT_EQ(::chmod(existing.c_str(), 0640), 0);
+  auto r = RunCli({"export", "--server", server->grpc_address(), "-o", existing});
+  const std::string fresh = (dir_ / "fresh.csv").string();
+  auto r2 = RunCli({"export", "--server", server->grpc_address(), "-o", fresh});
+  ::umask(old_umask);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(r2.exit_code, 0) << r2.err;
+  struct stat st {};
+  ASSERT_EQ(::stat(existing.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  EXPECT_EQ(ReadFile(existing), ExportToStdout(*server));
+  ASSERT_EQ(::stat(fresh.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u) << "an export is personal data";
+  EXPECT_TRUE(NamesStartingWith(dir_, "existing.csv.").empty());
+  EXPECT_TRUE(NamesStartingWith(dir_, "fresh.csv.").empty());
+}
+
+TEST_F(CliOutputTest, ExportWritesStraightToAFifoAndRefusesADirectory) {
+  auto server = StartWithEvents(db_, 2);
+  ASSERT_TRUE(server.ok()) << server.status();
+  // A named pipe stands for /dev/null and /dev/stdout, which a test run as
+  // root must not risk replacing.
+  const std::string fifo = (dir_ / "pipe").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(reader, 0);
+  std::atomic<bool> done{false};
+  testing::CommandResult result;
+  std::thread exporter([&] {
+    result = RunCli({"export", "--server", server->grpc_address(), "-o", fifo});
+    done = true;
+  });
+  std::string received;
+  char buffer[4096];
+  while (true) {
+    const bool finished = done;
+    const ssize_t n = ::read(reader, buffer, sizeof buffer);
+    if (n > 0) {
+      received.append(buffer, static_cast<size_t>(n));
+    } else if (finished) {
+      break;
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+  exporter.join();
+  ::close(reader);
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  struct stat st {};
+  ASSERT_EQ(::lstat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the FIFO was replaced";
+  EXPECT_EQ(received, ExportToStdout(*server));
+  EXPECT_TRUE(NamesStartingWith(dir_, "pipe.").empty());
+
+  const std::filesystem::path folder = dir_ / "folder";
+  std::filesystem::create_directories(folder);
+  auto r = RunCli({"export", "--server", server->grpc_address(), "-o", folder.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(r.err, "directory")) << r.err;
+  EXPECT_TRUE(std::filesystem::is_directory(folder));
+  EXPECT_TRUE(NamesStartingWith(dir_, "folder.").empty());
+}
+
+TEST_F(CliOutputTest, ExportLeavesNothingBehindWhenStoppedOrWhenTheServerGoes) {
+  auto server = StartWithEvents(db_, 2);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string out = (dir_ / "stdout").string();
+  const std::string err = (dir_ / "stderr").string();
+  // A stopped server holds the export mid-call, its partial file created.
+  ASSERT_EQ(::kill(server->pid(), SIGSTOP), 0);
+  const std::string csv = (dir_ / "stopped.csv").string();
+  pid_t exporter = SpawnCli({"export", "--server", server->grpc_address(), "-o", csv}, out, err);
+  ASSERT_GT(exporter, 0);
+  ASSERT_TRUE(WaitForName(dir_, "stopped.csv.partial")) << ReadFile(err);
+  ASSERT_EQ(::kill(exporter, SIGTERM), 0);
+  int status = WaitForExit(exporter);
+  EXPECT_TRUE(WIFSIGNALED(status) || WEXITSTATUS(status) != 0);
+  EXPECT_TRUE(NamesStartingWith(dir_, "stopped.csv").empty())
+      << absl::StrJoin(NamesStartingWith(dir_, "stopped.csv"), ", ");
+
+  // The server dies while the export waits for it.
+  const std::string gone = (dir_ / "gone.csv").string();
+  exporter = SpawnCli({"export", "--server", server->grpc_address(), "-o", gone}, out, err);
+  ASSERT_GT(exporter, 0);
+  ASSERT_TRUE(WaitForName(dir_, "gone.csv.partial")) << ReadFile(err);
+  auto code = server->Stop(SIGKILL);
+  ASSERT_TRUE(code.ok()) << code.status();
+  status = WaitForExit(exporter);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  EXPECT_FALSE(ReadFile(err).empty());
+  EXPECT_TRUE(NamesStartingWith(dir_, "gone.csv").empty())
+      << absl::StrJoin(NamesStartingWith(dir_, "gone.csv"), ", ");
+}
+
+TEST_F(CliOutputTest, TwoExportsToOneFileNeverReportAClobberedFile) {
+  auto first = StartWithEvents(db_, 4);
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = StartWithEvents((dir_ / "other.db").string(), 1);
+  ASSERT_TRUE(second.ok()) << second.status();
+  const std::string first_csv = ExportToStdout(*first);
+  const std::string second_csv = ExportToStdout(*second);
+  ASSERT_NE(first_csv, second_csv);
+
+  // The first export waits on its stopped server while the second one runs
+  // to completion into the same file; then the first one goes on. Once into
+  // a new file, once over an existing one.
+  for (bool file_exists : {false, true}) {
+    SCOPED_TRACE(file_exists ? "over an existing file" : "into a new file");
+    const std::string csv = (dir_ / "shared.csv").string();
+    const std::string out = (dir_ / "stdout").string();
+    const std::string err = (dir_ / "stderr").string();
+    std::filesystem::remove(csv);
+    if (file_exists) std::ofstream(csv) << "yesterday's export\n";
+    ASSERT_EQ(::kill(first->pid(), SIGSTOP), 0);
+    pid_t exporter =
+        SpawnCli({"export", "--server", first->grpc_address(), "-o", csv}, out, err);
+    ASSERT_GT(exporter, 0);
+    ASSERT_TRUE(WaitForName(dir_, "shared.csv.partial")) << ReadFile(err);
+    auto later = RunCli({"export", "--server", second->grpc_address(), "-o", csv});
+    ASSERT_EQ(::kill(first->pid(), SIGCONT), 0);
+    const int status = WaitForExit(exporter);
+    const bool first_ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    const bool second_ok = later.exit_code == 0;
+
+    EXPECT_TRUE(first_ok || second_ok) << ReadFile(err) << later.err;
+    const std::string written = ReadFile(csv);
+    EXPECT_TRUE((first_ok && written == first_csv) || (second_ok && written == second_csv))
+        << "first " << (first_ok ? "succeeded" : "failed") << ", second "
+        << (second_ok ? "succeeded" : "failed") << ", and the file holds:\n" << written;
+    if (!first_ok) {
+      EXPECT_TRUE(absl::StrContains(ReadFile(err), "changed")) << ReadFile(err);
+    }
+    EXPECT_EQ(NamesStartingWith(dir_, "shared.csv"), std::vector<std::string>{"shared.csv"});
+  }
+}
+
+// Every line of `out` is a JSON object (valid UTF-8); returns them parsed.
+std::vector<rapidjson::Document> ParseJsonLines(const std::string& out) {
+  std::vector<rapidjson::Document> docs;
+  for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
+    rapidjson::Document doc;
+    doc.Parse<rapidjson::kParseValidateEncodingFlag>(line.data(), line.size());
+    EXPECT_FALSE(doc.HasParseError()) << "not JSON: " << line;
+    EXPECT_TRUE(!doc.HasParseError() && doc.IsObject()) << line;
+    if (!doc.HasParseError() && doc.IsObject()) docs.push_back(std::move(doc));
+  }
+  return docs;
+}
+
+bool IsRfc3339(const std::string& text) {
+  static const std::regex kPattern(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3}|\.\d{6}|\.\d{9})?Z)");
+  return std::regex_match(text, kPattern);
+}
+
+// Events as an old archive may hold them: times RFC 3339 cannot write (years
+// 0000, below 0 and above 9999), and a door name that needs escaping. Either a
+// row prints as valid JSON with an RFC 3339 time, or it is named on stderr
+// and the exit status is 1.
+TEST_F(CliOutputTest, EventsPrintsValidJsonForAnyStoredTime) {
+  const std::string jsonl = (dir_ / "events.jsonl").string();
+  const std::string awkward_name = "Door \\\"7\\\"\\\\ \\u0001\\n\\u2028 caf\\u00e9 \\ud83d\\udeaa";
+  {
+    std::ofstream lines(jsonl);
+    for (int i = 1; i <= 4; ++i) lines << Event(i, i, 17, 1646870400000 + i) << "\n";
+    lines << R"({"id":"cli-5","body":{"doorId":5},"metadata":{"occurred":1646870400005,)"
+          << R"("doorName":")" << awkward_name << R"("},"panelId":"1070000",)"
+          << R"("topic":"door.request.allowed"})" << "\n";
+  }
+  ASSERT_EQ(RunCli({"import", "--db", db_, jsonl}).exit_code, 0);
+  {
+    SQLite::Database db(db_, SQLite::OPEN_READWRITE);
+    const int64_t year0 = -62167219200000 + 1234;       // 0000-01-01T00:00:01.234Z
+    const int64_t year_minus1 = -62167219200000 - 1000;  // -0001-12-31T23:59:59Z
+    const int64_t year10000 = 253402300800000 + 5;       // 10000-01-01T00:00:00.005Z
+    db.exec(absl::StrCat("UPDATE events SET occur_time = ", year0, " WHERE sequence = 1"));
+    db.exec(absl::StrCat("UPDATE events SET occur_time = ", year_minus1, " WHERE sequence = 2"));
+    db.exec(absl::StrCat("UPDATE events SET occur_time = ", year10000, " WHERE sequence = 3"));
+  }
+  auto server = ServerProcess::Start(db_, {"--secret", kSecret});
+  ASSERT_TRUE(server.ok()) << server.status();
+
+  for (bool json : {true, false}) {
+    std::vector<std::string> args = {"events", "--server", server->grpc_address()};
+    if (json) args.push_back("--json");
+    auto r = RunCli(args);
+    std::set<int64_t> printed;
+    if (json) {
+      for (const rapidjson::Document& doc : ParseJsonLines(r.out)) {
+        ASSERT_TRUE(doc.HasMember("sequence") && doc["sequence"].IsString());
+        printed.insert(std::stoll(doc["sequence"].GetString()));
+        ASSERT_TRUE(doc.HasMember("occur_time") && doc["occur_time"].IsString());
+        EXPECT_TRUE(IsRfc3339(doc["occur_time"].GetString())) << doc["occur_time"].GetString();
+        if (doc["sequence"] == "5") {
+          EXPECT_EQ(std::string(doc["door_name"].GetString()),
+                    "Door \"7\"\\ \x01\n\xE2\x80\xA8 caf\xC3\xA9 \xF0\x9F\x9A\xAA");
+        }
+      }
+    } else {
+      std::vector<std::string> rows = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+      for (size_t i = 1; i < rows.size(); ++i) {
+        int64_t sequence = 0;
+        if (!absl::SimpleAtoi(rows[i].substr(0, rows[i].find(' ')), &sequence)) continue;
+        printed.insert(sequence);
+        EXPECT_TRUE(IsRfc3339(rows[i].substr(10, 24))) << rows[i];
+      }
+    }
+    for (int64_t sequence = 1; sequence <= 5; ++sequence) {
+      EXPECT_TRUE(printed.count(sequence) > 0 ||
+                  absl::StrContains(r.err, absl::StrCat("event ", sequence, " ")))
+          << "event " << sequence << " neither printed nor reported: " << r.err;
+    }
+    EXPECT_EQ(r.exit_code, printed.size() == 5 ? 0 : 1) << r.err;
+    EXPECT_GE(printed.size(), 2u) << r.err;  // events 4 and 5 are ordinary
+  }
+  auto code = server->Stop(SIGTERM);
+  ASSERT_TRUE(code.ok());
+}
+
+// An old archive's door name that is not UTF-8: whatever the server does with
+// it, the CLI prints valid UTF-8 JSON or fails with exit status 1.
+TEST_F(CliOutputTest, EventsJsonStaysValidOverANameThatIsNotUtf8) {
+  const std::string jsonl = (dir_ / "events.jsonl").string();
+  {
+    std::ofstream lines(jsonl);
+    for (int i = 1; i <= 3; ++i) lines << Event(i, i, 17, 1646870400000 + i) << "\n";
+  }
+  ASSERT_EQ(RunCli({"import", "--db", db_, jsonl}).exit_code, 0);
+  {
+    SQLite::Database db(db_, SQLite::OPEN_READWRITE);
+    db.exec("UPDATE names SET value = CAST(X'446F6F7220EDB080' AS TEXT) WHERE value = 'Door 2'");
+  }
+  auto server = ServerProcess::Start(db_, {"--secret", kSecret});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto r = RunCli({"events", "--server", server->grpc_address(), "--json"});
+  const std::vector<rapidjson::Document> docs = ParseJsonLines(r.out);
+  if (r.exit_code == 0) {
+    EXPECT_EQ(docs.size(), 3u) << r.out;
+  } else {
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_FALSE(r.err.empty());
+  }
+  auto code = server->Stop(SIGTERM);
+  ASSERT_TRUE(code.ok());
+}
+
+// Five events whose panel ids are 900 KB each: a count by panel is a reply of
+// over 4 MiB, gRPC's default limit.
+TEST_F(CliOutputTest, CountTakesRepliesOverFourMebibytesAndExplainsTooBigOnes) {
+  const std::string jsonl = (dir_ / "big.jsonl").string();
+  {
+    std::ofstream lines(jsonl);
+    for (int i = 0; i < 5; ++i) {
+      lines << R"({"id":"big-)" << i << R"(","body":{"doorId":1},"panelId":")"
+            << std::string(900 * 1000, static_cast<char>('a' + i))
+            << R"(","topic":"door.request.allowed"})" << "\n";
+    }
+  }
+  auto imported = RunCli({"import", "--db", db_, jsonl});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  auto server = ServerProcess::Start(db_, {"--secret", kSecret});
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string addr = server->grpc_address();
+
+  auto count = RunCliThroughFiles({"count", "--server", addr, "--by", "panel", "--json"}, dir_);
+  ASSERT_EQ(count.exit_code, 0) << count.err;
+  EXPECT_GT(count.out.size(), 4u << 20);
+  const std::vector<rapidjson::Document> groups = ParseJsonLines(count.out);
+  ASSERT_EQ(groups.size(), 5u);
+  for (const rapidjson::Document& group : groups) {
+    EXPECT_EQ(group["key"][0].GetStringLength(), 900u * 1000);
+    EXPECT_EQ(std::string(group["count"].GetString()), "1");
+  }
+
+  auto too_big = RunCli({"count", "--server", addr, "--by", "panel", "--max-reply-mib", "1"});
+  EXPECT_EQ(too_big.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(too_big.err, "--max-reply-mib 1")) << too_big.err;
+  EXPECT_TRUE(absl::StrContains(too_big.err, "narrow the filter")) << too_big.err;
+  EXPECT_EQ(RunCli({"count", "--server", addr, "--max-reply-mib", "0"}).exit_code, 2);
+
+  // events shrinks its pages to fit: each event is ~1.8 MB (panel id and raw).
+  auto events =
+      RunCliThroughFiles({"events", "--server", addr, "--json", "--max-reply-mib", "3"}, dir_);
+  EXPECT_EQ(events.exit_code, 0) << events.err;
+  EXPECT_EQ(ParseJsonLines(events.out).size(), 5u);
+  auto code = server->Stop(SIGTERM);
+  ASSERT_TRUE(code.ok());
 }
 
 }  // namespace
