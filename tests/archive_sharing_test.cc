@@ -46,17 +46,6 @@ std::string EventBody(int n) {
                       R"(},"panelId":"1070000","topic":"door.request.allowed"})");
 }
 
-// The sequence in a 200 reply body, or -1.
-int64_t SequenceOf(const std::string& body) {
-  constexpr char kKey[] = "\"sequence\":";
-  size_t at = body.find(kKey);
-  if (at == std::string::npos) return -1;
-  at += sizeof kKey - 1;
-  const size_t end = body.find_first_not_of("0123456789", at);
-  int64_t sequence = -1;
-  if (!absl::SimpleAtoi(body.substr(at, end - at), &sequence)) return -1;
-  return sequence;
-}
 
 std::string ReadFileBytes(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -110,7 +99,7 @@ TEST_F(ArchiveSharingTest, ImportBesideALiveServeStoresEachEventOnce) {
           continue;
         }
         std::lock_guard lock(mu);
-        acked[n] = SequenceOf(reply->body);
+        acked[n] = testing::SequenceInReply(reply->body);
       }
     });
   }

@@ -56,17 +56,6 @@ std::string EventBody(const std::string& id, int n) {
                       R"("},"panelId":"1070000","topic":"door.request.allowed"})");
 }
 
-// The sequence in a 200 reply body, or -1 when the body is not one.
-int64_t SequenceOf(const std::string& reply_body) {
-  constexpr char kKey[] = "\"sequence\":";
-  size_t at = reply_body.find(kKey);
-  if (at == std::string::npos) return -1;
-  at += sizeof kKey - 1;
-  size_t end = reply_body.find_first_not_of("0123456789", at);
-  int64_t sequence = -1;
-  if (!absl::SimpleAtoi(reply_body.substr(at, end - at), &sequence)) return -1;
-  return sequence;
-}
 
 // What the clients sent and what the server acknowledged. Thread-safe.
 class Ledger {
@@ -134,7 +123,7 @@ void RunClient(int port, const std::string& id_prefix, Ledger& ledger,
     if (!reply.ok()) return;
     ASSERT_EQ(reply->status, 200) << reply->body;
     ASSERT_TRUE(absl::StrContains(reply->body, "\"duplicate\":false")) << reply->body;
-    const int64_t sequence = SequenceOf(reply->body);
+    const int64_t sequence = testing::SequenceInReply(reply->body);
     ASSERT_GT(sequence, 0) << reply->body;
     ledger.Acked(id, sequence);
     mine.push_back({body, sequence});

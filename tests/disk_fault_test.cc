@@ -152,12 +152,7 @@ class DiskFaultTest : public ::testing::TestWithParam<FaultCase> {
   }
   // The sequence of a 200 reply, -1 when the body is not one.
   static int64_t SequenceOf(const HttpReply& reply) {
-    constexpr char kKey[] = "{\"sequence\":";
-    if (!absl::StartsWith(reply.body, kKey)) return -1;
-    const std::string rest = reply.body.substr(sizeof kKey - 1);
-    int64_t sequence = -1;
-    if (!absl::SimpleAtoi(rest.substr(0, rest.find(',')), &sequence)) return -1;
-    return sequence;
+    return testing::SequenceInReply(reply.body);
   }
 
   std::filesystem::path dir_;

@@ -45,16 +45,6 @@ std::string EventBody(const std::string& id) {
                       R"(1646922708300},"panelId":"1070000","topic":"door.request.allowed"})");
 }
 
-int64_t SequenceOf(const std::string& reply_body) {
-  constexpr char kKey[] = "\"sequence\":";
-  size_t at = reply_body.find(kKey);
-  if (at == std::string::npos) return -1;
-  at += sizeof kKey - 1;
-  size_t end = reply_body.find_first_not_of("0123456789", at);
-  int64_t sequence = -1;
-  if (!absl::SimpleAtoi(reply_body.substr(at, end - at), &sequence)) return -1;
-  return sequence;
-}
 
 // Event id -> sequence of every row, read through the store's reader.
 std::map<std::string, int64_t> StoredSequences(const std::string& db_path) {
@@ -120,7 +110,7 @@ void RunClient(int port, int client, const std::atomic<bool>& signalled,
         break;  // reconnect (and find the listener gone)
       }
       if (reply->status == 200) {
-        const int64_t sequence = SequenceOf(reply->body);
+        const int64_t sequence = testing::SequenceInReply(reply->body);
         EXPECT_GT(sequence, 0) << reply->body;
         EXPECT_TRUE(absl::StrContains(reply->body, "\"duplicate\":false")) << reply->body;
         tally.acked[id] = sequence;

@@ -170,4 +170,16 @@ std::vector<std::pair<std::string, std::string>> SignedHeaders(std::string_view 
   return {{"Content-Type", "application/json"}, {"X-PDK-SIGNATURE", hex}};
 }
 
+int64_t SequenceInReply(std::string_view body) {
+  constexpr std::string_view kKey = "\"sequence\":";
+  size_t at = body.find(kKey);
+  if (at == std::string_view::npos) return -1;
+  at = body.find_first_not_of(' ', at + kKey.size());
+  if (at == std::string_view::npos) return -1;
+  const std::string_view digits = body.substr(at, body.find_first_not_of("0123456789", at) - at);
+  int64_t sequence = -1;
+  if (!absl::SimpleAtoi(absl::string_view(digits.data(), digits.size()), &sequence)) return -1;
+  return sequence;
+}
+
 }  // namespace pdkarchive::testing

@@ -5,6 +5,7 @@
 #define PDKARCHIVE_TESTS_TEST_SUPPORT_HTTP_CLIENT_H_
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,6 +58,10 @@ class HttpConnection {
 absl::StatusOr<HttpReply> HttpRequest(
     int port, std::string_view method, std::string_view path, std::string_view body = "",
     const std::vector<std::pair<std::string, std::string>>& headers = {});
+
+// The sequence in a 200 reply body ({"sequence": N, ...}), or -1 when the
+// body holds none.
+int64_t SequenceInReply(std::string_view body);
 
 // The headers of a signed PDK delivery: X-PDK-SIGNATURE = HMAC-SHA1(secret, body).
 std::vector<std::pair<std::string, std::string>> SignedHeaders(std::string_view secret,
