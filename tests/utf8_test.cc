@@ -73,7 +73,9 @@ void CheckAgainstProtobuf(const std::string& text) {
   ASSERT_EQ(in_place, repaired);
 }
 
-TEST(Utf8Test, AgreesWithProtobufOnEverySequenceUpToThreeBytes) {
+// Every one- and two-byte string, and every three-byte one that starts with
+// a lead byte of three or four.
+TEST(Utf8Test, AgreesWithProtobufOnEveryShortSequence) {
   std::string text;
   for (int a = 0; a < 256; ++a) {
     text.assign(1, static_cast<char>(a));
@@ -81,7 +83,7 @@ TEST(Utf8Test, AgreesWithProtobufOnEverySequenceUpToThreeBytes) {
     for (int b = 0; b < 256; ++b) {
       text.assign({static_cast<char>(a), static_cast<char>(b)});
       CheckAgainstProtobuf(text);
-      if (a < 0xC0) continue;  // three bytes only after a lead byte
+      if (a < 0xE0) continue;  // three bytes after a three- or four-byte lead
       for (int c = 0; c < 256; ++c) {
         text.assign(
             {static_cast<char>(a), static_cast<char>(b), static_cast<char>(c)});
