@@ -2,8 +2,10 @@
 // output (header and the row twice) is read back with an RFC 4180 parser
 // written here, and every cell must come back as written: numbers as
 // decimal text, times as FormatRfc3339Millis, text cells byte for byte with
-// a leading ' exactly when they start like a formula, raw untouched. Times
-// within the years 0000-9999 must also parse back with ParseIsoTimeMs.
+// a leading ' exactly when they start like a formula, raw untouched; except
+// that text which is not UTF-8 comes back as store::SanitizeUtf8 repairs it,
+// and the whole output is always well-formed UTF-8. Times within the years
+// 0001-9999 must also parse back with ParseIsoTimeMs.
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -17,6 +19,7 @@
 #include "ingest/normalizer.h"
 #include "query/csv_writer.h"
 #include "store/event.h"
+#include "store/utf8.h"
 
 namespace {
 
@@ -25,7 +28,7 @@ using pdkarchive::query::CsvWriter;
 using pdkarchive::query::FormatRfc3339Millis;
 namespace store = pdkarchive::store;
 
-constexpr int64_t kMinTimeMs = -62167219200000;  // 0000-01-01T00:00:00Z
+constexpr int64_t kMinTimeMs = -62135596800000;  // 0001-01-01T00:00:00Z
 constexpr int64_t kMaxTimeMs = 253402300799999;  // 9999-12-31T23:59:59.999Z
 
 using Record = std::vector<std::string>;
@@ -75,7 +78,11 @@ std::vector<Record> ParseCsv(std::string_view text) {
   return records;
 }
 
-std::string Guarded(const std::string& text) {
+// A text cell as the writer shows it: repaired when it is not UTF-8, then
+// guarded against formula injection.
+std::string Guarded(const std::string& stored) {
+  const std::string text =
+      store::IsValidUtf8(stored) ? stored : store::SanitizeUtf8(stored);
   if (!text.empty() && std::string_view("=+-@\t\r").find(text[0]) != std::string_view::npos) {
     return "'" + text;
   }
@@ -119,6 +126,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   writer.AppendHeader(csv);
   writer.AppendRow(row, csv);
   writer.AppendRow(row, csv);
+  FUZZ_CHECK(store::IsValidUtf8(csv), "the CSV is not UTF-8");
   const std::vector<Record> records = ParseCsv(csv);
   FUZZ_CHECK(records.size() == 3, absl::StrCat(records.size(), " records"));
 
@@ -133,7 +141,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                      Guarded(row.door_name), Id(row.person_id), Guarded(row.ou_id),
                      Guarded(row.event_id), Guarded(row.actor_user_id),
                      Guarded(row.subscription)};
-  if (include_raw) expected.push_back(row.raw);
+  if (include_raw) expected.push_back(store::SanitizeUtf8(row.raw));
   for (size_t r = 1; r < records.size(); ++r) {
     Record got = records[r];
     FUZZ_CHECK(got.size() == expected.size(), absl::StrCat(got.size(), " cells"));

@@ -1,7 +1,8 @@
 // Fuzzes ingest::Normalize with arbitrary bodies, and ingest::ParseIsoTimeMs
 // with the same bytes. Beyond "no crash, no sanitizer report": an accepted
-// body keeps its bytes as `raw`, gets a known family, a 16-byte dedupe key
-// that matches DedupeKey, an occur time within the years 0000-9999 (or the
+// body keeps its bytes as `raw`, gets a known family, text fields that are
+// well-formed UTF-8 (whatever escapes the body used), a 16-byte dedupe key
+// that matches DedupeKey, an occur time within the years 0001-9999 (or the
 // receive time), and normalizes to the same row again; a refusal is
 // InvalidArgument with a reason. A parsed time formats back to itself.
 #include <cstddef>
@@ -14,6 +15,7 @@
 #include "fuzz/fuzz_support.h"
 #include "ingest/catalog.h"
 #include "ingest/normalizer.h"
+#include "store/utf8.h"
 
 namespace {
 
@@ -23,7 +25,7 @@ using pdkarchive::ingest::Normalize;
 using pdkarchive::ingest::ParseIsoTimeMs;
 
 constexpr int64_t kReceiveMs = 1646922708300;
-constexpr int64_t kMinTimeMs = -62167219200000;  // 0000-01-01T00:00:00Z
+constexpr int64_t kMinTimeMs = -62135596800000;  // 0001-01-01T00:00:00Z
 constexpr int64_t kMaxTimeMs = 253402300799999;  // 9999-12-31T23:59:59.999Z
 
 void CheckNormalize(std::string_view body) {
@@ -48,6 +50,12 @@ void CheckNormalize(std::string_view body) {
                  (row.occur_time_ms >= kMinTimeMs && row.occur_time_ms <= kMaxTimeMs),
              std::to_string(row.occur_time_ms));
   FUZZ_CHECK(row.subscription == "default", row.subscription);
+  for (const std::string* text :
+       {&row.topic, &row.event_id, &row.panel_id, &row.ou_id, &row.door_name,
+        &row.actor_user_id}) {
+    FUZZ_CHECK(pdkarchive::store::IsValidUtf8(*text),
+               "a text field is not UTF-8");
+  }
   FUZZ_CHECK(row.dedupe_key.size() == 16, "dedupe key not 16 bytes");
   FUZZ_CHECK(row.dedupe_key == DedupeKey(row.topic, row.panel_id, row.event_id, body),
              "dedupe key differs from DedupeKey");

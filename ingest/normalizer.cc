@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "ingest/catalog.h"
+#include "store/utf8.h"
 
 namespace pdkarchive::ingest {
 namespace {
@@ -29,17 +30,46 @@ namespace {
 constexpr unsigned kParseFlags =
     rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
 
-// The times RFC 3339 can write: years 0000 to 9999, UTC.
-constexpr int64_t kMinTimeMs = -62167219200000;  // 0000-01-01T00:00:00Z
+// The times both RFC 3339 and google.protobuf.Timestamp can carry: years
+// 0001 to 9999, UTC. Anything outside is unreadable, not clamped.
+constexpr int64_t kMinTimeMs = -62135596800000;  // 0001-01-01T00:00:00Z
 constexpr int64_t kMaxTimeMs = 253402300799999;  // 9999-12-31T23:59:59.999Z
+
+// The value of hex digit `c`, or -1.
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The code unit of the escape "\uXXXX" at text[at], or -1 when there is none.
+int EscapedCodeUnit(std::string_view text, size_t at) {
+  if (at > text.size() || text.size() - at < 6 || text[at] != '\\' ||
+      text[at + 1] != 'u') {
+    return -1;
+  }
+  int unit = 0;
+  for (size_t i = at + 2; i < at + 6; ++i) {
+    const int digit = HexDigit(text[i]);
+    if (digit < 0) return -1;
+    unit = unit * 16 + digit;
+  }
+  return unit;
+}
+
+bool IsHighSurrogate(int unit) { return unit >= 0xD800 && unit <= 0xDBFF; }
+bool IsLowSurrogate(int unit) { return unit >= 0xDC00 && unit <= 0xDFFF; }
 
 // Refuses nesting deeper than kMaxJsonDepth before RapidJSON sees the body,
 // by counting brackets outside strings. Exact for valid JSON; for invalid
 // JSON it may report depth where the parser would report something else,
 // which is a refusal either way. Also refuses NUL bytes: RapidJSON's memory
 // stream reads NUL as end of input, so "{...}\0junk" would otherwise pass
-// as a single root (a NUL is never valid anywhere in JSON text).
-absl::Status CheckStructure(std::string_view body) {
+// as a single root (a NUL is never valid anywhere in JSON text). Sets
+// `*surrogates` when a string holds a \u escape of a UTF-16 surrogate, paired
+// or not, for RepairLoneSurrogates to look at.
+absl::Status CheckStructure(std::string_view body, bool* surrogates) {
   int depth = 0;
   bool in_string = false;
   for (size_t i = 0; i < body.size(); ++i) {
@@ -50,6 +80,12 @@ absl::Status CheckStructure(std::string_view body) {
     }
     if (in_string) {
       if (c == '\\') {
+        // "\uD8".."\uDF" (any case) begins a surrogate.
+        if (body.size() - i > 3 && body[i + 1] == 'u' &&
+            (body[i + 2] == 'd' || body[i + 2] == 'D') &&
+            HexDigit(body[i + 3]) >= 8) {
+          *surrogates = true;
+        }
         ++i;  // the escaped character cannot end the string
       } else if (c == '"') {
         in_string = false;
@@ -78,6 +114,44 @@ absl::Status CheckStructure(std::string_view body) {
   return absl::OkStatus();
 }
 
+// Rewrites, in place, every \u escape of a lone surrogate (a high one not
+// followed by a low one, or a low one not preceded by a high one) to \uFFFD,
+// as JavaScript's String.prototype.toWellFormed does; pairs stay. PDK cuts
+// names at UTF-16 boundaries, and RapidJSON refuses a lone high surrogate and
+// decodes a lone low one to bytes that are not UTF-8. The length is kept, so
+// parse error offsets still point into the body as received.
+void RepairLoneSurrogates(std::string* text) {
+  bool in_string = false;
+  size_t i = 0;
+  while (i < text->size()) {
+    const char c = (*text)[i];
+    if (!in_string) {
+      if (c == '"') in_string = true;
+      ++i;
+      continue;
+    }
+    if (c == '"') {
+      in_string = false;
+      ++i;
+      continue;
+    }
+    if (c != '\\') {
+      ++i;
+      continue;
+    }
+    const int unit = EscapedCodeUnit(*text, i);
+    if (IsHighSurrogate(unit) &&
+        IsLowSurrogate(EscapedCodeUnit(*text, i + 6))) {
+      i += 12;
+    } else if (IsHighSurrogate(unit) || IsLowSurrogate(unit)) {
+      text->replace(i + 2, 4, "FFFD");
+      i += 6;
+    } else {
+      i += 2;  // any other escape: the escaped character cannot end the string
+    }
+  }
+}
+
 absl::Status ParseError(const rapidjson::Document& doc) {
   // Debian's abseil has its own string_view type, so stay in std::string.
   std::string reason = rapidjson::GetParseError_En(doc.GetParseError());
@@ -88,6 +162,18 @@ absl::Status ParseError(const rapidjson::Document& doc) {
 
 std::string_view View(const rapidjson::Value& v) {
   return std::string_view(v.GetString(), v.GetStringLength());
+}
+
+// The value of the last member of `object` named `name`, or null. A later
+// duplicate wins, as in ECMAScript's JSON.parse and most parsers, so the row
+// says what any reader of `raw` would read.
+const rapidjson::Value* LastMember(const rapidjson::Value& object,
+                                   std::string_view name) {
+  for (auto it = object.MemberEnd(); it != object.MemberBegin();) {
+    --it;
+    if (View(it->name) == name) return &it->value;
+  }
+  return nullptr;
 }
 
 // Digits only: no sign, no spaces, no exponent; must fit in int64.
@@ -130,7 +216,7 @@ class FieldReader {
   }
 
   // Epoch milliseconds (read as Integer), then ISO 8601 text; a value out of
-  // the years 0000–9999 is unreadable. Floats are refused rather than
+  // the years 0001–9999 is unreadable. Floats are refused rather than
   // truncated: PDK sends integer ms, and a fractional number is more likely
   // seconds than ms, which truncation would turn into a date in 1970.
   std::optional<int64_t> TimeMs(const std::vector<FieldPath>& ms_paths,
@@ -172,11 +258,8 @@ class FieldReader {
     const rapidjson::Value* value = &root_;
     for (std::string_view name : path) {
       if (!value->IsObject()) return nullptr;
-      const rapidjson::Value key(rapidjson::StringRef(
-          name.data(), static_cast<rapidjson::SizeType>(name.size())));
-      const auto member = value->FindMember(key);
-      if (member == value->MemberEnd()) return nullptr;
-      value = &member->value;
+      value = LastMember(*value, name);
+      if (value == nullptr) return nullptr;
     }
     if (value->IsNull()) return nullptr;
     if (value->IsString() && value->GetStringLength() == 0) return nullptr;
@@ -284,30 +367,40 @@ class IsoScanner {
 absl::StatusOr<Normalized> Normalize(std::string_view body,
                                      int64_t receive_time_ms,
                                      std::string_view subscription) {
-  if (absl::Status status = CheckStructure(body); !status.ok()) return status;
+  bool surrogates = false;
+  if (absl::Status status = CheckStructure(body, &surrogates); !status.ok()) {
+    return status;
+  }
+  // RapidJSON reads the body itself unless a lone surrogate needs repair.
+  std::string repaired;
+  std::string_view text = body;
+  if (surrogates) {
+    repaired.assign(body);
+    RepairLoneSurrogates(&repaired);
+    text = repaired;
+  }
 
   rapidjson::Document doc;
-  doc.Parse<kParseFlags>(body.empty() ? "" : body.data(), body.size());
+  doc.Parse<kParseFlags>(text.empty() ? "" : text.data(), text.size());
   if (doc.HasParseError()) return ParseError(doc);
   if (!doc.IsObject()) {
     return absl::InvalidArgumentError("body is not a JSON object");
   }
-  const auto topic_member = doc.FindMember("topic");
-  if (topic_member == doc.MemberEnd() || topic_member->value.IsNull()) {
+  const rapidjson::Value* topic_value = LastMember(doc, "topic");
+  if (topic_value == nullptr || topic_value->IsNull()) {
     return absl::InvalidArgumentError("missing topic");
   }
-  if (!topic_member->value.IsString() ||
-      topic_member->value.GetStringLength() == 0) {
+  if (!topic_value->IsString() || topic_value->GetStringLength() == 0) {
     return absl::InvalidArgumentError("topic must be a non-empty string");
   }
-  const std::string_view topic = View(topic_member->value);
-  const TopicSpec& spec = LookupTopic(topic);
 
   Normalized out;
-  out.known_topic = IsKnownTopic(topic);
-  FieldReader fields(doc);
   store::EventRow& row = out.row;
-  row.topic = std::string(topic);
+  row.topic = std::string(View(*topic_value));
+  store::SanitizeUtf8InPlace(&row.topic);
+  const TopicSpec& spec = LookupTopic(row.topic);
+  out.known_topic = IsKnownTopic(row.topic);
+  FieldReader fields(doc);
   row.family = std::string(spec.family);
   row.event_id = fields.Text(spec.event_id_paths, /*allow_integer=*/false);
   row.panel_id = fields.Text(spec.panel_id_paths, /*allow_integer=*/true);
@@ -321,7 +414,17 @@ absl::StatusOr<Normalized> Normalize(std::string_view body,
                           .value_or(receive_time_ms);
   row.receive_time_ms = receive_time_ms;
   row.subscription = std::string(subscription);
+  // Every text field leaves well-formed (the parse already validated the
+  // body's bytes and repaired its escapes; this keeps the promise whatever
+  // a field's source).
+  for (std::string* text_field :
+       {&row.event_id, &row.panel_id, &row.ou_id, &row.door_name,
+        &row.actor_user_id, &row.subscription}) {
+    store::SanitizeUtf8InPlace(text_field);
+  }
   row.raw = std::string(body);
+  // Over the row's own (well-formed) values: a redelivery of the same body
+  // reads the same values and so gets the same key.
   row.dedupe_key = DedupeKey(row.topic, row.panel_id, row.event_id, row.raw);
   out.unreadable_fields = fields.unreadable();
   return out;
@@ -406,7 +509,7 @@ absl::StatusOr<int64_t> ParseIsoTimeMs(std::string_view text) {
                           int64_t{offset_minutes} * 60;
   const int64_t ms = seconds * 1000 + fraction_ms;
   if (ms < kMinTimeMs || ms > kMaxTimeMs) {
-    return invalid("outside the years 0000 to 9999 UTC");
+    return invalid("outside the years 0001 to 9999 UTC");
   }
   return ms;
 }

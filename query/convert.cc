@@ -1,9 +1,12 @@
 #include "query/convert.h"
 
+#include <algorithm>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "store/utf8.h"
 
 namespace pdkarchive::query {
 namespace {
@@ -13,6 +16,20 @@ namespace pb = ::pdk::archive::v1;
 // The range google.protobuf.Timestamp allows: 0001-01-01 to 9999-12-31.
 constexpr int64_t kMinSeconds = -62135596800;
 constexpr int64_t kMaxSeconds = 253402300799;
+
+// The same range in milliseconds.
+constexpr int64_t kMinMillis = kMinSeconds * 1000;
+constexpr int64_t kMaxMillis = kMaxSeconds * 1000 + 999;
+
+// Sets a protobuf `string` field: `value` when it is well-formed UTF-8 (the
+// usual case: one scan, one copy), else a repaired copy.
+void SetText(const std::string& value, std::string* field) {
+  if (store::IsValidUtf8(value)) {
+    *field = value;
+  } else {
+    *field = store::SanitizeUtf8(value);
+  }
+}
 
 bool ValidTimestamp(const google::protobuf::Timestamp& t) {
   return t.seconds() >= kMinSeconds && t.seconds() <= kMaxSeconds &&
@@ -160,6 +177,7 @@ absl::StatusOr<std::vector<store::Dimension>> DimensionsFromProto(
 }
 
 void MillisToTimestamp(int64_t ms, google::protobuf::Timestamp* out) {
+  ms = std::clamp(ms, kMinMillis, kMaxMillis);
   int64_t seconds = ms / 1000;
   int64_t millis = ms % 1000;
   if (millis < 0) {
@@ -172,19 +190,27 @@ void MillisToTimestamp(int64_t ms, google::protobuf::Timestamp* out) {
 
 void EventToProto(const store::EventRow& row, pb::Event* out) {
   out->set_sequence(row.sequence);
-  out->set_event_id(row.event_id);
-  out->set_topic(row.topic);
-  out->set_family(row.family);
-  out->set_panel_id(row.panel_id);
+  SetText(row.event_id, out->mutable_event_id());
+  SetText(row.topic, out->mutable_topic());
+  SetText(row.family, out->mutable_family());
+  SetText(row.panel_id, out->mutable_panel_id());
   if (row.door_id) out->set_door_id(*row.door_id);
   if (row.person_id) out->set_person_id(*row.person_id);
-  out->set_ou_id(row.ou_id);
+  SetText(row.ou_id, out->mutable_ou_id());
   MillisToTimestamp(row.occur_time_ms, out->mutable_occur_time());
   MillisToTimestamp(row.receive_time_ms, out->mutable_receive_time());
-  out->set_door_name(row.door_name);
-  out->set_actor_user_id(row.actor_user_id);
-  out->set_subscription(row.subscription);
-  out->set_raw(row.raw);
+  SetText(row.door_name, out->mutable_door_name());
+  SetText(row.actor_user_id, out->mutable_actor_user_id());
+  SetText(row.subscription, out->mutable_subscription());
+  SetText(row.raw, out->mutable_raw());
+}
+
+void GroupToProto(store::CountGroup&& group, pb::Group* out) {
+  for (std::string& key : group.key) {
+    store::SanitizeUtf8InPlace(&key);
+    out->add_key(std::move(key));
+  }
+  out->set_count(group.count);
 }
 
 }  // namespace pdkarchive::query

@@ -33,10 +33,19 @@ absl::StatusOr<store::EventFilter> FilterFromProto(
 absl::StatusOr<std::vector<store::Dimension>> DimensionsFromProto(
     const google::protobuf::RepeatedField<int>& group_by);
 
-// Fills `out` from `row`; door_id/person_id stay absent when null.
+// Fills `out` from `row`; door_id/person_id stay absent when null. Text that
+// is not well-formed UTF-8 (a row stored before ingest repaired it) goes out
+// with U+FFFD in place of the bad bytes, and times are clamped as by
+// MillisToTimestamp, so no stored row makes a message protobuf refuses.
 void EventToProto(const store::EventRow& row, pdk::archive::v1::Event* out);
 
-// Milliseconds since the epoch as a Timestamp (floored for negative times).
+// Fills `out` from `group`, moving its keys; keys that are not well-formed
+// UTF-8 go out with U+FFFD in place of the bad bytes, as in EventToProto.
+void GroupToProto(store::CountGroup&& group, pdk::archive::v1::Group* out);
+
+// Milliseconds since the epoch as a Timestamp (floored for negative times),
+// clamped to the range a Timestamp may hold, 0001-01-01T00:00:00Z to
+// 9999-12-31T23:59:59.999Z (ingest stores nothing outside it).
 void MillisToTimestamp(int64_t ms, google::protobuf::Timestamp* out);
 
 }  // namespace pdkarchive::query

@@ -6,6 +6,7 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "store/utf8.h"
 
 namespace pdkarchive::query {
 namespace {
@@ -83,6 +84,16 @@ void AppendInt(int64_t value, std::string& out) {
 
 void AppendOptionalId(const std::optional<int64_t>& id, std::string& out) {
   if (id) AppendInt(*id, out);
+}
+
+// AppendCsvField for a value read from the archive: one that is not
+// well-formed UTF-8 is written repaired (U+FFFD), the rest as they are.
+void AppendStoredField(std::string_view value, bool text, std::string& out) {
+  if (store::IsValidUtf8(value)) {
+    AppendCsvField(value, text, out);
+  } else {
+    AppendCsvField(store::SanitizeUtf8(value), text, out);
+  }
 }
 
 }  // namespace
@@ -186,28 +197,28 @@ void CsvWriter::AppendRow(const store::EventView& row, std::string& out) const {
   out.push_back(',');
   AppendRfc3339Millis(row.receive_time_ms, out);
   out.push_back(',');
-  AppendCsvField(row.topic, true, out);
+  AppendStoredField(row.topic, true, out);
   out.push_back(',');
-  AppendCsvField(row.family, true, out);
+  AppendStoredField(row.family, true, out);
   out.push_back(',');
-  AppendCsvField(row.panel_id, true, out);
+  AppendStoredField(row.panel_id, true, out);
   out.push_back(',');
   AppendOptionalId(row.door_id, out);
   out.push_back(',');
-  AppendCsvField(row.door_name, true, out);
+  AppendStoredField(row.door_name, true, out);
   out.push_back(',');
   AppendOptionalId(row.person_id, out);
   out.push_back(',');
-  AppendCsvField(row.ou_id, true, out);
+  AppendStoredField(row.ou_id, true, out);
   out.push_back(',');
-  AppendCsvField(row.event_id, true, out);
+  AppendStoredField(row.event_id, true, out);
   out.push_back(',');
-  AppendCsvField(row.actor_user_id, true, out);
+  AppendStoredField(row.actor_user_id, true, out);
   out.push_back(',');
-  AppendCsvField(row.subscription, true, out);
+  AppendStoredField(row.subscription, true, out);
   if (include_raw_) {
     out.push_back(',');
-    AppendCsvField(row.raw, false, out);
+    AppendStoredField(row.raw, false, out);
   }
   out.append(kLineEnd);
 }

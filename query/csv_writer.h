@@ -1,7 +1,8 @@
 // RFC 4180 CSV for ExportEvents: CRLF line ends, fields quoted when they hold
 // a comma, quote, CR or LF (quotes doubled), times as UTC RFC 3339 with
 // milliseconds, and text cells that a spreadsheet would run as a formula
-// (starting with = + - @ TAB CR) prefixed with ' (OWASP).
+// (starting with = + - @ TAB CR) prefixed with ' (OWASP). Rows come out as
+// UTF-8 even when the archive holds bytes that are not.
 #ifndef PDKARCHIVE_QUERY_CSV_WRITER_H_
 #define PDKARCHIVE_QUERY_CSV_WRITER_H_
 
@@ -26,7 +27,10 @@ class CsvWriter {
   void AppendHeader(std::string& out) const;
 
   // Appends one row for `row`, in the header's column order. Both forms
-  // write the same bytes for the same values.
+  // write the same bytes for the same values. The output is UTF-8 whatever
+  // the row holds: a text or raw cell that is not well-formed UTF-8 (a row
+  // stored before ingest repaired it) is written with U+FFFD in place of the
+  // bad bytes.
   void AppendRow(const store::EventRow& row, std::string& out) const;
   void AppendRow(const store::EventView& row, std::string& out) const;
 
@@ -35,7 +39,7 @@ class CsvWriter {
 };
 
 // Appends `value` as one field: guarded against formula injection when
-// `text` is true, then quoted if needed.
+// `text` is true, then quoted if needed. Writes the bytes it is given.
 void AppendCsvField(std::string_view value, bool text, std::string& out);
 
 // Appends "2022-03-10T14:04:11.104Z" for milliseconds since the epoch: the

@@ -477,10 +477,8 @@ absl::Status EventArchiveService::Count(const pb::CountEventsRequest& request,
   if (!groups.ok()) return groups.status();
   int64_t total = 0;
   for (store::CountGroup& group : *groups) {
-    pb::Group* out = response->add_groups();
-    for (std::string& key : group.key) out->add_key(std::move(key));
-    out->set_count(group.count);
     total += group.count;
+    GroupToProto(std::move(group), response->add_groups());
   }
   response->set_total(total);
   return absl::OkStatus();

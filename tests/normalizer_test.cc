@@ -438,8 +438,8 @@ TEST(NormalizerTest, UnreadableOccurredFallsThroughToIsoTimestamp) {
 }
 
 TEST(NormalizerTest, FractionalOrOutOfRangeOccurredIsUnreadable) {
-  for (std::string_view occurred :
-       {"1646922708.3", "1e300", "253402300800000", "-62167219200001"}) {
+  for (std::string_view occurred : {"1646922708.3", "1e300", "253402300800000",
+                                    "-62167219200001", "-62135596800001"}) {
     SCOPED_TRACE(occurred);
     const Normalized normalized = MustNormalize(DoorRequest(
         "{}", std::string(R"({"occurred":)") + std::string(occurred) + "}"));
@@ -567,6 +567,156 @@ TEST(NormalizerTest, BracketsInsideStringsDoNotCountAsNesting) {
   EXPECT_TRUE(Normalize(body, kReceiveMs, kSubscription).ok());
 }
 
+// U+FFFD REPLACEMENT CHARACTER in UTF-8.
+constexpr std::string_view kFffd = "\xEF\xBF\xBD";
+
+TEST(NormalizerTest, LoneSurrogatesReadAsReplacementCharacters) {
+  struct Case {
+    std::string door_name_json;  // the JSON string's content, escapes and all
+    std::string door_name;       // what the row holds
+  };
+  const std::string fffd(kFffd);
+  const Case cases[] = {
+      {R"(Door\udc00)", "Door" + fffd},  // a lone low surrogate
+      {R"(Door\ud83d)", "Door" + fffd},  // a name cut after a high surrogate
+      {R"(Door\uDBFF!)", "Door" + fffd + "!"},
+      {R"(\udc00\ud800)", fffd + fffd},
+      {R"(\ud83d\ud83d\ude00)", fffd + "\xF0\x9F\x98\x80"},  // then a pair
+      {R"(\ud83d\ude00\ude00)", "\xF0\x9F\x98\x80" + fffd},
+      {R"(\ud83d\u0041)", fffd + "A"},
+      {R"(\\ud800)", R"(\ud800)"},  // an escaped backslash, then text
+      {R"(\ufffd)", fffd},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.door_name_json);
+    const std::string body = DoorRequest(
+        R"({"doorId":1})", R"({"doorName":")" + c.door_name_json + R"("})");
+    const Normalized normalized = MustNormalize(body);
+    EXPECT_EQ(normalized.row.door_name, c.door_name);
+    EXPECT_EQ(normalized.row.raw, body);
+    EXPECT_EQ(normalized.unreadable_fields, 0);
+  }
+}
+
+TEST(NormalizerTest, EveryTextFieldIsRepairedAndTheKeyIsStable) {
+  const std::string body =
+      R"({"id":"e\udc00","panelId":"p\ud800","topic":"door.request.allowed",)"
+      R"("user":{"id":"u\udfff"},"body":{"doorId":1},)"
+      R"("metadata":{"doorName":"d\udc00","occurred":5}})";
+  const Normalized normalized = MustNormalize(body);
+  const store::EventRow& row = normalized.row;
+  const std::string fffd(kFffd);
+  EXPECT_EQ(row.event_id, "e" + fffd);
+  EXPECT_EQ(row.panel_id, "p" + fffd);
+  EXPECT_EQ(row.actor_user_id, "u" + fffd);
+  EXPECT_EQ(row.door_name, "d" + fffd);
+  EXPECT_EQ(row.door_id, 1);
+  EXPECT_EQ(row.occur_time_ms, 5);
+  EXPECT_EQ(row.raw, body);
+  // Keyed by the row's values, so a redelivery is a duplicate.
+  EXPECT_EQ(row.dedupe_key,
+            DedupeKey(row.topic, row.panel_id, row.event_id, ""));
+  EXPECT_EQ(MustNormalize(body).row.dedupe_key, row.dedupe_key);
+}
+
+TEST(NormalizerTest, ALoneSurrogateInTheTopicMakesAnUnknownTopic) {
+  const Normalized normalized =
+      MustNormalize(R"({"topic":"door.request.allowed\udc00","panelId":"1"})");
+  EXPECT_EQ(normalized.row.topic, "door.request.allowed" + std::string(kFffd));
+  EXPECT_FALSE(normalized.known_topic);
+  EXPECT_EQ(normalized.row.family, "unknown");
+  EXPECT_EQ(normalized.row.panel_id, "1");
+}
+
+TEST(NormalizerTest, RepairKeepsTheParseErrorOffsets) {
+  // The repaired copy is as long as the body, so offsets name the body.
+  absl::StatusOr<Normalized> normalized =
+      Normalize(R"({"topic":"a\ud800", x})", kReceiveMs, kSubscription);
+  ASSERT_FALSE(normalized.ok());
+  EXPECT_NE(std::string(normalized.status().message()).find("at offset 20"),
+            std::string::npos)
+      << normalized.status();
+}
+
+TEST(NormalizerTest, BytesThatAreNotUtf8AreStillRefused) {
+  // RFC 8259 JSON text is UTF-8; these are not JSON, so not a PDK delivery.
+  for (std::string_view door : {"Door\xED\xB0\x80", "Door\xC0\xAF", "Door\xFF",
+                                "Door\xE2\x82", "Door\x80"}) {
+    const std::string body = DoorRequest(
+        R"({"doorId":1})", R"({"doorName":")" + std::string(door) + R"("})");
+    absl::StatusOr<Normalized> normalized =
+        Normalize(body, kReceiveMs, kSubscription);
+    ASSERT_FALSE(normalized.ok()) << body;
+    EXPECT_EQ(normalized.status().code(), absl::StatusCode::kInvalidArgument);
+  }
+}
+
+TEST(NormalizerTest, ADuplicatedKeyReadsItsLastValue) {
+  // As JSON.parse reads it: the last of the duplicates, at every level.
+  const Normalized topic = MustNormalize(
+      R"({"topic":"a.b","id":"e1","panelId":"1","topic":"door.request.allowed"})");
+  EXPECT_EQ(topic.row.topic, "door.request.allowed");
+  EXPECT_EQ(topic.row.family, "panel");
+  EXPECT_TRUE(topic.known_topic);
+
+  const Normalized nested = MustNormalize(
+      R"({"topic":"door.request.allowed","id":"e1","id":"e2",)"
+      R"("panelId":"1","panelId":"2",)"
+      R"("body":{"doorId":1,"personId":7,"doorId":2},)"
+      R"("metadata":{"doorName":"First","occurred":5,"doorName":"Last"},)"
+      R"("user":{"id":"u1"},"user":{"id":"u2"}})");
+  EXPECT_EQ(nested.row.event_id, "e2");
+  EXPECT_EQ(nested.row.panel_id, "2");
+  EXPECT_EQ(nested.row.door_id, 2);
+  EXPECT_EQ(nested.row.person_id, 7);
+  EXPECT_EQ(nested.row.door_name, "Last");
+  EXPECT_EQ(nested.row.occur_time_ms, 5);
+  EXPECT_EQ(nested.row.actor_user_id, "u2");
+  EXPECT_EQ(nested.row.dedupe_key,
+            DedupeKey("door.request.allowed", "2", "e2", ""));
+
+  // A whole object named twice: the last one, not a merge of both.
+  const Normalized object = MustNormalize(
+      R"({"topic":"door.request.allowed","body":{"doorId":1,"personId":7},)"
+      R"("body":{"doorId":3}})");
+  EXPECT_EQ(object.row.door_id, 3);
+  EXPECT_EQ(object.row.person_id, std::nullopt);
+
+  // The last value decides even when it is null or unreadable.
+  const Normalized last_null = MustNormalize(
+      R"({"topic":"door.request.allowed","body":{"doorId":1,"doorId":null}})");
+  EXPECT_EQ(last_null.row.door_id, std::nullopt);
+  EXPECT_EQ(last_null.unreadable_fields, 0);
+  absl::StatusOr<Normalized> no_topic =
+      Normalize(R"({"topic":"door.request.allowed","topic":null})", kReceiveMs,
+                kSubscription);
+  ASSERT_FALSE(no_topic.ok());
+  EXPECT_EQ(no_topic.status().message(), "missing topic");
+}
+
+TEST(NormalizerTest, AnOccurredTimeInYearZeroIsUnreadableAndFallsThrough) {
+  // 0000-01-01T00:00:00Z and 0000-12-31T23:59:59.999Z: RFC 3339 writes them
+  // but a protobuf Timestamp cannot hold them.
+  for (std::string_view occurred : {"-62167219200000", "-62135596800001"}) {
+    SCOPED_TRACE(occurred);
+    const Normalized normalized = MustNormalize(DoorRequest(
+        std::string(R"({"occurred":)") + std::string(occurred) + "}",
+        R"({"occurred":1646922708300})"));
+    EXPECT_EQ(normalized.row.occur_time_ms, 1646922708300);
+    EXPECT_EQ(normalized.unreadable_fields, 1);
+  }
+  const Normalized iso =
+      MustNormalize(R"({"topic":"panel.connected","panelId":"1070000",)"
+                    R"("timestamp":"0000-06-01T00:00:00Z"})");
+  EXPECT_EQ(iso.row.occur_time_ms, kReceiveMs);
+  EXPECT_EQ(iso.unreadable_fields, 1);
+  // The first instant a Timestamp holds is read.
+  const Normalized first =
+      MustNormalize(DoorRequest(R"({"occurred":-62135596800000})", "{}"));
+  EXPECT_EQ(first.row.occur_time_ms, -62135596800000);
+  EXPECT_EQ(first.unreadable_fields, 0);
+}
+
 TEST(DedupeKeyTest, IsSixteenBytes) {
   EXPECT_EQ(DedupeKey("t", "p", "e", "").size(), 16u);
   EXPECT_EQ(DedupeKey("t", "", "", "raw").size(), 16u);
@@ -631,7 +781,8 @@ TEST(ParseIsoTimeMsTest, ParsesUtcAndOffsets) {
       {"2000-02-29T00:00:00Z", 951782400000},
       {"1969-12-31T23:59:59.999Z", -1},
       {"2016-12-31T23:59:60Z", 1483228800000},
-      {"0000-01-01T00:00:00Z", -62167219200000},
+      {"0001-01-01T00:00:00Z", -62135596800000},
+      {"0001-01-01T01:00:00+01:00", -62135596800000},
       {"9999-12-31T23:59:59.999Z", 253402300799999},
   };
   for (const Case& c : cases) {
@@ -669,6 +820,9 @@ TEST(ParseIsoTimeMsTest, RefusesAnythingElse) {
            "2022-03-10T14:31:48+24:00",
            "2022-03-10T14:31:48+02:60",
            "9999-12-31T23:59:59-00:01",
+           "0000-01-01T00:00:00Z",
+           "0000-12-31T23:59:59.999Z",
+           "0001-01-01T00:59:59.999+01:00",
            "+2022-03-10T14:31:48Z",
            "2022-03-10T14:31:48\xef\xbc\xba",
        }) {
