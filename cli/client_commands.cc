@@ -32,6 +32,7 @@
 #include "ingest/normalizer.h"
 #include "pdk/archive/v1/event_archive.grpc.pb.h"
 #include "store/event.h"
+#include "store/utf8.h"
 
 namespace pdkarchive::cli {
 namespace {
@@ -105,59 +106,26 @@ absl::Status AppendRfc3339(int64_t seconds, int64_t nanos, bool always_millis,
   return absl::OkStatus();
 }
 
-// The length of the valid UTF-8 sequence at the start of `text` (RFC 3629: no
-// overlong forms, no surrogates, nothing above U+10FFFF), or 0 if there is none.
-size_t Utf8SequenceLength(std::string_view text) {
-  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
-  const unsigned char lead = byte(0);
-  if (lead < 0x80) return 1;
-  size_t length = 0;
-  unsigned char min_second = 0x80;
-  unsigned char max_second = 0xBF;
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    length = 2;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    length = 3;
-    if (lead == 0xE0) min_second = 0xA0;  // overlong
-    if (lead == 0xED) max_second = 0x9F;  // surrogates
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    length = 4;
-    if (lead == 0xF0) min_second = 0x90;  // overlong
-    if (lead == 0xF4) max_second = 0x8F;  // above U+10FFFF
-  } else {
-    return 0;
-  }
-  if (text.size() < length) return 0;
-  if (byte(1) < min_second || byte(1) > max_second) return 0;
-  for (size_t i = 2; i < length; ++i) {
-    if (byte(i) < 0x80 || byte(i) > 0xBF) return 0;
-  }
-  return length;
-}
-
 // Appends `text` as a JSON string (RFC 8259): quotes, backslashes, control
-// characters, DEL, U+2028 and U+2029 escaped; every byte that does not start a
-// valid UTF-8 sequence written as \ufffd, so the line is valid UTF-8 JSON
-// whatever the server sent.
-void AppendJsonString(std::string_view text, std::string& out) {
+// characters, DEL, U+2028 and U+2029 escaped; ill-formed UTF-8 replaced with
+// U+FFFD (store::SanitizeUtf8), so the line is valid UTF-8 JSON whatever the
+// server sent.
+void AppendJsonString(std::string_view raw, std::string& out) {
   static constexpr char kHex[] = "0123456789abcdef";
+  std::string repaired;
+  std::string_view text = raw;
+  if (!store::IsValidUtf8(raw)) {
+    repaired = store::SanitizeUtf8(raw);
+    text = repaired;
+  }
   out.push_back('"');
-  size_t i = 0;
-  while (i < text.size()) {
+  for (size_t i = 0; i < text.size(); ++i) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x80) {
-      const size_t length = Utf8SequenceLength(text.substr(i));
-      if (length == 0) {
-        out.append("\\ufffd");
-        ++i;
-      } else if (length == 3 && c == 0xE2 && static_cast<unsigned char>(text[i + 1]) == 0x80 &&
-                 (static_cast<unsigned char>(text[i + 2]) & 0xFE) == 0xA8) {
-        out.append(static_cast<unsigned char>(text[i + 2]) == 0xA8 ? "\\u2028" : "\\u2029");
-        i += 3;
-      } else {
-        out.append(text.substr(i, length));
-        i += length;
-      }
+    // U+2028 and U+2029 are valid JSON but end lines in JavaScript.
+    if (c == 0xE2 && i + 2 < text.size() && static_cast<unsigned char>(text[i + 1]) == 0x80 &&
+        (static_cast<unsigned char>(text[i + 2]) & 0xFE) == 0xA8) {
+      out.append(static_cast<unsigned char>(text[i + 2]) == 0xA8 ? "\\u2028" : "\\u2029");
+      i += 2;
       continue;
     }
     switch (c) {
@@ -177,7 +145,6 @@ void AppendJsonString(std::string_view text, std::string& out) {
           out.push_back(static_cast<char>(c));
         }
     }
-    ++i;
   }
   out.push_back('"');
 }
