@@ -557,5 +557,35 @@ TEST(HttpIngestAuthTest, BasicAuthIsRequiredWhenConfigured) {
   std::filesystem::remove_all(path.parent_path());
 }
 
+TEST(HttpIngestAuthTest, MetricsNeedTheBasicCredentialsAndHealthDoesNot) {
+  auto path = TempDbPath("basic-metrics");
+  auto store = store::SqliteStore::Open(path.string());
+  ASSERT_TRUE(store.ok());
+  ingest::WebhookOptions options;
+  options.basic_auth = "pdk:s3cret";
+  {
+    IngestStack stack(**store, options);
+    auto none = HttpRequest(stack.port(), "GET", "/metrics");
+    ASSERT_TRUE(none.ok());
+    EXPECT_EQ(none->status, 401);
+    EXPECT_TRUE(absl::StartsWith(none->Header("WWW-Authenticate"), "Basic"));
+    auto wrong = HttpRequest(stack.port(), "GET", "/metrics", "",
+                             {{"Authorization", "Basic cGRrOndyb25n"}});  // pdk:wrong
+    ASSERT_TRUE(wrong.ok());
+    EXPECT_EQ(wrong->status, 401);
+    EXPECT_TRUE(absl::StrContains(wrong->body, "\"error\"")) << wrong->body;
+    auto right = HttpRequest(stack.port(), "GET", "/metrics", "",
+                             {{"Authorization", "Basic cGRrOnMzY3JldA=="}});  // pdk:s3cret
+    ASSERT_TRUE(right.ok());
+    EXPECT_EQ(right->status, 200);
+    EXPECT_TRUE(absl::StrContains(right->body, "pdkarchive_")) << right->body;
+    auto health = HttpRequest(stack.port(), "GET", "/healthz");
+    ASSERT_TRUE(health.ok());
+    EXPECT_EQ(health->status, 200);
+  }
+  store->reset();
+  std::filesystem::remove_all(path.parent_path());
+}
+
 }  // namespace
 }  // namespace pdkarchive
