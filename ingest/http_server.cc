@@ -27,6 +27,9 @@ constexpr char kConnectionData[] = "pdkarchive.connection";
 constexpr char kBodyPhaseHead[] = "POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\n";
 // The most Pistache's parser is ever fed (kBodyPhaseHead).
 constexpr size_t kPistacheParserBytes = 4096;
+// Pipelined requests one connection may have awaiting their answers (this
+// one included); the next is answered 503 and the connection closed.
+constexpr size_t kMaxUnanswered = 64;
 constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
 // One response on the wire: status line, headers, body (none for HEAD).
@@ -62,6 +65,12 @@ class Connection {
     std::lock_guard lock(mu_);
     slots_.emplace_back();
     return first_seq_ + slots_.size() - 1;
+  }
+
+  // Requests whose final answer has not gone out yet.
+  size_t Unanswered() {
+    std::lock_guard lock(mu_);
+    return slots_.size();
   }
 
   // Sends "100 Continue" for request `seq` once the answers before it are out.
@@ -224,6 +233,18 @@ class Adaptor final : public Pistache::Http::Handler {
         HttpResponse r;
         r.status = event.status;
         r.body = ErrorJson(event.reason);
+        conn->Answer(seq, Serialize(r, false, false), /*close=*/true);
+        break;
+      }
+      if (conn->Unanswered() > kMaxUnanswered) {
+        // A client that pipelines without reading its answers is not
+        // allowed to queue work without bound.
+        HttpResponse r;
+        r.status = 503;
+        r.headers.emplace_back("Retry-After", "5");
+        r.body = ErrorJson(absl::StrCat("more than ", kMaxUnanswered,
+                                        " pipelined requests awaiting answers"));
+        conn->framer.Close();
         conn->Answer(seq, Serialize(r, false, false), /*close=*/true);
         break;
       }

@@ -83,6 +83,14 @@ void RequestFramer::Compact() {
   pos_ = 0;
 }
 
+void RequestFramer::Close() {
+  state_ = State::kClosed;
+  buffer_.clear();
+  buffer_.shrink_to_fit();
+  pos_ = 0;
+  scan_ = 0;
+}
+
 FramingEvent RequestFramer::Refuse(int status, std::string reason) {
   FramingEvent event;
   event.kind = FramingEvent::Kind::kRefusal;
@@ -90,11 +98,7 @@ FramingEvent RequestFramer::Refuse(int status, std::string reason) {
   event.keep_alive = false;
   event.status = status;
   event.reason = std::move(reason);
-  state_ = State::kClosed;
-  buffer_.clear();
-  buffer_.shrink_to_fit();
-  pos_ = 0;
-  scan_ = 0;
+  Close();
   return event;
 }
 
@@ -411,10 +415,7 @@ FramingEvent RequestFramer::FinishRequest() {
   if (event.keep_alive) {
     state_ = State::kIdle;
   } else {
-    state_ = State::kClosed;
-    buffer_.clear();
-    buffer_.shrink_to_fit();
-    pos_ = 0;
+    Close();
   }
   scan_ = pos_;
   return event;

@@ -79,6 +79,8 @@ class RequestFramer {
   bool InBody() const { return state_ == State::kBody || state_ == State::kChunks; }
   // True once the connection must carry no further request.
   bool Closed() const { return state_ == State::kClosed; }
+  // Ends the framing: what is buffered or arrives later is dropped.
+  void Close();
 
  private:
   enum class State { kIdle, kHead, kBody, kChunks, kClosed };

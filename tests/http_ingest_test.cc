@@ -447,6 +447,42 @@ TEST(HttpIngestAckTest, NoAnswerBeforeTheCommit) {
   EXPECT_EQ(reply->body, R"({"sequence":1,"duplicate":false})");
 }
 
+TEST(HttpIngestAckTest, PipelinedAnswersKeepRequestOrderAndTheirNumberIsBounded) {
+  GatedSink sink;
+  IngestStack stack(sink, SignedOptions());
+  const std::string body = R"({"topic":"door.request.allowed","id":"p1","panelId":"1"})";
+  auto conn = HttpConnection::Connect(stack.port(), std::chrono::milliseconds(500));
+  ASSERT_TRUE(conn.ok());
+  // A delivery held at the commit, then 100 health checks behind it.
+  std::string raw = absl::StrCat(
+      "POST /webhooks HTTP/1.1\r\nHost: x\r\nX-PDK-SIGNATURE: ",
+      SignedHeaders(kSecret, body)[1].second, "\r\nContent-Length: ", body.size(),
+      "\r\n\r\n", body);
+  for (int i = 0; i < 100; ++i) absl::StrAppend(&raw, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(conn->SendRaw(raw).ok());
+  sink.WaitEntered();
+  // The health checks are answered at once, but not before the delivery.
+  auto early = conn->ReadReply();
+  EXPECT_TRUE(absl::IsDeadlineExceeded(early.status())) << "answered out of order";
+  sink.Open();
+  auto first = conn->ReadReply();
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->body, R"({"sequence":1,"duplicate":false})");
+  // 64 requests may await their answers; the 65th is refused and the
+  // connection closed.
+  for (int i = 1; i < 64; ++i) {
+    auto health = conn->ReadReply();
+    ASSERT_TRUE(health.ok()) << i << ": " << health.status();
+    EXPECT_EQ(health->body, R"({"status":"ok"})") << i;
+  }
+  auto refused = conn->ReadReply();
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_FALSE(refused->Header("Retry-After").empty());
+  EXPECT_EQ(refused->body, R"({"error":"more than 64 pipelined requests awaiting answers"})");
+  EXPECT_TRUE(absl::IsUnavailable(conn->ReadReply().status()));
+}
+
 TEST(HttpIngestAckTest, StoreThatCannotCommitAnswers503WithRetryAfter) {
   GatedSink sink;
   sink.Open(absl::UnavailableError("database or disk is full"));
