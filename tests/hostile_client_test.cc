@@ -48,9 +48,9 @@ using testing::SignedHeaders;
 
 constexpr char kSecret[] = "hostile-client-secret";
 // The header and body timeout of the slow-client tests. Not much shorter:
-// Pistache 0.0.5 counts a request's time in the server (its commit) against
-// the timeout of the connection's next request, so on a disk that stalls an
-// fsync for seconds a short timeout would cut off well-behaved clients too.
+// the wait for an answer (the commit) counts against the header timeout, so
+// on a disk that stalls an fsync for seconds a short timeout would cut off
+// well-behaved clients too.
 constexpr milliseconds kSlowClientTimeout{3000};
 // The timeouts of the other tests, which are not about slow clients.
 constexpr milliseconds kRelaxedTimeout{30000};
