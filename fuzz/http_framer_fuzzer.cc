@@ -68,7 +68,9 @@ std::vector<std::string> Frame(std::string_view stream, uint8_t cut) {
       std::string rendered = absl::StrCat("request ", r.method, " ", r.path, " ",
                                           event.http11, event.keep_alive, " ",
                                           r.unread_body_bytes.value_or(0), "\n");
-      for (const auto& [name, value] : r.headers) absl::StrAppend(&rendered, name, ": ", value, "\n");
+      for (const auto& [name, value] : r.headers) {
+        absl::StrAppend(&rendered, name, ": ", value, "\n");
+      }
       absl::StrAppend(&rendered, r.body);
       events.push_back(std::move(rendered));
     }

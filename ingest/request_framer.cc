@@ -59,7 +59,8 @@ bool ParseDecimal(std::string_view s, uint64_t& value) {
 // Comma-separated list elements, each trimmed, empty ones dropped.
 std::vector<std::string_view> ListElements(std::string_view value) {
   std::vector<std::string_view> out;
-  for (absl::string_view part : absl::StrSplit(absl::string_view(value.data(), value.size()), ',')) {
+  const absl::string_view all(value.data(), value.size());
+  for (absl::string_view part : absl::StrSplit(all, ',')) {
     std::string_view element = TrimOws(std::string_view(part.data(), part.size()));
     if (!element.empty()) out.push_back(element);
   }
@@ -152,7 +153,8 @@ FramingEvent RequestFramer::Next() {
             return Refuse(431, absl::StrCat("request head exceeds the limit of ",
                                             limits_.max_header_bytes, " bytes"));
           }
-          const bool empty = at == line_start || (at == line_start + 1 && buffer_[line_start] == '\r');
+          const bool empty =
+              at == line_start || (at == line_start + 1 && buffer_[line_start] == '\r');
           if (empty) {
             const std::string_view head(buffer_.data() + pos_, line_start - pos_);
             pos_ = scan_;
@@ -358,7 +360,8 @@ FramingEvent RequestFramer::ReadChunks() {
       pos_ = next;
       uint64_t size = 0;
       size_t digits = 0;
-      while (digits < line.size() && absl::ascii_isxdigit(static_cast<unsigned char>(line[digits]))) {
+      while (digits < line.size() &&
+             absl::ascii_isxdigit(static_cast<unsigned char>(line[digits]))) {
         const char c = line[digits];
         const auto v = static_cast<uint64_t>(
             absl::ascii_isdigit(static_cast<unsigned char>(c))
