@@ -42,19 +42,24 @@ struct ServeConfig {
   std::optional<std::string> secret;
   std::optional<std::string> secret_file;
   std::optional<std::string> basic_auth;
+  std::optional<std::string> basic_auth_file;
   int64_t max_body_bytes = 1 << 20;
+  int64_t max_header_count = 100;
+  int64_t max_header_bytes = 16 * 1024;
   int64_t http_threads = 2;
 };
 
-absl::StatusOr<std::string> ReadSecretFile(const std::string& path) {
+// The contents of the file named by `--flag`, for secrets kept out of the
+// command line (which any user can read in /proc/PID/cmdline).
+absl::StatusOr<std::string> ReadSecretFile(const std::string& flag, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read --secret-file ", path));
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read --", flag, " ", path));
   std::stringstream contents;
   contents << in.rdbuf();
   // A trailing newline from an editor or `echo` is not part of the secret.
   std::string secret(absl::StripTrailingAsciiWhitespace(contents.str()));
   if (secret.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("--secret-file ", path, " is empty"));
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, " ", path, " is empty"));
   }
   return secret;
 }
@@ -79,9 +84,16 @@ int RunServe(const std::vector<std::string>& args) {
   flags.OptionalString("secret-file", "PATH", &config.secret_file,
                        "read the secret from this file instead");
   flags.OptionalString("basic-auth", "USER:PASS", &config.basic_auth,
-                       "also require HTTP Basic auth with these credentials");
+                       "also require HTTP Basic auth with these credentials (for\n"
+                       "deliveries and /metrics; /healthz stays open)");
+  flags.OptionalString("basic-auth-file", "PATH", &config.basic_auth_file,
+                       "read USER:PASS for --basic-auth from this file instead");
   flags.Int("max-body-bytes", "N", &config.max_body_bytes,
             "largest webhook body accepted; larger ones get 413");
+  flags.Int("max-header-count", "N", &config.max_header_count,
+            "most header fields in a request; more get 431");
+  flags.Int("max-header-bytes", "N", &config.max_header_bytes,
+            "largest request head (request line and headers); larger gets 431");
   flags.Int("http-threads", "N", &config.http_threads, "HTTP worker threads");
   if (absl::Status s = flags.Parse(args); !s.ok()) {
     std::cerr << "pdk-archive serve: " << s.message() << "\n\n" << flags.Help();
@@ -99,6 +111,10 @@ int RunServe(const std::vector<std::string>& args) {
     std::cerr << "pdk-archive serve: --secret is empty\n";
     return 2;
   }
+  if (config.basic_auth && config.basic_auth_file) {
+    std::cerr << "pdk-archive serve: give --basic-auth or --basic-auth-file, not both\n";
+    return 2;
+  }
   if (config.basic_auth && config.basic_auth->find(':') == std::string::npos) {
     std::cerr << "pdk-archive serve: --basic-auth wants USER:PASS\n";
     return 2;
@@ -107,15 +123,26 @@ int RunServe(const std::vector<std::string>& args) {
     std::cerr << "pdk-archive serve: --max-body-bytes and --http-threads must be positive\n";
     return 2;
   }
+  if (config.max_header_count <= 0 || config.max_header_bytes <= 0) {
+    std::cerr << "pdk-archive serve: --max-header-count and --max-header-bytes must be "
+                 "positive\n";
+    return 2;
+  }
   if (config.secret_file) {
-    absl::StatusOr<std::string> secret = ReadSecretFile(*config.secret_file);
+    absl::StatusOr<std::string> secret = ReadSecretFile("secret-file", *config.secret_file);
     if (!secret.ok()) return Fail(secret.status());
     config.secret = *secret;
   }
-  if (!config.secret) {
-    std::cerr << "pdk-archive serve: WARNING: no --secret or --secret-file given; "
-                 "deliveries are accepted unsigned, so anyone who can reach "
-              << config.http_listen << " can write to the archive\n";
+  if (config.basic_auth_file) {
+    absl::StatusOr<std::string> credentials =
+        ReadSecretFile("basic-auth-file", *config.basic_auth_file);
+    if (!credentials.ok()) return Fail(credentials.status());
+    if (credentials->find(':') == std::string::npos) {
+      std::cerr << "pdk-archive serve: --basic-auth-file " << *config.basic_auth_file
+                << " wants USER:PASS\n";
+      return 2;
+    }
+    config.basic_auth = *credentials;
   }
 
   // Every thread started from here on inherits this mask, so SIGTERM and
@@ -155,9 +182,17 @@ int RunServe(const std::vector<std::string>& args) {
   ingest::HttpServerOptions http_options;
   http_options.threads = static_cast<int>(config.http_threads);
   http_options.max_body_bytes = static_cast<size_t>(config.max_body_bytes);
+  http_options.max_header_count = static_cast<size_t>(config.max_header_count);
+  http_options.max_header_bytes = static_cast<size_t>(config.max_header_bytes);
   absl::StatusOr<std::unique_ptr<ingest::HttpServer>> http =
       ingest::HttpServer::Start(config.http_listen, handler, http_options);
   if (!http.ok()) return Fail(http.status());
+  if (!config.secret) {
+    // The address as bound: with port 0 the configured one names no port.
+    std::cerr << "pdk-archive serve: WARNING: no --secret or --secret-file given; "
+                 "deliveries are accepted unsigned, so anyone who can reach "
+              << (*http)->address() << " can write to the archive\n";
+  }
 
   std::cout << "http listening on " << (*http)->address() << "\n"
             << "grpc listening on "

@@ -6,7 +6,8 @@
 // line, then the body. Flags: bits 0-1 method (POST GET PUT HEAD), bits 2-3
 // path (/webhooks /healthz /metrics /other), bits 4-5 configuration (signed,
 // signed + Basic auth, unsigned, signed), bit 6 "sign the body correctly",
-// bit 7 "send the right Basic credentials". The flags decide the signature
+// bit 7 "send the right Basic credentials" (asked for by deliveries and by
+// /metrics). The flags decide the signature
 // and credentials, so the expected status is known exactly: the handler
 // must answer once, with that status, a JSON body (an "error" for refusals),
 // store a row exactly when it says 200 for a new event, and answer a
@@ -200,6 +201,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   } else if (path == "/healthz" || path == "/metrics") {
     expected = method == "GET" || method == "HEAD" ? 200 : 405;
+    // /metrics is behind the Basic credentials when they are set.
+    if (expected == 200 && path == "/metrics" && config == 1 && !right_credentials) {
+      expected = 401;
+    }
   } else {
     expected = 404;
   }

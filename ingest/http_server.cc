@@ -3,114 +3,301 @@
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
 #include <pistache/net.h>
+#include <pistache/peer.h>
+#include <pistache/transport.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 
-#include <sstream>
+#include <deque>
+#include <mutex>
+#include <optional>
 #include <utility>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "ingest/request_framer.h"
 #include "ingest/webhook_handler.h"
 
 namespace pdkarchive::ingest {
 namespace {
 
-using Pistache::Http::Code;
+// The peer data under which a connection's state is kept.
+constexpr char kConnectionData[] = "pdkarchive.connection";
+// Pistache's per-peer request parser is fed nothing but this: see SetPhase.
+constexpr char kBodyPhaseHead[] = "POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\n";
+// The most Pistache's parser is ever fed (kBodyPhaseHead).
+constexpr size_t kPistacheParserBytes = 4096;
+// Pipelined requests one connection may have awaiting their answers (this
+// one included); the next is answered 503 and the connection closed.
+constexpr size_t kMaxUnanswered = 64;
+constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
-// Room for the request line and headers on top of the largest body judged
-// by the handler; Pistache counts both against maxRequestSize.
-constexpr size_t kHeaderRoom = 64 * 1024;
-// Bodies up to this many times the limit still get the handler's JSON 413;
-// beyond it Pistache answers 413 itself.
-constexpr size_t kOversizeFactor = 4;
+// One response on the wire: status line, headers, body (none for HEAD).
+std::string Serialize(const HttpResponse& r, bool keep_alive, bool head_request) {
+  std::string out = absl::StrCat(
+      "HTTP/1.1 ", r.status, " ",
+      Pistache::Http::codeString(static_cast<Pistache::Http::Code>(r.status)), "\r\n");
+  for (const auto& [name, value] : r.headers) absl::StrAppend(&out, name, ": ", value, "\r\n");
+  absl::StrAppend(&out, "Content-Type: ", r.content_type, "\r\nContent-Length: ",
+                  r.body.size(), "\r\nConnection: ", keep_alive ? "keep-alive" : "close",
+                  "\r\n\r\n");
+  if (!head_request) out.append(r.body);
+  return out;
+}
 
-// A response header with a name chosen at run time. Pistache 0.0.5 writes
-// only typed headers into responses and silently drops addRaw() ones.
-class NamedHeader final : public Pistache::Http::Header::Header {
+// The state of one connection. Answers may be produced on any thread (an
+// accepted delivery is answered on the writer's thread after commit); they
+// go on the wire in request order, each request's interim 100 before its
+// final answer, and nothing after an answer that closes the connection.
+class Connection {
  public:
-  NamedHeader(std::string name, std::string value)
-      : name_(std::move(name)), value_(std::move(value)) {}
-  const char* name() const override { return name_.c_str(); }
-  void write(std::ostream& stream) const override { stream << value_; }
-#ifdef SAFE_HEADER_CAST
-  uint64_t hash() const override { return 0; }
-#endif
+  Connection(const FramingLimits& limits, Pistache::Tcp::Transport* transport,
+             const std::shared_ptr<Pistache::Tcp::Peer>& peer)
+      : framer(limits), transport_(transport), peer_(peer), fd_(peer->fd()) {}
+
+  // Pistache's event-loop thread of this connection only: the framing, and
+  // the request whose 100 went out while its body is still arriving.
+  RequestFramer framer;
+  std::optional<uint64_t> continued;
+
+  // Reserves the place of the next request's answers. Event-loop thread.
+  uint64_t Reserve() {
+    std::lock_guard lock(mu_);
+    slots_.emplace_back();
+    return first_seq_ + slots_.size() - 1;
+  }
+
+  // Requests whose final answer has not gone out yet.
+  size_t Unanswered() {
+    std::lock_guard lock(mu_);
+    return slots_.size();
+  }
+
+  // Sends "100 Continue" for request `seq` once the answers before it are out.
+  void Continue(uint64_t seq) {
+    std::lock_guard lock(mu_);
+    if (Slot* slot = Find(seq)) slot->interim = true;
+    FlushLocked();
+  }
+
+  // The final answer to request `seq`; `close` ends the connection after it.
+  // Any thread.
+  void Answer(uint64_t seq, std::string bytes, bool close) {
+    std::lock_guard lock(mu_);
+    if (Slot* slot = Find(seq)) {
+      slot->final = std::move(bytes);
+      slot->close = close;
+    }
+    FlushLocked();
+  }
+
+  // Whether every answer is out; marks the peer idle (for Pistache's
+  // keep-alive sweep) when it is and `no_partial_request`. Event-loop thread.
+  bool Idle(bool no_partial_request) {
+    std::lock_guard lock(mu_);
+    const bool idle = slots_.empty() && no_partial_request;
+    if (auto peer = peer_.lock()) peer->setIdle(idle);
+    return idle;
+  }
+
+  void Disconnected() {
+    std::lock_guard lock(mu_);
+    done_ = true;
+    slots_.clear();
+  }
 
  private:
-  std::string name_;
-  std::string value_;
+  struct Slot {
+    bool interim = false;
+    bool interim_sent = false;
+    std::optional<std::string> final;
+    bool close = false;
+  };
+
+  Slot* Find(uint64_t seq) {
+    if (seq < first_seq_ || seq - first_seq_ >= slots_.size()) return nullptr;
+    return &slots_[static_cast<size_t>(seq - first_seq_)];
+  }
+
+  // Queues, in order, whatever can go out now. Pistache's write queue keeps
+  // the order of asyncWrite calls, made here under mu_.
+  void FlushLocked() {
+    while (!done_ && !slots_.empty()) {
+      Slot& front = slots_.front();
+      if (front.interim && !front.interim_sent && !front.final) {
+        front.interim_sent = true;
+        Write(std::string(kContinue), /*close=*/false);
+      }
+      if (!front.final) return;
+      const bool close = front.close;
+      Write(*std::move(front.final), close);
+      slots_.pop_front();
+      ++first_seq_;
+      if (close) {
+        done_ = true;
+        slots_.clear();
+      }
+    }
+    if (auto peer = peer_.lock(); peer && slots_.empty()) peer->setIdle(true);
+  }
+
+  void Write(std::string bytes, bool close) {
+    auto peer = peer_.lock();
+    if (!peer) {
+      done_ = true;
+      return;
+    }
+    const size_t size = bytes.size();
+    auto written = transport_->asyncWrite(fd_, Pistache::RawBuffer(std::move(bytes), size));
+    if (close) {
+      // Once the answer is written the client sees end of stream at once
+      // (what it still sends is read and dropped); it then closes, or
+      // Pistache's keep-alive sweep does.
+      std::weak_ptr<Pistache::Tcp::Peer> weak = peer_;
+      const int fd = fd_;
+      written.then(
+          [weak, fd](ssize_t) {
+            if (weak.lock()) ::shutdown(fd, SHUT_WR);
+          },
+          [](std::exception_ptr) {});
+    }
+  }
+
+  Pistache::Tcp::Transport* const transport_;
+  const std::weak_ptr<Pistache::Tcp::Peer> peer_;
+  const int fd_;
+  std::mutex mu_;
+  std::deque<Slot> slots_;  // guarded by mu_; front = oldest unanswered
+  uint64_t first_seq_ = 0;  // guarded by mu_
+  bool done_ = false;       // guarded by mu_: nothing more goes out
 };
 
-HeaderList CollectHeaders(const Pistache::Http::Header::Collection& collection) {
-  HeaderList headers;
-  // Pistache parses headers it knows into typed objects and keeps the rest
-  // raw; signatures (X_PDK_SIGNATURE among them) are only in the raw list.
-  for (const auto& [name, raw] : collection.rawList()) {
-    headers.emplace_back(raw.name(), raw.value());
-  }
-  for (const auto& typed : collection.list()) {
-    std::ostringstream value;
-    typed->write(value);
-    headers.emplace_back(typed->name(), value.str());
-  }
-  return headers;
-}
-
-// HTTP/1.1 connections are persistent unless the client says otherwise, but
-// Pistache 0.0.5 closes after each response unless the request carried
-// "Connection: keep-alive". Echoing the header keeps the connection open.
-bool WantsKeepAlive(const Pistache::Http::Request& request, const HeaderList& headers) {
-  std::optional<std::string_view> connection = FindHeader(headers, "Connection");
-  if (connection) {
-    std::string v = absl::AsciiStrToLower(
-        absl::string_view(connection->data(), connection->size()));
-    return !absl::StrContains(v, "close");
-  }
-  return request.version() == Pistache::Http::Version::Http11;
-}
+// Where a connection is, for Pistache's slow-client and keep-alive sweep,
+// which reads the phase and start time of Pistache's own per-peer request
+// parser: a head (or the wait for an answer) is cut off after the header
+// timeout, a body after the body timeout, an idle connection after the
+// keep-alive timeout.
+enum class Phase { kIdle, kHead, kBody };
 
 class Adaptor final : public Pistache::Http::Handler {
  public:
   HTTP_PROTOTYPE(Adaptor)
 
-  explicit Adaptor(WebhookHandler& handler) : handler_(handler) {}
+  Adaptor(WebhookHandler& handler, const FramingLimits& limits, size_t parser_bytes)
+      : handler_(handler), limits_(limits), parser_bytes_(parser_bytes) {}
 
-  void onRequest(const Pistache::Http::Request& request,
+  void onConnection(const std::shared_ptr<Pistache::Tcp::Peer>& peer) override {
+    // Pistache's parser is kept only as the clock of the sweep (SetPhase).
+    peer->putData(ParserData,
+                  std::make_shared<Pistache::Http::RequestParser>(parser_bytes_));
+    peer->putData(kConnectionData, std::make_shared<Connection>(limits_, transport(), peer));
+  }
+
+  void onDisconnection(const std::shared_ptr<Pistache::Tcp::Peer>& peer) override {
+    if (auto conn = GetConnection(peer)) conn->Disconnected();
+  }
+
+  // Never called: onInput frames and dispatches every request itself.
+  void onRequest(const Pistache::Http::Request& /*request*/,
                  Pistache::Http::ResponseWriter response) override {
+    response.send(Pistache::Http::Code::Internal_Server_Error);
+  }
+
+  // Pistache hands every read here; its own parser never sees the bytes.
+  void onInput(const char* buffer, size_t len,
+               const std::shared_ptr<Pistache::Tcp::Peer>& peer) override {
     // Pistache starts its threads unnamed; name each on its first request,
     // so `top -H` and perf tell them apart from the writer's.
     thread_local const bool named = pthread_setname_np(pthread_self(), "pdk-http") == 0;
     (void)named;
-    HttpRequest req;
-    req.method = Pistache::Http::methodString(request.method());
-    req.path = request.resource();
-    req.headers = CollectHeaders(request.headers());
-    req.body = request.body();
-    const bool keep_alive = WantsKeepAlive(request, req.headers);
-    // The writer calls back on its own thread after commit. ResponseWriter
-    // is only ever used by one thread at a time: here until Handle hands it
-    // over, then by whoever calls `respond`, exactly once.
-    auto writer = std::make_shared<Pistache::Http::ResponseWriter>(std::move(response));
-    handler_.Handle(std::move(req), [writer, keep_alive](HttpResponse r) {
-      auto& headers = writer->headers();
-      for (const auto& [name, value] : r.headers) {
-        headers.add(std::make_shared<NamedHeader>(name, value));
+    std::shared_ptr<Connection> conn = GetConnection(peer);
+    if (!conn || conn->framer.Closed()) return;
+    const Phase before = conn->framer.InBody()    ? Phase::kBody
+                         : conn->framer.InRequest() ? Phase::kHead
+                                                    : Phase::kIdle;
+    conn->framer.Feed(std::string_view(buffer, len));
+    bool dispatched = false;
+    std::optional<uint64_t>& continued = conn->continued;
+    for (;;) {
+      FramingEvent event = conn->framer.Next();
+      if (event.kind == FramingEvent::Kind::kNeedMore) break;
+      if (event.kind == FramingEvent::Kind::kContinue) {
+        continued = conn->Reserve();
+        conn->Continue(*continued);
+        continue;
       }
-      // Pistache pre-sets "Connection: Close" when the request named none.
-      headers.remove<Pistache::Http::Header::Connection>();
-      headers.add<Pistache::Http::Header::Connection>(
-          keep_alive ? Pistache::Http::ConnectionControl::KeepAlive
-                     : Pistache::Http::ConnectionControl::Close);
-      headers.add<Pistache::Http::Header::ContentType>(
-          Pistache::Http::Mime::MediaType::fromString(r.content_type));
-      writer->send(static_cast<Code>(r.status), r.body);
-    });
+      const uint64_t seq = continued ? *continued : conn->Reserve();
+      continued.reset();
+      dispatched = true;
+      if (event.kind == FramingEvent::Kind::kRefusal) {
+        HttpResponse r;
+        r.status = event.status;
+        r.body = ErrorJson(event.reason);
+        conn->Answer(seq, Serialize(r, false, false), /*close=*/true);
+        break;
+      }
+      if (conn->Unanswered() > kMaxUnanswered) {
+        // A client that pipelines without reading its answers is not
+        // allowed to queue work without bound.
+        HttpResponse r;
+        r.status = 503;
+        r.headers.emplace_back("Retry-After", "5");
+        r.body = ErrorJson(absl::StrCat("more than ", kMaxUnanswered,
+                                        " pipelined requests awaiting answers"));
+        conn->framer.Close();
+        conn->Answer(seq, Serialize(r, false, false), /*close=*/true);
+        break;
+      }
+      Dispatch(conn, seq, std::move(event));
+    }
+    const Phase after = conn->framer.InBody()    ? Phase::kBody
+                        : conn->framer.InRequest() ? Phase::kHead
+                                                   : Phase::kIdle;
+    if (conn->Idle(after == Phase::kIdle)) return;
+    if (dispatched || after != before) {
+      // An answer still owed counts against the header timeout, from its
+      // request's arrival, as a head does.
+      SetPhase(peer, after == Phase::kBody ? Phase::kBody : Phase::kHead);
+    }
   }
 
  private:
+  static std::shared_ptr<Connection> GetConnection(
+      const std::shared_ptr<Pistache::Tcp::Peer>& peer) {
+    try {
+      return std::static_pointer_cast<Connection>(peer->getData(kConnectionData));
+    } catch (const std::exception&) {
+      return nullptr;
+    }
+  }
+
+  // Restarts the sweep's clock for `phase` by resetting Pistache's parser
+  // and, for a body, walking it into its body step with a fixed head.
+  static void SetPhase(const std::shared_ptr<Pistache::Tcp::Peer>& peer, Phase phase) {
+    try {
+      auto parser = Pistache::Http::Handler::getParser(peer);
+      parser->reset();
+      if (phase == Phase::kBody) {
+        parser->feed(kBodyPhaseHead, sizeof kBodyPhaseHead - 1);
+        parser->parse();
+      }
+    } catch (const std::exception&) {
+      // A clock that was not restarted only cuts the client off earlier.
+    }
+  }
+
+  void Dispatch(const std::shared_ptr<Connection>& conn, uint64_t seq, FramingEvent event) {
+    const bool keep_alive = event.keep_alive;
+    const bool head_request = event.request.method == "HEAD";
+    handler_.Handle(std::move(event.request),
+                    [conn, seq, keep_alive, head_request](HttpResponse r) {
+                      conn->Answer(seq, Serialize(r, keep_alive, head_request), !keep_alive);
+                    });
+  }
+
   WebhookHandler& handler_;
+  FramingLimits limits_;
+  size_t parser_bytes_;
 };
 
 }  // namespace
@@ -142,13 +329,18 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
     auto opts = Pistache::Http::Endpoint::options()
                     .threads(options.threads)
                     .flags(Pistache::Tcp::Options::ReuseAddr | Pistache::Tcp::Options::NoDelay)
-                    .maxRequestSize(options.max_body_bytes * kOversizeFactor + kHeaderRoom)
+                    .maxRequestSize(kPistacheParserBytes)
                     .maxResponseSize(1 << 20)
                     .headerTimeout(options.header_timeout)
                     .bodyTimeout(options.body_timeout)
                     .keepaliveTimeout(options.keepalive_timeout);
     impl->endpoint->init(opts);
-    impl->endpoint->setHandler(Pistache::Http::make_handler<Adaptor>(handler));
+    impl->endpoint->setHandler(Pistache::Http::make_handler<Adaptor>(
+        handler,
+        FramingLimits{.max_header_count = options.max_header_count,
+                      .max_header_bytes = options.max_header_bytes,
+                      .max_body_bytes = options.max_body_bytes},
+        kPistacheParserBytes));
     impl->endpoint->serveThreaded();
     const int port = static_cast<uint16_t>(impl->endpoint->getPort());
     std::string bound = absl::StrCat(host_port.substr(0, colon), ":", port);

@@ -1,7 +1,9 @@
 // HttpServer: the Pistache adaptor that feeds WebhookHandler. It owns the
-// listening endpoint and its threads; everything HTTP-specific about
-// Pistache 0.0.5 (request size limit, header access, keep-alive, SIGPIPE)
-// is handled here and nowhere else.
+// listening endpoint and its threads. Pistache 0.0.5 provides the sockets,
+// the event loop, the write queue and the idle/slow-client sweep; the HTTP
+// framing of requests is ours (ingest/request_framer.h), so the limits on
+// header count, head size and body size hold before any request is parsed,
+// pipelined requests are answered in order, and every refusal is JSON.
 #ifndef PDKARCHIVE_INGEST_HTTP_SERVER_H_
 #define PDKARCHIVE_INGEST_HTTP_SERVER_H_
 
@@ -18,11 +20,15 @@ class WebhookHandler;
 
 struct HttpServerOptions {
   int threads = 2;
-  // The largest body the handler judges itself (answering 413 with JSON);
-  // Pistache refuses anything larger than this plus header room on its own.
+  // A larger body is not read: the handler answers it (413 for a delivery)
+  // and the connection is closed.
   size_t max_body_bytes = 1 << 20;
-  // Pistache counts the whole request, commit included, against this: keep
-  // it well above the store's 5 s busy timeout.
+  // A request head with more header fields, or more bytes (request line and
+  // fields), is answered 431 with a JSON error and the connection closed.
+  size_t max_header_count = 100;
+  size_t max_header_bytes = 16 * 1024;
+  // A request's head, and the wait for its answer (commit included), must
+  // each fit in this: keep it well above the store's 5 s busy timeout.
   std::chrono::milliseconds header_timeout{10000};
   std::chrono::milliseconds body_timeout{30000};
   // An idle keep-alive connection is closed after this.

@@ -42,6 +42,12 @@ std::string AcceptedJson(const store::AppendResult& result) {
                       ",\"duplicate\":", result.duplicate ? "true" : "false", "}");
 }
 
+HttpResponse BasicAuthRefusal() {
+  HttpResponse r = Error(401, "missing or wrong basic auth credentials");
+  r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"pdk-archive\"");
+  return r;
+}
+
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
@@ -97,7 +103,17 @@ void WebhookHandler::Handle(HttpRequest request, Respond respond) {
       respond(std::move(r));
       return;
     }
-    respond(request.path == kHealthPath ? HandleHealth() : HandleMetrics());
+    if (request.path == kHealthPath) {
+      respond(HandleHealth());
+      return;
+    }
+    // The counters say what arrives and how often; with credentials set
+    // they are not for anyone who can reach the ingest port.
+    if (options_.basic_auth && !BasicAuthOk(request.headers)) {
+      respond(BasicAuthRefusal());
+      return;
+    }
+    respond(HandleMetrics());
     return;
   }
   metrics_.CountDelivery(DeliveryResult::kNotFound);
@@ -112,18 +128,17 @@ void WebhookHandler::HandleWebhook(HttpRequest request, Respond respond) {
     respond(std::move(r));
     return;
   }
-  if (request.body.size() > options_.max_body_bytes) {
+  const uint64_t body_bytes = request.unread_body_bytes.value_or(request.body.size());
+  if (body_bytes > options_.max_body_bytes) {
     metrics_.CountDelivery(DeliveryResult::kTooLarge);
-    respond(Error(413, absl::StrCat("body of ", request.body.size(),
+    respond(Error(413, absl::StrCat("body of ", body_bytes,
                                     " bytes exceeds the limit of ",
                                     options_.max_body_bytes)));
     return;
   }
   if (options_.basic_auth && !BasicAuthOk(request.headers)) {
     metrics_.CountDelivery(DeliveryResult::kUnauthorized);
-    HttpResponse r = Error(401, "missing or wrong basic auth credentials");
-    r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"pdk-archive\"");
-    respond(std::move(r));
+    respond(BasicAuthRefusal());
     return;
   }
   if (options_.secret) {

@@ -31,6 +31,9 @@ struct HttpRequest {
   std::string path;    // without the query string
   HeaderList headers;  // names in any case
   std::string body;
+  // Set when the server did not read a body over its limit: the body's
+  // declared length (at least), and `body` is empty. Judged as the body's size.
+  std::optional<uint64_t> unread_body_bytes;
 };
 
 struct HttpResponse {
@@ -43,7 +46,8 @@ struct HttpResponse {
 struct WebhookOptions {
   // HMAC secret of the default subscription; unset = accept unsigned.
   std::optional<std::string> secret;
-  // "user:password" for HTTP Basic auth; unset = not required.
+  // "user:password" for HTTP Basic auth of deliveries and /metrics; unset =
+  // not required. /healthz never asks for it.
   std::optional<std::string> basic_auth;
   size_t max_body_bytes = 1 << 20;
   std::string subscription = "default";

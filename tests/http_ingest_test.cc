@@ -447,6 +447,42 @@ TEST(HttpIngestAckTest, NoAnswerBeforeTheCommit) {
   EXPECT_EQ(reply->body, R"({"sequence":1,"duplicate":false})");
 }
 
+TEST(HttpIngestAckTest, PipelinedAnswersKeepRequestOrderAndTheirNumberIsBounded) {
+  GatedSink sink;
+  IngestStack stack(sink, SignedOptions());
+  const std::string body = R"({"topic":"door.request.allowed","id":"p1","panelId":"1"})";
+  auto conn = HttpConnection::Connect(stack.port(), std::chrono::milliseconds(500));
+  ASSERT_TRUE(conn.ok());
+  // A delivery held at the commit, then 100 health checks behind it.
+  std::string raw = absl::StrCat(
+      "POST /webhooks HTTP/1.1\r\nHost: x\r\nX-PDK-SIGNATURE: ",
+      SignedHeaders(kSecret, body)[1].second, "\r\nContent-Length: ", body.size(),
+      "\r\n\r\n", body);
+  for (int i = 0; i < 100; ++i) absl::StrAppend(&raw, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(conn->SendRaw(raw).ok());
+  sink.WaitEntered();
+  // The health checks are answered at once, but not before the delivery.
+  auto early = conn->ReadReply();
+  EXPECT_TRUE(absl::IsDeadlineExceeded(early.status())) << "answered out of order";
+  sink.Open();
+  auto first = conn->ReadReply();
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->body, R"({"sequence":1,"duplicate":false})");
+  // 64 requests may await their answers; the 65th is refused and the
+  // connection closed.
+  for (int i = 1; i < 64; ++i) {
+    auto health = conn->ReadReply();
+    ASSERT_TRUE(health.ok()) << i << ": " << health.status();
+    EXPECT_EQ(health->body, R"({"status":"ok"})") << i;
+  }
+  auto refused = conn->ReadReply();
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_FALSE(refused->Header("Retry-After").empty());
+  EXPECT_EQ(refused->body, R"({"error":"more than 64 pipelined requests awaiting answers"})");
+  EXPECT_TRUE(absl::IsUnavailable(conn->ReadReply().status()));
+}
+
 TEST(HttpIngestAckTest, StoreThatCannotCommitAnswers503WithRetryAfter) {
   GatedSink sink;
   sink.Open(absl::UnavailableError("database or disk is full"));
@@ -553,6 +589,36 @@ TEST(HttpIngestAuthTest, BasicAuthIsRequiredWhenConfigured) {
     EXPECT_EQ(right->status, 200) << right->body;
   }
   EXPECT_EQ(CountRows(path), 1);
+  store->reset();
+  std::filesystem::remove_all(path.parent_path());
+}
+
+TEST(HttpIngestAuthTest, MetricsNeedTheBasicCredentialsAndHealthDoesNot) {
+  auto path = TempDbPath("basic-metrics");
+  auto store = store::SqliteStore::Open(path.string());
+  ASSERT_TRUE(store.ok());
+  ingest::WebhookOptions options;
+  options.basic_auth = "pdk:s3cret";
+  {
+    IngestStack stack(**store, options);
+    auto none = HttpRequest(stack.port(), "GET", "/metrics");
+    ASSERT_TRUE(none.ok());
+    EXPECT_EQ(none->status, 401);
+    EXPECT_TRUE(absl::StartsWith(none->Header("WWW-Authenticate"), "Basic"));
+    auto wrong = HttpRequest(stack.port(), "GET", "/metrics", "",
+                             {{"Authorization", "Basic cGRrOndyb25n"}});  // pdk:wrong
+    ASSERT_TRUE(wrong.ok());
+    EXPECT_EQ(wrong->status, 401);
+    EXPECT_TRUE(absl::StrContains(wrong->body, "\"error\"")) << wrong->body;
+    auto right = HttpRequest(stack.port(), "GET", "/metrics", "",
+                             {{"Authorization", "Basic cGRrOnMzY3JldA=="}});  // pdk:s3cret
+    ASSERT_TRUE(right.ok());
+    EXPECT_EQ(right->status, 200);
+    EXPECT_TRUE(absl::StrContains(right->body, "pdkarchive_")) << right->body;
+    auto health = HttpRequest(stack.port(), "GET", "/healthz");
+    ASSERT_TRUE(health.ok());
+    EXPECT_EQ(health->status, 200);
+  }
   store->reset();
   std::filesystem::remove_all(path.parent_path());
 }
