@@ -103,9 +103,7 @@ struct QueryLimitFlags {
     service.max_page_bytes = static_cast<size_t>(max_page_bytes);
     service.watch_buffer_bytes = static_cast<size_t>(watch_buffer_bytes);
     server.max_request_bytes = static_cast<int>(grpc_max_request_bytes);
-    // A connection for each thread that reads: heavy queries, lists, the
-    // watch reader, and one kept for lookups.
-    reader.max_connections = service.max_heavy_queries + service.list_threads + 2;
+    reader.max_connections = service.reader_connections();
     reader.lookup_connections = 1;
     reader.name_cache_bytes = static_cast<size_t>(reader_cache_bytes);
     return absl::OkStatus();

@@ -66,6 +66,10 @@ struct EventArchiveOptions {
   // A live watcher whose events waiting to be sent pass this many bytes is
   // ended with RESOURCE_EXHAUSTED (--watch-buffer-bytes).
   size_t watch_buffer_bytes = 16 << 20;
+
+  // Reader connections the service can keep busy at once: one per heavy and
+  // list thread, one for the watch reads and one kept for lookups.
+  int reader_connections() const { return max_heavy_queries + list_threads + 2; }
 };
 
 // Calls that may wait in one pool's line; past it, RESOURCE_EXHAUSTED.
