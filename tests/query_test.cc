@@ -2157,6 +2157,66 @@ TEST_F(QueryLimitsTest, TheNameCacheStaysBounded) {
 }
 
 
+// A pattern that matches hundreds of stored topics (PDK adds topics; unknown
+// ones are kept) is answered whole by every call.
+TEST_F(QueryLimitsTest, APatternMatchingHundredsOfStoredTopicsWorks) {
+  std::vector<EventRow> rows = MakeRows(1500, 0, 11);
+  for (size_t i = 0; i < rows.size(); i += 2) {
+    rows[i].topic = absl::StrCat("zz.kind", i / 2);  // 750 topics
+    rows[i].family = "unknown";
+  }
+  rows = Bulk(std::move(rows));
+  StartServer();
+  pb::EventFilter filter;
+  filter.add_topics("zz.*");
+  filter.add_topics("door.forced");
+  const std::vector<int64_t> expected = ExpectedSequences(rows, filter, false);
+  ASSERT_GT(expected.size(), 750u);
+
+  std::vector<int64_t> listed;
+  std::string token;
+  do {
+    pb::ListEventsRequest request;
+    *request.mutable_filter() = filter;
+    request.set_page_size(1000);
+    request.set_page_token(token);
+    pb::ListEventsResponse response;
+    grpc::ClientContext context;
+    grpc::Status status = stub_->ListEvents(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    for (const pb::Event& event : response.events()) listed.push_back(event.sequence());
+    token = response.next_page_token();
+  } while (!token.empty());
+  EXPECT_EQ(listed, expected);
+
+  pb::CountEventsRequest count;
+  *count.mutable_filter() = filter;
+  count.add_group_by(pb::DIMENSION_DAY);
+  pb::CountEventsResponse counted;
+  grpc::ClientContext count_context;
+  grpc::Status status = stub_->CountEvents(&count_context, count, &counted);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(counted.total(), static_cast<int64_t>(expected.size()));
+
+  pb::WatchEventsRequest watch;
+  *watch.mutable_filter() = filter;
+  grpc::ClientContext watch_context;
+  watch_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  auto stream = stub_->WatchEvents(&watch_context, watch);
+  std::vector<int64_t> watched;
+  pb::Event event;
+  while (watched.size() < expected.size() && stream->Read(&event)) {
+    watched.push_back(event.sequence());
+  }
+  watch_context.TryCancel();
+  while (stream->Read(&event)) {
+  }
+  stream->Finish();
+  std::vector<int64_t> by_sequence = expected;
+  std::sort(by_sequence.begin(), by_sequence.end());
+  EXPECT_EQ(watched, by_sequence);
+}
+
 // The `serve` flags reach the service: the real binary, as a user starts it.
 TEST_F(QueryLimitsTest, ServeFlagsSetTheQueryLimits) {
   Bulk(MakeRows(300, 0, 3));
