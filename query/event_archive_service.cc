@@ -190,16 +190,18 @@ void RunPooled(EventArchiveService& service, QueryPool& pool, PooledCall* call,
     if (control.cancelled->load()) {
       status = absl::CancelledError("the query was cancelled while it waited");
     } else if (std::chrono::steady_clock::now() >= control.deadline) {
-      status = absl::DeadlineExceededError("the query's deadline passed while it waited");
+      status = absl::DeadlineExceededError(
+          "the query's deadline passed while it waited");
     } else {
       status = query();
     }
     call->Finish(ToGrpcStatus(service.Explain(status)));
   };
   if (!pool.Post(std::move(task))) {
-    call->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                              absl::StrCat("server busy: ", kMaxWaitingQueries, " ", what,
-                                           " already wait their turn; try again later")));
+    call->Finish(grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("server busy: ", kMaxWaitingQueries, " ", what,
+                     " already wait their turn; try again later")));
   }
 }
 
@@ -301,9 +303,10 @@ class WatchReactor final : public grpc::ServerWriteReactor<pb::Event>,
     const EventArchiveOptions& options = service_.options();
     store::QueryControl control;
     control.deadline = std::chrono::steady_clock::now() + options.query_timeout;
-    absl::StatusOr<store::SequencePage> page = service_.reader().ListAfterSequence(
-        filter_, after, kWatchBatch, std::min(kWatchReadBytes, options.watch_buffer_bytes),
-        control);
+    absl::StatusOr<store::SequencePage> page =
+        service_.reader().ListAfterSequence(
+            filter_, after, kWatchBatch,
+            std::min(kWatchReadBytes, options.watch_buffer_bytes), control);
     {
       std::lock_guard lock(mu_);
       reading_ = false;
@@ -328,11 +331,13 @@ class WatchReactor final : public grpc::ServerWriteReactor<pb::Event>,
         if (live_ && pending_bytes_ > options.watch_buffer_bytes) {
           FinishLocked(grpc::Status(
               grpc::StatusCode::RESOURCE_EXHAUSTED,
-              absl::StrCat("watcher fell behind: more than ", options.watch_buffer_bytes,
-                           " bytes of events were waiting to be sent (--watch-buffer-bytes); "
-                           "watch again with after_sequence set to the last sequence "
-                           "received (",
-                           last_sent_, ")")));
+              absl::StrCat(
+                  "watcher fell behind: more than ", options.watch_buffer_bytes,
+                  " bytes of events were waiting to be sent "
+                  "(--watch-buffer-bytes); "
+                  "watch again with after_sequence set to the last sequence "
+                  "received (",
+                  last_sent_, ")")));
         } else {
           if (scanned_through_ >= known_) live_ = true;
           PumpLocked();
@@ -418,7 +423,8 @@ class ExportReactor final
       public StreamCall {
  public:
   ExportReactor(EventArchiveService& service, store::EventFilter filter,
-                bool include_raw, std::chrono::steady_clock::time_point client_deadline)
+                bool include_raw,
+                std::chrono::steady_clock::time_point client_deadline)
       : service_(service),
         filter_(std::move(filter)),
         include_raw_(include_raw),
@@ -442,8 +448,9 @@ class ExportReactor final
       producing_ = false;
       FinishLocked(grpc::Status(
           grpc::StatusCode::RESOURCE_EXHAUSTED,
-          absl::StrCat("server busy: ", kMaxWaitingQueries,
-                       " counts and exports already wait their turn; try again later")));
+          absl::StrCat(
+              "server busy: ", kMaxWaitingQueries,
+              " counts and exports already wait their turn; try again later")));
     }
   }
 
@@ -509,8 +516,9 @@ class ExportReactor final
       header_written_ = true;
     }
     store::QueryControl control;
-    control.deadline = std::min(
-        client_deadline_, std::chrono::steady_clock::now() + service_.options().query_timeout);
+    control.deadline =
+        std::min(client_deadline_, std::chrono::steady_clock::now() +
+                                       service_.options().query_timeout);
     control.cancelled = &cancelled_;
     while (chunk.size() < kExportChunkBytes && !exhausted_) {
       absl::StatusOr<store::ScanProgress> progress = service_.reader().ScanEach(
@@ -567,14 +575,16 @@ class ExportReactor final
 namespace {
 
 // The client's deadline of `context` on the steady clock (max when none).
-std::chrono::steady_clock::time_point ClientDeadline(const grpc::CallbackServerContext& context) {
+std::chrono::steady_clock::time_point ClientDeadline(
+    const grpc::CallbackServerContext& context) {
   const std::chrono::system_clock::time_point deadline = context.deadline();
   if (deadline == std::chrono::system_clock::time_point::max()) {
     return std::chrono::steady_clock::time_point::max();
   }
   const auto left = deadline - std::chrono::system_clock::now();
   // Farther than any query may run: as good as none.
-  if (left > std::chrono::hours(24 * 365)) return std::chrono::steady_clock::time_point::max();
+  if (left > std::chrono::hours(24 * 365))
+    return std::chrono::steady_clock::time_point::max();
   return std::chrono::steady_clock::now() +
          std::chrono::duration_cast<std::chrono::steady_clock::duration>(left);
 }
@@ -590,16 +600,20 @@ EventArchiveService::EventArchiveService(store::EventReader& reader,
       tokens_(std::move(page_token_key)),
       options_(options),
       hub_(std::make_unique<WatchHub>()),
-      heavy_(std::make_unique<QueryPool>("pdk-query-heavy", options.max_heavy_queries)),
-      lists_(std::make_unique<QueryPool>("pdk-query-list", options.list_threads)) {}
+      heavy_(std::make_unique<QueryPool>("pdk-query-heavy",
+                                         options.max_heavy_queries)),
+      lists_(std::make_unique<QueryPool>("pdk-query-list",
+                                         options.list_threads)) {}
 
 EventArchiveService::~EventArchiveService() { Stop(); }
 
-store::QueryControl EventArchiveService::ControlFor(const grpc::CallbackServerContext& context,
-                                                    const std::atomic<bool>* cancelled) const {
+store::QueryControl EventArchiveService::ControlFor(
+    const grpc::CallbackServerContext& context,
+    const std::atomic<bool>* cancelled) const {
   store::QueryControl control;
-  control.deadline = std::min(ClientDeadline(context),
-                              std::chrono::steady_clock::now() + options_.query_timeout);
+  control.deadline =
+      std::min(ClientDeadline(context),
+               std::chrono::steady_clock::now() + options_.query_timeout);
   control.cancelled = cancelled;
   return control;
 }
@@ -655,7 +669,8 @@ absl::Status EventArchiveService::Get(const pb::GetEventRequest& request,
   if (request.sequence() <= 0) {
     return absl::InvalidArgumentError("sequence must be positive");
   }
-  absl::StatusOr<store::EventRow> row = reader_.Get(request.sequence(), control);
+  absl::StatusOr<store::EventRow> row =
+      reader_.Get(request.sequence(), control);
   if (!row.ok()) return row.status();
   EventToProto(*row, response);
   return absl::OkStatus();
@@ -672,8 +687,9 @@ absl::Status EventArchiveService::Count(const pb::CountEventsRequest& request,
   absl::StatusOr<std::vector<store::CountGroup>> groups =
       reader_.Count(*filter, *dimensions, options_.max_count_groups, control);
   if (groups.status().code() == absl::StatusCode::kResourceExhausted) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        groups.status().message(), " (--max-count-groups=", options_.max_count_groups, ")"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat(groups.status().message(),
+                     " (--max-count-groups=", options_.max_count_groups, ")"));
   }
   if (!groups.ok()) return groups.status();
   int64_t total = 0;
@@ -693,7 +709,9 @@ grpc::ServerUnaryReactor* EventArchiveService::ListEvents(
   auto* call = new PooledCall();
   const store::QueryControl control = ControlFor(*context, call->cancelled());
   RunPooled(*this, *lists_, call, control, "ListEvents calls",
-            [this, request, response, control] { return List(*request, response, control); });
+            [this, request, response, control] {
+              return List(*request, response, control);
+            });
   return call;
 }
 
@@ -703,8 +721,8 @@ grpc::ServerUnaryReactor* EventArchiveService::GetEvent(
   // A lookup by primary key on a connection kept for lookups: answered on
   // gRPC's thread.
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(
-      ToGrpcStatus(Explain(Get(*request, response, ControlFor(*context, nullptr)))));
+  reactor->Finish(ToGrpcStatus(
+      Explain(Get(*request, response, ControlFor(*context, nullptr)))));
   return reactor;
 }
 
@@ -714,7 +732,9 @@ grpc::ServerUnaryReactor* EventArchiveService::CountEvents(
   auto* call = new PooledCall();
   const store::QueryControl control = ControlFor(*context, call->cancelled());
   RunPooled(*this, *heavy_, call, control, "counts and exports",
-            [this, request, response, control] { return Count(*request, response, control); });
+            [this, request, response, control] {
+              return Count(*request, response, control);
+            });
   return call;
 }
 
@@ -726,8 +746,9 @@ EventArchiveService::ExportEvents(grpc::CallbackServerContext* context,
   if (!filter.ok()) {
     return new ErrorReactor<pb::ExportEventsResponse>(filter.status());
   }
-  auto* reactor = new ExportReactor(*this, *std::move(filter), request->include_raw(),
-                                    ClientDeadline(*context));
+  auto* reactor =
+      new ExportReactor(*this, *std::move(filter), request->include_raw(),
+                        ClientDeadline(*context));
   reactor->Start();
   return reactor;
 }

@@ -69,7 +69,9 @@ struct EventArchiveOptions {
 
   // Reader connections the service can keep busy at once: one per heavy and
   // list thread, one for the watch reads and one kept for lookups.
-  int reader_connections() const { return max_heavy_queries + list_threads + 2; }
+  int reader_connections() const {
+    return max_heavy_queries + list_threads + 2;
+  }
 };
 
 // Calls that may wait in one pool's line; past it, RESOURCE_EXHAUSTED.

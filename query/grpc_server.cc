@@ -33,8 +33,8 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   if (!key.ok()) return key.status();
   EnableServerPlugins();
 
-  auto service = std::make_unique<EventArchiveService>(reader, feed, *std::move(key),
-                                                       options.service);
+  auto service = std::make_unique<EventArchiveService>(
+      reader, feed, *std::move(key), options.service);
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(options.max_request_bytes);
   int selected_port = 0;
