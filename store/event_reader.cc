@@ -132,8 +132,9 @@ constexpr size_t kMaxRepeatedArmValues = 2048;
 constexpr size_t kMaxRepeatedArmBytes = 256 * 1024;
 // How often (in SQLite VM steps) a bounded query checks its deadline.
 constexpr int kProgressSteps = 4000;
-// RowReplyBytes' allowance for the numbers, times and field tags of a row.
-constexpr size_t kRowOverheadBytes = 96;
+// RowReplyBytes' allowance for the numbers, times, tags and lengths of a row
+// (an Event message encodes them in under 160 bytes).
+constexpr size_t kRowOverheadBytes = 160;
 
 // Count keys. Times are floored to whole seconds first so that instants
 // before 1970 land in the right hour.
