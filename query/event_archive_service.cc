@@ -377,6 +377,10 @@ class WatchReactor final : public grpc::ServerWriteReactor<pb::Event>,
     if (finishing_) return;
     finishing_ = true;
     final_status_ = status;
+    // Nothing more is sent: free the buffer now, even while a write to a
+    // client that does not read holds up the end of the call.
+    pending_.clear();
+    pending_bytes_ = 0;
     if (!writing_) FinishNowLocked();
   }
 

@@ -1710,6 +1710,9 @@ TEST_F(QueryTest, FiltersWithHundredsOfValuesPerFieldWork) {
   EXPECT_EQ(counted.total(), static_cast<int64_t>(many_expected.size()));
 }
 
+size_t HeapInUse();
+void UseOneMallocArena();
+
 // Bounded work per request (issue 13, items 4 and 5): each test runs its own
 // server with the limits under test, over an archive stored directly
 // (merged, as a server finds it after a restart).
@@ -2023,6 +2026,7 @@ TEST_F(QueryLimitsTest, ListEventsPagesAreBoundedInBytes) {
 // --watch-buffer-bytes, saying so and where to resume; the server does not
 // keep buffering for it.
 TEST_F(QueryLimitsTest, ASlowWatcherIsDroppedOnceItsBufferIsFull) {
+  UseOneMallocArena();
   const std::vector<EventRow> first = Bulk(MakeRows(10, 0, 3));
   GrpcServerOptions options;
   options.service.watch_buffer_bytes = 1 << 20;
@@ -2036,12 +2040,17 @@ TEST_F(QueryLimitsTest, ASlowWatcherIsDroppedOnceItsBufferIsFull) {
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
 
   // 64 MiB of events while the client reads nothing: far more than gRPC's
-  // flow-control windows hold.
+  // flow-control windows hold. The server keeps at most about its buffer.
+  const size_t heap_before = HeapInUse();
   for (int batch = 0; batch < 16; ++batch) {
     std::vector<EventRow> rows = MakeRows(16, 1000 + batch * 16, static_cast<uint32_t>(batch));
     for (EventRow& row : rows) row.raw = std::string(256 * 1024, 'w');
     AppendThrough(*writer_, std::move(rows));
   }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const size_t heap_after = HeapInUse();
+  EXPECT_LT(heap_after, heap_before + (16 << 20))
+      << "heap grew by " << (heap_after - heap_before) / 1024 << " KiB";
   int received = 0;
   int64_t last = 0;
   pb::Event event;
