@@ -488,6 +488,9 @@ class ExportReactor final
 
   void OnDone() override {
     if (registered_) service_.Unregister(this);
+    // Produce runs on a pool thread, outside gRPC's reactions: it may still
+    // hold mu_ right after its Finish. Wait it out before deleting.
+    { std::lock_guard lock(mu_); }
     delete this;
   }
 

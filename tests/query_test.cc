@@ -40,7 +40,9 @@
 #include "tests/test_support/test_dir.h"
 
 #if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/allocator_interface.h>
+// From the AddressSanitizer runtime (sanitizer/allocator_interface.h, which
+// Debian's GCC does not ship).
+extern "C" size_t __sanitizer_get_current_allocated_bytes();
 #endif
 
 namespace pdkarchive::query {
