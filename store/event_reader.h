@@ -161,8 +161,8 @@ class EventReader {
   absl::StatusOr<ListPage> List(const ListQuery& query,
                                 const QueryControl& control = {});
 
-  // The row with `sequence`; NotFound when there is none. Runs on the
-  // connections kept for lookups.
+  // The row with `sequence`; NotFound when there is none. A lookup: it may
+  // take the connections kept for lookups.
   absl::StatusOr<EventRow> Get(int64_t sequence,
                                const QueryControl& control = {});
 
