@@ -13,6 +13,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "cli/flags.h"
 #include "ingest/http_server.h"
 #include "ingest/metrics.h"
@@ -47,6 +48,69 @@ struct ServeConfig {
   int64_t max_header_count = 100;
   int64_t max_header_bytes = 16 * 1024;
   int64_t http_threads = 2;
+};
+
+// The query API's bounds on work per call (README: "Query limits").
+struct QueryLimitFlags {
+  int64_t max_count_groups = 100000;
+  std::string query_timeout = "30s";
+  int64_t max_heavy_queries = 2;
+  int64_t max_page_bytes = 3 << 20;
+  int64_t watch_buffer_bytes = 16 << 20;
+  int64_t grpc_max_request_bytes = 256 << 10;
+  int64_t reader_cache_bytes = 8 << 20;
+
+  void Declare(FlagSet& flags) {
+    flags.Int("max-count-groups", "N", &max_count_groups,
+              "CountEvents with more groups is refused (RESOURCE_EXHAUSTED)");
+    flags.String("query-timeout", "DURATION", &query_timeout,
+                 "longest a query may run, whatever the client's deadline (e.g. 30s)");
+    flags.Int("max-heavy-queries", "N", &max_heavy_queries,
+              "counts and export reads running at once; more wait in line");
+    flags.Int("max-page-bytes", "N", &max_page_bytes,
+              "a ListEvents page ends before the event that would pass this size");
+    flags.Int("watch-buffer-bytes", "N", &watch_buffer_bytes,
+              "a watcher with more unsent events is ended (RESOURCE_EXHAUSTED)");
+    flags.Int("grpc-max-request-bytes", "N", &grpc_max_request_bytes,
+              "largest query request accepted (RESOURCE_EXHAUSTED)");
+    flags.Int("reader-cache-bytes", "N", &reader_cache_bytes,
+              "memory for names (panels, door names) the query side keeps");
+  }
+
+  // The options these flags give; InvalidArgument naming a bad flag.
+  absl::Status Apply(store::EventReaderOptions& reader, query::GrpcServerOptions& server) const {
+    absl::Duration timeout;
+    if (!absl::ParseDuration(query_timeout, &timeout) || timeout <= absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--query-timeout wants a positive duration such as 30s, not \"",
+                       query_timeout, "\""));
+    }
+    for (auto [name, value] : {std::pair{"max-count-groups", max_count_groups},
+                               std::pair{"max-heavy-queries", max_heavy_queries},
+                               std::pair{"max-page-bytes", max_page_bytes},
+                               std::pair{"watch-buffer-bytes", watch_buffer_bytes},
+                               std::pair{"grpc-max-request-bytes", grpc_max_request_bytes},
+                               std::pair{"reader-cache-bytes", reader_cache_bytes}}) {
+      if (value <= 0 || value > (int64_t{1} << 40)) {
+        return absl::InvalidArgumentError(absl::StrCat("--", name, " must be positive"));
+      }
+    }
+    if (max_heavy_queries > 64 || grpc_max_request_bytes > (int64_t{1} << 30)) {
+      return absl::InvalidArgumentError(
+          "--max-heavy-queries is at most 64 and --grpc-max-request-bytes at most 1 GiB");
+    }
+    query::EventArchiveOptions& service = server.service;
+    service.max_count_groups = max_count_groups;
+    service.query_timeout = absl::ToChronoMilliseconds(timeout);
+    service.max_heavy_queries = static_cast<int>(max_heavy_queries);
+    service.max_page_bytes = static_cast<size_t>(max_page_bytes);
+    service.watch_buffer_bytes = static_cast<size_t>(watch_buffer_bytes);
+    server.max_request_bytes = static_cast<int>(grpc_max_request_bytes);
+    reader.max_connections = service.reader_connections();
+    reader.lookup_connections = 1;
+    reader.name_cache_bytes = static_cast<size_t>(reader_cache_bytes);
+    return absl::OkStatus();
+  }
 };
 
 // The contents of the file named by `--flag`, for secrets kept out of the
@@ -95,6 +159,8 @@ int RunServe(const std::vector<std::string>& args) {
   flags.Int("max-header-bytes", "N", &config.max_header_bytes,
             "largest request head (request line and headers); larger gets 431");
   flags.Int("http-threads", "N", &config.http_threads, "HTTP worker threads");
+  QueryLimitFlags query_limits;
+  query_limits.Declare(flags);
   if (absl::Status s = flags.Parse(args); !s.ok()) {
     std::cerr << "pdk-archive serve: " << s.message() << "\n\n" << flags.Help();
     return 2;
@@ -126,6 +192,12 @@ int RunServe(const std::vector<std::string>& args) {
   if (config.max_header_count <= 0 || config.max_header_bytes <= 0) {
     std::cerr << "pdk-archive serve: --max-header-count and --max-header-bytes must be "
                  "positive\n";
+    return 2;
+  }
+  store::EventReaderOptions reader_options;
+  query::GrpcServerOptions grpc_options;
+  if (absl::Status s = query_limits.Apply(reader_options, grpc_options); !s.ok()) {
+    std::cerr << "pdk-archive serve: " << s.message() << "\n";
     return 2;
   }
   if (config.secret_file) {
@@ -163,7 +235,7 @@ int RunServe(const std::vector<std::string>& args) {
   if (!checkpointer.ok()) return Fail(checkpointer.status());
   (*sqlite)->set_checkpointer(checkpointer->get());
   absl::StatusOr<std::unique_ptr<store::EventReader>> reader =
-      store::EventReader::Open(config.db);
+      store::EventReader::Open(config.db, reader_options);
   if (!reader.ok()) return Fail(reader.status());
 
   store::CommitFeed feed;
@@ -176,7 +248,7 @@ int RunServe(const std::vector<std::string>& args) {
   ingest::WebhookHandler handler(webhook_options, writer, metrics);
 
   absl::StatusOr<std::unique_ptr<query::GrpcServer>> grpc =
-      query::GrpcServer::Start(config.grpc_listen, **reader, feed);
+      query::GrpcServer::Start(config.grpc_listen, **reader, feed, grpc_options);
   if (!grpc.ok()) return Fail(grpc.status());
 
   ingest::HttpServerOptions http_options;

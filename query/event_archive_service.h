@@ -1,13 +1,26 @@
 // EventArchiveService: the gRPC EventArchive service (pdk.archive.v1) over
-// the store's EventReader, on gRPC's callback API. Unary calls read inline on
-// gRPC's callback threads; ExportEvents streams CSV in ~64 KiB chunks from a
-// keyset scan; WatchEvents sends the backlog, then rows as the writer
-// publishes commits on the CommitFeed, reading them on one helper thread.
+// the store's EventReader, on gRPC's callback API. GetEvent reads inline on
+// gRPC's callback threads (on the reader's lookup connections); ListEvents
+// runs on a small pool of list threads, and CountEvents and each chunk of an
+// ExportEvents on a pool of `max_heavy_queries` threads, so neither can hold
+// up gRPC's threads or each other. ExportEvents streams CSV in ~64 KiB
+// chunks from a keyset scan; WatchEvents sends the backlog, then rows as the
+// writer publishes commits on the CommitFeed, reading them on one helper
+// thread.
+//
+// Every query runs under a deadline: the client's, capped at
+// `query_timeout` (for a stream, each read it makes). Past it the query is
+// interrupted inside SQLite: DEADLINE_EXCEEDED; a client that goes away
+// interrupts it the same way (CANCELLED).
 #ifndef PDKARCHIVE_QUERY_EVENT_ARCHIVE_SERVICE_H_
 #define PDKARCHIVE_QUERY_EVENT_ARCHIVE_SERVICE_H_
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -33,6 +46,36 @@ class StreamCall {
 };
 
 class WatchHub;
+class QueryPool;
+
+// The service's bounds on work per call (the `serve` flags of the same
+// names set them).
+struct EventArchiveOptions {
+  // CountEvents with more groups: RESOURCE_EXHAUSTED (--max-count-groups).
+  int64_t max_count_groups = 100000;
+  // The longest a query runs, whatever the client's deadline (--query-timeout).
+  std::chrono::milliseconds query_timeout = std::chrono::seconds(30);
+  // Counts and export reads running at once (--max-heavy-queries); more wait
+  // in line within their deadline, up to kMaxWaitingQueries per pool.
+  int max_heavy_queries = 2;
+  // ListEvents running at once; more wait in line the same way.
+  int list_threads = 2;
+  // A ListEvents page ends before the event that would take it past this
+  // many bytes (at least one event is sent) (--max-page-bytes).
+  size_t max_page_bytes = 3 << 20;
+  // A live watcher whose events waiting to be sent pass this many bytes is
+  // ended with RESOURCE_EXHAUSTED (--watch-buffer-bytes).
+  size_t watch_buffer_bytes = 16 << 20;
+
+  // Reader connections the service can keep busy at once: one per heavy and
+  // list thread, one for the watch reads and one kept for lookups.
+  int reader_connections() const {
+    return max_heavy_queries + list_threads + 2;
+  }
+};
+
+// Calls that may wait in one pool's line; past it, RESOURCE_EXHAUSTED.
+inline constexpr size_t kMaxWaitingQueries = 64;
 
 // Thread-safe. `reader` and `feed` must outlive the service. Shut down in
 // this order: BeginShutdown(), the grpc::Server's Shutdown and Wait, then
@@ -42,19 +85,25 @@ class EventArchiveService final
  public:
   // `page_token_key` signs page tokens (EventReader::PageTokenKey()).
   EventArchiveService(store::EventReader& reader, store::CommitFeed& feed,
-                      std::string page_token_key);
+                      std::string page_token_key,
+                      const EventArchiveOptions& options = {});
   ~EventArchiveService() override;
   EventArchiveService(const EventArchiveService&) = delete;
   EventArchiveService& operator=(const EventArchiveService&) = delete;
 
   // The unary calls as plain functions, free of transport types but for the
-  // messages: InvalidArgument or NotFound as the API describes.
+  // messages: InvalidArgument or NotFound as the API describes,
+  // ResourceExhausted past a limit, DeadlineExceeded or Cancelled as
+  // `control` says (the store's QueryControl).
   absl::Status List(const pdk::archive::v1::ListEventsRequest& request,
-                    pdk::archive::v1::ListEventsResponse* response);
+                    pdk::archive::v1::ListEventsResponse* response,
+                    const store::QueryControl& control = {});
   absl::Status Get(const pdk::archive::v1::GetEventRequest& request,
-                   pdk::archive::v1::Event* response);
+                   pdk::archive::v1::Event* response,
+                   const store::QueryControl& control = {});
   absl::Status Count(const pdk::archive::v1::CountEventsRequest& request,
-                     pdk::archive::v1::CountEventsResponse* response);
+                     pdk::archive::v1::CountEventsResponse* response,
+                     const store::QueryControl& control = {});
 
   // gRPC callback entry points (the using-declarations keep the generated
   // synchronous overloads, which answer UNIMPLEMENTED, visible).
@@ -85,15 +134,24 @@ class EventArchiveService final
   // Ends every open export and watch with UNAVAILABLE and refuses new ones.
   // Idempotent.
   void BeginShutdown();
-  // Waits for the watch helper thread to finish its work and joins it. Call
-  // after the server has shut down. Idempotent.
+  // Waits for the helper threads (watch reads, query pools) to finish their
+  // work and joins them. Call after the server has shut down. Idempotent.
   void Stop();
+
+  const EventArchiveOptions& options() const { return options_; }
+  // The deadline and cancellation of a call that started now: the client's
+  // deadline capped at query_timeout.
+  store::QueryControl ControlFor(const grpc::CallbackServerContext& context,
+                                 const std::atomic<bool>* cancelled) const;
+  // `status`, with a DeadlineExceeded one saying which deadline applies.
+  absl::Status Explain(absl::Status status) const;
 
   // For the streaming calls: their dependencies and shutdown registration.
   // Register returns false once shutdown has begun.
   store::EventReader& reader() { return reader_; }
   store::CommitFeed& feed() { return feed_; }
   WatchHub& hub() { return *hub_; }
+  QueryPool& heavy_pool() { return *heavy_; }
   bool Register(StreamCall* call);
   void Unregister(StreamCall* call);
 
@@ -101,7 +159,10 @@ class EventArchiveService final
   store::EventReader& reader_;
   store::CommitFeed& feed_;
   const PageTokenCodec tokens_;
+  const EventArchiveOptions options_;
   std::unique_ptr<WatchHub> hub_;
+  std::unique_ptr<QueryPool> heavy_;  // counts and export reads
+  std::unique_ptr<QueryPool> lists_;  // ListEvents
 
   std::mutex streams_mu_;
   std::set<StreamCall*> streams_;

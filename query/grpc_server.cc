@@ -28,14 +28,15 @@ void EnableServerPlugins() {
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     const std::string& listen_host_port, store::EventReader& reader,
-    store::CommitFeed& feed) {
+    store::CommitFeed& feed, const GrpcServerOptions& options) {
   absl::StatusOr<std::string> key = reader.PageTokenKey();
   if (!key.ok()) return key.status();
   EnableServerPlugins();
 
-  auto service =
-      std::make_unique<EventArchiveService>(reader, feed, *std::move(key));
+  auto service = std::make_unique<EventArchiveService>(
+      reader, feed, *std::move(key), options.service);
   grpc::ServerBuilder builder;
+  builder.SetMaxReceiveMessageSize(options.max_request_bytes);
   int selected_port = 0;
   builder.AddListeningPort(listen_host_port, grpc::InsecureServerCredentials(),
                            &selected_port);

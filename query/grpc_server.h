@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "query/event_archive_service.h"
 #include "store/commit_feed.h"
 #include "store/event_reader.h"
 
@@ -18,7 +19,13 @@ class Server;
 
 namespace pdkarchive::query {
 
-class EventArchiveService;
+// How the server bounds what clients may ask.
+struct GrpcServerOptions {
+  // The largest request message accepted; larger ones are refused by gRPC
+  // with RESOURCE_EXHAUSTED before they are parsed (--grpc-max-request-bytes).
+  int max_request_bytes = 256 * 1024;
+  EventArchiveOptions service;
+};
 
 // Start and Shutdown may be called from any thread; `reader` and `feed` must
 // outlive the server.
@@ -29,7 +36,7 @@ class GrpcServer {
   // Unavailable when the address cannot be bound.
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
       const std::string& listen_host_port, store::EventReader& reader,
-      store::CommitFeed& feed);
+      store::CommitFeed& feed, const GrpcServerOptions& options = {});
 
   // Shuts down if still running.
   ~GrpcServer();

@@ -7,12 +7,13 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <deque>
 #include <map>
 #include <memory>
 #include <shared_mutex>
-#include <unordered_map>
-#include <cstdio>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <variant>
 
@@ -64,15 +65,10 @@ constexpr char kExplain[] = "EXPLAIN QUERY PLAN ";
 // Fixed WHERE fragments. Only the number of "?" in an IN list varies.
 constexpr char kWhere[] = " WHERE ";
 constexpr char kAnd[] = " AND ";
-constexpr char kOr[] = " OR ";
 constexpr char kStartTime[] = "occur_time >= ?";
 constexpr char kEndTime[] = "occur_time < ?";
-// Topics are matched by name in the small topics table; events_by_topic then
-// serves the matching topic ids.
-constexpr char kTopicIdsWhere[] = "topic_id IN (SELECT topic_id FROM topics WHERE ";
-constexpr char kTopicIn[] = "name IN (";
-// A "prefix.*" pattern as a range: "door." <= name < "door/" ('/' follows '.').
-constexpr char kTopicRange[] = "(name >= ? AND name < ?)";
+// Matches no row: a topic filter that no stored topic satisfies.
+constexpr char kNothing[] = "0";
 // Panel ids are kept once in `names` (migrations/0003_compact_rows.sql);
 // events and events_by_panel hold their numbers. The rollups keep the text.
 constexpr char kPanelRefIn[] = "panel_ref IN (SELECT name_id FROM names WHERE value IN (";
@@ -80,13 +76,10 @@ constexpr char kPanelIn[] = "panel_id IN (";
 constexpr char kDoorIn[] = "door_id IN (";
 constexpr char kPersonIn[] = "person_id IN (";
 constexpr char kOuIn[] = "ou_id IN (";
-constexpr char kFamilyEquals[] =
-    "topic_id IN (SELECT topic_id FROM topics WHERE family = ?)";
 constexpr char kFirstPlaceholder[] = "?";
 constexpr char kNextPlaceholder[] = ", ?";
 constexpr char kCloseParen[] = ")";
 constexpr char kCloseTwoParens[] = "))";
-constexpr char kOpenParen[] = "(";
 // The redundant bare occur_time bound lets every (x, occur_time) index seek
 // to the cursor even where the planner does not use the row value.
 constexpr char kAfterAscending[] =
@@ -110,11 +103,17 @@ constexpr char kSelectEventsBySequence[] =
 // catch-up stays bounded.
 constexpr int64_t kMaxSequencesPerRead = 8192;
 
-// Topic patterns and the family, resolved to topic ids before listing.
-constexpr char kSelectTopicIds[] = "SELECT topic_id FROM topics";
+// Topic patterns and the family are resolved to topic ids (by the reader,
+// from the small topics table) before any query: a list of patterns then
+// costs one condition on topic_id however long it is (an OR per pattern
+// made SQLite refuse a few hundred: "Expression tree is too large").
+constexpr char kSelectTopics[] = "SELECT topic_id, name, family FROM topics";
 constexpr char kTopicIdEquals[] = "topic_id = ?";
 constexpr char kTopicIdIn[] = "topic_id IN (";
-constexpr char kFamilyIs[] = "family = ?";
+// Past this many ids, one bound JSON array instead of one "?" each, so no
+// archive's number of topics can reach SQLite's limit on variables.
+constexpr size_t kMaxTopicIdPlaceholders = 500;
+constexpr char kTopicIdInJson[] = "topic_id IN (SELECT value FROM json_each(?))";
 constexpr char kDoorEquals[] = "door_id = ?";
 constexpr char kPersonEquals[] = "person_id = ?";
 constexpr char kPanelEquals[] = "panel_ref = (SELECT name_id FROM names WHERE value = ?)";
@@ -126,6 +125,16 @@ constexpr char kCursorDescending[] = "(occur_time, sequence) < (?, ?)";
 // the merge early, where an IN list reads and sorts every match (measured at
 // 10M rows: door.request.* over a month, 114 ms as IN, 1.2 ms merged).
 constexpr size_t kMaxMergedArms = 64;
+// Every arm repeats the other fields' conditions: split only while the
+// repeated values stay few, so a large filter cannot multiply into a huge
+// statement (or past SQLite's limit on variables).
+constexpr size_t kMaxRepeatedArmValues = 2048;
+constexpr size_t kMaxRepeatedArmBytes = 256 * 1024;
+// How often (in SQLite VM steps) a bounded query checks its deadline.
+constexpr int kProgressSteps = 4000;
+// RowReplyBytes' allowance for the numbers, times, tags and lengths of a row
+// (an Event message encodes them in under 160 bytes).
+constexpr size_t kRowOverheadBytes = 160;
 
 // Count keys. Times are floored to whole seconds first so that instants
 // before 1970 land in the right hour.
@@ -186,6 +195,12 @@ CountSource ChooseCountSource(const EventFilter& filter,
                               const std::vector<Dimension>& dimensions) {
   if (!filter.person_ids.empty() || !filter.ou_ids.empty() ||
       !IsWholeDay(filter.start_ms) || !IsWholeDay(filter.end_ms)) {
+    return CountSource::kEvents;
+  }
+  // In the rollups kNoDoor stands for "no door"; a filter on that number
+  // asks for events whose door is that number, which only the events know.
+  if (std::find(filter.door_ids.begin(), filter.door_ids.end(), kNoDoor) !=
+      filter.door_ids.end()) {
     return CountSource::kEvents;
   }
   bool topic_and_day_only = filter.panel_ids.empty() && filter.door_ids.empty();
@@ -268,49 +283,35 @@ class Conditions {
     sql_ += tail;
   }
 
-  // Topic names and "prefix.*" patterns: as a condition on events' topic_id
-  // or, with `on_topics_table`, on the topics table itself.
-  void AddTopics(const std::vector<std::string>& topics, bool on_topics_table = false) {
-    if (topics.empty()) return;
-    std::vector<std::string> exact;
-    std::vector<std::string> prefixes;
-    for (const std::string& topic : SortedUnique(topics)) {
-      std::string_view view = topic;
-      if (view.size() >= 2 && view.substr(view.size() - 2) == ".*") {
-        prefixes.emplace_back(view.substr(0, view.size() - 1));  // keeps '.'
-      } else {
-        exact.push_back(topic);
+  // The topic ids a filter's topics and family were resolved to: none
+  // matches nothing.
+  void AddTopicIds(const std::vector<int64_t>& raw) {
+    std::vector<int64_t> ids = SortedUnique(raw);
+    if (ids.empty()) {
+      Add(kNothing);
+    } else if (ids.size() == 1) {
+      Add(kTopicIdEquals);
+      values_.emplace_back(ids[0]);
+    } else if (ids.size() <= kMaxTopicIdPlaceholders) {
+      AddIn(kTopicIdIn, ids);
+    } else {
+      std::string json = "[";
+      for (size_t i = 0; i < ids.size(); ++i) {
+        if (i > 0) json += ',';
+        json += std::to_string(ids[i]);
       }
+      json += ']';
+      Add(kTopicIdInJson);
+      values_.emplace_back(std::move(json));
     }
-    sql_ += sql_.empty() ? kWhere : kAnd;
-    if (!on_topics_table) sql_ += kTopicIdsWhere;
-    sql_ += kOpenParen;
-    bool first = true;
-    if (!exact.empty()) {
-      sql_ += kTopicIn;
-      for (size_t i = 0; i < exact.size(); ++i) {
-        sql_ += i == 0 ? kFirstPlaceholder : kNextPlaceholder;
-        values_.emplace_back(exact[i]);
-      }
-      sql_ += kCloseParen;
-      first = false;
-    }
-    for (const std::string& prefix : prefixes) {
-      if (!first) sql_ += kOr;
-      first = false;
-      sql_ += kTopicRange;
-      std::string upper = prefix;
-      upper.back() = '/';
-      values_.emplace_back(prefix);
-      values_.emplace_back(std::move(upper));
-    }
-    sql_ += kCloseParen;
-    if (!on_topics_table) sql_ += kCloseParen;
   }
 
-  // Adds every condition of `filter`. With `by_day`, the time bounds (which
-  // must be whole UTC days) apply to the rollups' day column instead.
-  void AddFilter(const EventFilter& filter, bool by_day = false) {
+  // Adds every condition of `filter` but its topics and family, which
+  // `topic_ids` stands for (nullopt: no topic condition). With `by_day`,
+  // the time bounds (which must be whole UTC days) apply to the rollups' day
+  // column instead.
+  void AddFilter(const EventFilter& filter,
+                 const std::optional<std::vector<int64_t>>& topic_ids, bool by_day = false) {
     if (filter.start_ms) {
       Add(by_day ? kStartDay : kStartTime);
       values_.emplace_back(by_day ? *filter.start_ms / kDayMs : *filter.start_ms);
@@ -319,7 +320,7 @@ class Conditions {
       Add(by_day ? kEndDay : kEndTime);
       values_.emplace_back(by_day ? *filter.end_ms / kDayMs : *filter.end_ms);
     }
-    AddTopics(filter.topics);
+    if (topic_ids) AddTopicIds(*topic_ids);
     if (by_day) {
       AddIn(kPanelIn, filter.panel_ids);
     } else {
@@ -328,10 +329,6 @@ class Conditions {
     AddIn(kDoorIn, filter.door_ids);
     AddIn(kPersonIn, filter.person_ids);
     AddIn(kOuIn, filter.ou_ids);
-    if (!filter.family.empty()) {
-      Add(kFamilyEquals);
-      values_.emplace_back(filter.family);
-    }
   }
 
   void AddValue(Value value) { values_.push_back(std::move(value)); }
@@ -380,20 +377,32 @@ Query BuildList(const ListQuery& query, const std::optional<std::vector<int64_t>
   // One field with several values is split into merged arms, one per value.
   enum class Split { kNone, kTopic, kDoor, kPerson, kPanel } split = Split::kNone;
   size_t arms = 1;
-  auto consider = [&](Split field, size_t values) {
-    if (split == Split::kNone && values > 1 && values <= kMaxMergedArms) {
-      split = field;
-      arms = values;
-    }
-  };
   const std::vector<int64_t> topics = topic_ids ? SortedUnique(*topic_ids) : std::vector<int64_t>{};
   const std::vector<int64_t> doors = SortedUnique(filter.door_ids);
   const std::vector<int64_t> people = SortedUnique(filter.person_ids);
   const std::vector<std::string> panels = SortedUnique(filter.panel_ids);
-  consider(Split::kTopic, topics.size());
-  consider(Split::kDoor, doors.size());
-  consider(Split::kPerson, people.size());
-  consider(Split::kPanel, panels.size());
+  size_t panel_bytes = 0;
+  for (const std::string& panel : panels) panel_bytes += panel.size();
+  size_t ou_bytes = 0;
+  for (const std::string& ou : filter.ou_ids) ou_bytes += ou.size();
+  const size_t all_values =
+      topics.size() + doors.size() + people.size() + panels.size() + filter.ou_ids.size();
+  const size_t all_bytes = 8 * (topics.size() + doors.size() + people.size()) + panel_bytes +
+                           ou_bytes;
+  // `values` and `bytes`: what the field itself binds, which the arms split.
+  auto consider = [&](Split field, size_t values, size_t bytes) {
+    if (split != Split::kNone || values <= 1 || values > kMaxMergedArms) return;
+    if (values * (all_values - values) > kMaxRepeatedArmValues ||
+        values * (all_bytes - bytes) > kMaxRepeatedArmBytes) {
+      return;
+    }
+    split = field;
+    arms = values;
+  };
+  consider(Split::kTopic, topics.size(), 8 * topics.size());
+  consider(Split::kDoor, doors.size(), 8 * doors.size());
+  consider(Split::kPerson, people.size(), 8 * people.size());
+  consider(Split::kPanel, panels.size(), panel_bytes);
   if (split == Split::kDoor) filter.door_ids.clear();
   if (split == Split::kPerson) filter.person_ids.clear();
   // One panel: an equality on its number, so events_by_panel comes out in
@@ -404,16 +413,13 @@ Query BuildList(const ListQuery& query, const std::optional<std::vector<int64_t>
   Query out;
   for (size_t arm = 0; arm < arms; ++arm) {
     Conditions conditions;
-    conditions.AddFilter(filter);
+    conditions.AddFilter(filter, std::nullopt);
     if (topic_ids) {
       if (split == Split::kTopic) {
         conditions.Add(kTopicIdEquals);
         conditions.AddValue(topics[arm]);
-      } else if (topics.size() == 1) {
-        conditions.Add(kTopicIdEquals);
-        conditions.AddValue(topics[0]);
       } else {
-        conditions.AddIn(kTopicIdIn, topics);
+        conditions.AddTopicIds(topics);
       }
     }
     if (split == Split::kDoor) {
@@ -438,8 +444,7 @@ Query BuildList(const ListQuery& query, const std::optional<std::vector<int64_t>
     for (Value& v : conditions.values()) out.values.push_back(std::move(v));
   }
   Conditions unmerged;
-  unmerged.AddFilter(unmerged_filter);
-  if (topic_ids) unmerged.AddIn(kTopicIdIn, topics);
+  unmerged.AddFilter(unmerged_filter, topic_ids);
   if (query.after) {
     unmerged.Add(query.descending ? kCursorDescending : kCursorAscending);
     unmerged.AddValue(query.after->occur_time_ms);
@@ -456,20 +461,45 @@ Query BuildList(const ListQuery& query, const std::optional<std::vector<int64_t>
 }
 
 // The topic ids the filter's topics and family allow, or nullopt when it
-// names neither.
+// names neither. Matched here over the whole (small) topics table: exact
+// names, and "prefix.*" as every name that starts with "prefix.".
 std::optional<std::vector<int64_t>> ResolveTopicIds(SQLite::Database& db,
                                                     const EventFilter& filter) {
   if (filter.topics.empty() && filter.family.empty()) return std::nullopt;
-  Conditions conditions;
-  conditions.AddTopics(filter.topics, /*on_topics_table=*/true);
-  if (!filter.family.empty()) {
-    conditions.Add(kFamilyIs);
-    conditions.AddValue(filter.family);
+  std::vector<std::string> exact;
+  std::vector<std::string> prefixes;  // each ends in '.'
+  for (const std::string& topic : SortedUnique(filter.topics)) {
+    std::string_view view = topic;
+    if (view.size() >= 2 && view.substr(view.size() - 2) == ".*") {
+      prefixes.emplace_back(view.substr(0, view.size() - 1));
+    } else {
+      exact.push_back(topic);
+    }
   }
-  SQLite::Statement statement(db, std::string(kSelectTopicIds) + conditions.sql());
-  BindAll(statement, conditions.values());
+  std::sort(prefixes.begin(), prefixes.end());
+  auto topic_matches = [&](std::string_view name) {
+    if (filter.topics.empty()) return true;
+    if (std::binary_search(exact.begin(), exact.end(), name)) return true;
+    // The name's own prefixes that end in '.', each looked up.
+    for (size_t dot = name.find('.'); dot != std::string_view::npos;
+         dot = name.find('.', dot + 1)) {
+      if (std::binary_search(prefixes.begin(), prefixes.end(), name.substr(0, dot + 1))) {
+        return true;
+      }
+    }
+    return false;
+  };
+  SQLite::Statement statement(db, kSelectTopics);
   std::vector<int64_t> ids;
-  while (statement.executeStep()) ids.push_back(statement.getColumn(0).getInt64());
+  while (statement.executeStep()) {
+    if (!filter.family.empty() && statement.getColumn(2).getString() != filter.family) continue;
+    const SQLite::Column name = statement.getColumn(1);
+    if (!topic_matches(std::string_view(static_cast<const char*>(name.getBlob()),
+                                        static_cast<size_t>(name.getBytes())))) {
+      continue;
+    }
+    ids.push_back(statement.getColumn(0).getInt64());
+  }
   return ids;
 }
 
@@ -534,52 +564,63 @@ absl::Status FromSqliteError(const SQLite::Exception& e,
 
 // Panel ids, door names and subscriptions are stored once in `names`
 // (migrations/0003_compact_rows.sql) and rows refer to them by number.
-// Names are never changed or deleted, so what this has loaded never goes
-// stale, and a number it does not know was added since it last loaded.
-// Thread-safe; the views it returns live as long as the reader.
+// Names are never changed or deleted, so a loaded name never goes stale.
+// Bounded: past `max_bytes` the oldest loaded names are evicted (and read
+// again when asked for); a name larger than the bound is never kept.
+// Thread-safe; a returned name stays valid while its holder keeps it.
 class NameCache {
  public:
-  // The name numbered `id`, read through `db` when not loaded yet.
-  absl::StatusOr<std::string_view> Get(sqlite3* db, int64_t id) {
+  explicit NameCache(size_t max_bytes) : max_bytes_(max_bytes) {}
+
+  // The name numbered `id`, read through `db` when not loaded.
+  absl::StatusOr<std::shared_ptr<const std::string>> Get(sqlite3* db, int64_t id) {
     {
       std::shared_lock lock(mu_);
-      if (auto it = values_.find(id); it != values_.end()) return std::string_view(it->second);
+      if (auto it = values_.find(id); it != values_.end()) return it->second;
     }
+    absl::StatusOr<std::shared_ptr<const std::string>> loaded = Load(db, id);
+    if (!loaded.ok()) return loaded.status();
+    const size_t cost = Cost(**loaded);
+    if (cost > max_bytes_) return loaded;
     std::unique_lock lock(mu_);
-    if (values_.find(id) == values_.end()) {
-      if (absl::Status s = LoadSince(db, id); !s.ok()) return s;
+    auto [it, inserted] = values_.try_emplace(id, *loaded);
+    if (!inserted) return it->second;
+    order_.push_back(id);
+    bytes_ += cost;
+    while (bytes_ > max_bytes_ && !order_.empty()) {
+      auto oldest = values_.find(order_.front());
+      order_.pop_front();
+      if (oldest == values_.end()) continue;
+      bytes_ -= Cost(*oldest->second);
+      values_.erase(oldest);
     }
-    auto it = values_.find(id);
-    if (it == values_.end()) {
-      return absl::DataLossError(absl::StrCat("the archive has no name ", id));
-    }
-    return std::string_view(it->second);
+    return loaded;
   }
 
  private:
-  // Loads every name numbered above the newest loaded one, and `id`.
-  absl::Status LoadSince(sqlite3* db, int64_t id) {
+  // What one entry is counted as: its text and the map's bookkeeping.
+  static size_t Cost(const std::string& value) { return value.size() + 64; }
+
+  static absl::StatusOr<std::shared_ptr<const std::string>> Load(sqlite3* db, int64_t id) {
     sqlite3_stmt* prepared = nullptr;
-    int code = sqlite3_prepare_v2(
-        db, "SELECT name_id, value FROM names WHERE name_id > ?1 OR name_id = ?2", -1,
-        &prepared, nullptr);
+    int code = sqlite3_prepare_v2(db, "SELECT value FROM names WHERE name_id = ?1", -1,
+                                  &prepared, nullptr);
     std::unique_ptr<sqlite3_stmt, FinalizeStatement> statement(prepared);
     if (code != SQLITE_OK) return RawSqliteError(db, code, "reading names");
-    sqlite3_bind_int64(prepared, 1, newest_);
-    sqlite3_bind_int64(prepared, 2, id);
-    while ((code = sqlite3_step(prepared)) == SQLITE_ROW) {
-      const int64_t name_id = sqlite3_column_int64(prepared, 0);
-      values_.try_emplace(name_id, CellBytes(prepared, 1));
-      newest_ = std::max(newest_, name_id);
+    sqlite3_bind_int64(prepared, 1, id);
+    code = sqlite3_step(prepared);
+    if (code == SQLITE_DONE) {
+      return absl::DataLossError(absl::StrCat("the archive has no name ", id));
     }
-    if (code != SQLITE_DONE) return RawSqliteError(db, code, "reading names");
-    return absl::OkStatus();
+    if (code != SQLITE_ROW) return RawSqliteError(db, code, "reading names");
+    return std::make_shared<const std::string>(CellBytes(prepared, 0));
   }
 
+  const size_t max_bytes_;
   std::shared_mutex mu_;
-  // Node-based, so views of the values stay valid as it grows.
-  std::unordered_map<int64_t, std::string> values_;
-  int64_t newest_ = 0;
+  std::unordered_map<int64_t, std::shared_ptr<const std::string>> values_;
+  std::deque<int64_t> order_;  // ids in the order they were loaded
+  size_t bytes_ = 0;
 };
 
 namespace {
@@ -606,9 +647,10 @@ absl::Status ReadRow(SQLite::Statement& statement, sqlite3* db, NameCache& names
   for (auto [column, text] : {std::pair{kPanelRefColumn, &row.panel_id},
                               std::pair{kDoorNameRefColumn, &row.door_name},
                               std::pair{kSubscriptionRefColumn, &row.subscription}}) {
-    absl::StatusOr<std::string_view> name = names.Get(db, statement.getColumn(column).getInt64());
+    absl::StatusOr<std::shared_ptr<const std::string>> name =
+        names.Get(db, statement.getColumn(column).getInt64());
     if (!name.ok()) return name.status();
-    *text = *name;
+    *text = **name;
   }
   if (!with_raw) return absl::OkStatus();
   SQLite::Column raw = statement.getColumn(14);
@@ -626,26 +668,97 @@ absl::Status ReadRow(SQLite::Statement& statement, sqlite3* db, NameCache& names
 
 }  // namespace
 
-// Returns a borrowed connection to the pool when it goes out of scope.
+
+// Returns a borrowed connection to the pool when it goes out of scope. While
+// lent, the connection checks the lease's QueryControl every few thousand
+// SQLite steps and interrupts the running statement when it says so.
 class EventReader::Lease {
  public:
-  Lease(EventReader& reader, std::unique_ptr<SQLite::Database> db)
-      : reader_(reader), db_(std::move(db)) {}
-  ~Lease() { reader_.Release(std::move(db_)); }
+  Lease(EventReader& reader, Lane lane, std::unique_ptr<SQLite::Database> db,
+        const QueryControl& control)
+      : reader_(reader), lane_(lane), db_(std::move(db)), control_(control) {
+    bounded_ = control_.cancelled != nullptr ||
+               control_.deadline != std::chrono::steady_clock::time_point::max();
+    if (bounded_) sqlite3_progress_handler(handle(), kProgressSteps, &Lease::OnProgress, this);
+  }
+  ~Lease() {
+    if (bounded_) sqlite3_progress_handler(handle(), 0, nullptr, nullptr);
+    // An interrupted statement may have left its read transaction open (its
+    // ROLLBACK interrupted too): the next borrower must see a fresh snapshot.
+    if (sqlite3_get_autocommit(handle()) == 0) {
+      sqlite3_exec(handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+    reader_.Release(lane_, std::move(db_));
+  }
   Lease(const Lease&) = delete;
   Lease& operator=(const Lease&) = delete;
 
   SQLite::Database& db() { return *db_; }
+  sqlite3* handle() { return db_->getHandle(); }
+
+  // `status` of a failed call on this connection, or, when the control
+  // interrupted it, DeadlineExceeded or Cancelled.
+  absl::Status Failed(absl::Status status, std::string_view what) const {
+    switch (interrupted_) {
+      case Interrupt::kNone:
+        return status;
+      case Interrupt::kDeadline:
+        return absl::DeadlineExceededError(
+            absl::StrCat(std::string(what), ": stopped at the query's deadline"));
+      case Interrupt::kCancelled:
+        return absl::CancelledError(absl::StrCat(std::string(what), ": the query was cancelled"));
+    }
+    return status;
+  }
+  absl::Status Failed(const SQLite::Exception& e, std::string_view what) const {
+    return Failed(FromSqliteError(e, what), what);
+  }
 
  private:
+  enum class Interrupt { kNone, kDeadline, kCancelled };
+
+  static int OnProgress(void* self) {
+    Lease& lease = *static_cast<Lease*>(self);
+    if (lease.control_.cancelled != nullptr &&
+        lease.control_.cancelled->load(std::memory_order_relaxed)) {
+      lease.interrupted_ = Interrupt::kCancelled;
+      return 1;
+    }
+    if (std::chrono::steady_clock::now() >= lease.control_.deadline) {
+      lease.interrupted_ = Interrupt::kDeadline;
+      return 1;
+    }
+    return 0;
+  }
+
   EventReader& reader_;
+  const Lane lane_;
   std::unique_ptr<SQLite::Database> db_;
+  const QueryControl control_;
+  bool bounded_ = false;
+  Interrupt interrupted_ = Interrupt::kNone;
 };
+
+size_t RowReplyBytes(const EventRow& row) {
+  return kRowOverheadBytes + row.event_id.size() + row.topic.size() + row.family.size() +
+         row.panel_id.size() + row.ou_id.size() + row.door_name.size() +
+         row.actor_user_id.size() + row.subscription.size() + row.raw.size();
+}
 
 absl::StatusOr<std::unique_ptr<EventReader>> EventReader::Open(
     const std::string& path, int max_connections) {
-  if (max_connections < 1) {
+  EventReaderOptions options;
+  options.max_connections = max_connections;
+  return Open(path, options);
+}
+
+absl::StatusOr<std::unique_ptr<EventReader>> EventReader::Open(
+    const std::string& path, const EventReaderOptions& options) {
+  if (options.max_connections < 1) {
     return absl::InvalidArgumentError("max_connections must be at least 1");
+  }
+  if (options.lookup_connections < 0) {
+    return absl::InvalidArgumentError("lookup_connections must not be negative");
   }
   absl::StatusOr<std::unique_ptr<SQLite::Database>> first =
       OpenReadConnection(path);
@@ -653,26 +766,46 @@ absl::StatusOr<std::unique_ptr<EventReader>> EventReader::Open(
   absl::StatusOr<std::unique_ptr<RawDecompressor>> decompressor = RawDecompressor::Create();
   if (!decompressor.ok()) return decompressor.status();
   return std::unique_ptr<EventReader>(new EventReader(
-      path, max_connections, *std::move(first), *std::move(decompressor)));
+      path, options, *std::move(first), *std::move(decompressor)));
 }
 
-EventReader::EventReader(std::string path, int max_connections,
+EventReader::EventReader(std::string path, const EventReaderOptions& options,
                          std::unique_ptr<SQLite::Database> first,
                          std::unique_ptr<RawDecompressor> decompressor)
     : path_(std::move(path)),
-      max_connections_(max_connections),
+      max_connections_(options.max_connections),
+      max_scans_(options.max_connections -
+                 std::clamp(options.lookup_connections, 0, options.max_connections - 1)),
       decompressor_(std::move(decompressor)),
-      names_(std::make_unique<NameCache>()),
+      names_(std::make_unique<NameCache>(options.name_cache_bytes)),
       open_(1) {
   idle_.push_back(std::move(first));
 }
 
 EventReader::~EventReader() = default;
 
-absl::StatusOr<std::unique_ptr<SQLite::Database>> EventReader::Acquire() {
+absl::StatusOr<std::unique_ptr<SQLite::Database>> EventReader::Acquire(
+    Lane lane, const QueryControl& control) {
   {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return !idle_.empty() || open_ < max_connections_; });
+    auto available = [&] {
+      return (lane == Lane::kLookup || scans_ < max_scans_) &&
+             (!idle_.empty() || open_ < max_connections_);
+    };
+    // Cancellation is a flag nobody signals: look at it every so often.
+    constexpr auto kPoll = std::chrono::milliseconds(50);
+    while (!available()) {
+      if (control.cancelled != nullptr && control.cancelled->load()) {
+        return absl::CancelledError("the query was cancelled while waiting for a connection");
+      }
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= control.deadline) {
+        return absl::DeadlineExceededError(
+            "the query's deadline passed while it waited for a connection");
+      }
+      cv_.wait_until(lock, control.deadline - now < kPoll ? control.deadline : now + kPoll);
+    }
+    if (lane == Lane::kScan) ++scans_;
     if (!idle_.empty()) {
       std::unique_ptr<SQLite::Database> db = std::move(idle_.back());
       idle_.pop_back();
@@ -686,22 +819,25 @@ absl::StatusOr<std::unique_ptr<SQLite::Database>> EventReader::Acquire() {
   if (!db.ok()) {
     std::lock_guard lock(mu_);
     --open_;
-    cv_.notify_one();
+    if (lane == Lane::kScan) --scans_;
+    cv_.notify_all();
   }
   return db;
 }
 
-void EventReader::Release(std::unique_ptr<SQLite::Database> db) {
+void EventReader::Release(Lane lane, std::unique_ptr<SQLite::Database> db) {
   std::lock_guard lock(mu_);
   idle_.push_back(std::move(db));
-  cv_.notify_one();
+  if (lane == Lane::kScan) --scans_;
+  // Waiters of both lanes wait on one condition: wake them all.
+  cv_.notify_all();
 }
 
-absl::StatusOr<ListPage> EventReader::List(const ListQuery& query) {
+absl::StatusOr<ListPage> EventReader::List(const ListQuery& query, const QueryControl& control) {
   if (query.limit < 1) return absl::InvalidArgumentError("limit must be >= 1");
-  absl::StatusOr<std::unique_ptr<SQLite::Database>> db = Acquire();
+  absl::StatusOr<std::unique_ptr<SQLite::Database>> db = Acquire(Lane::kScan, control);
   if (!db.ok()) return db.status();
-  Lease lease(*this, *std::move(db));
+  Lease lease(*this, Lane::kScan, *std::move(db), control);
   try {
     const std::optional<std::vector<int64_t>> topic_ids =
         ResolveTopicIds(lease.db(), query.filter);
@@ -710,28 +846,35 @@ absl::StatusOr<ListPage> EventReader::List(const ListQuery& query) {
     Query built = BuildList(query, topic_ids);
     SQLite::Statement statement(lease.db(), built.sql);
     BindAll(statement, built.values);
+    size_t bytes = 0;
     while (statement.executeStep()) {
       if (page.rows.size() == static_cast<size_t>(query.limit)) {
         page.more = true;
         break;
       }
       EventRow& row = page.rows.emplace_back();
-      if (absl::Status s = ReadRow(statement, lease.db().getHandle(), *names_, *decompressor_,
+      if (absl::Status s = ReadRow(statement, lease.handle(), *names_, *decompressor_,
                                    query.with_raw, row);
           !s.ok()) {
-        return s;
+        return lease.Failed(s, "listing events");
+      }
+      bytes += RowReplyBytes(row);
+      if (query.max_bytes > 0 && bytes > query.max_bytes && page.rows.size() > 1) {
+        page.rows.pop_back();
+        page.more = true;
+        break;
       }
     }
     return page;
   } catch (const SQLite::Exception& e) {
-    return FromSqliteError(e, "listing events");
+    return lease.Failed(e, "listing events");
   }
 }
 
-absl::StatusOr<EventRow> EventReader::Get(int64_t sequence) {
-  absl::StatusOr<std::unique_ptr<SQLite::Database>> db = Acquire();
+absl::StatusOr<EventRow> EventReader::Get(int64_t sequence, const QueryControl& control) {
+  absl::StatusOr<std::unique_ptr<SQLite::Database>> db = Acquire(Lane::kLookup, control);
   if (!db.ok()) return db.status();
-  Lease lease(*this, *std::move(db));
+  Lease lease(*this, Lane::kLookup, *std::move(db), control);
   try {
     SQLite::Statement statement(lease.db(), kSelectEventBySequence);
     statement.bind(1, sequence);
@@ -740,24 +883,35 @@ absl::StatusOr<EventRow> EventReader::Get(int64_t sequence) {
                                  std::to_string(sequence));
     }
     EventRow row;
-    if (absl::Status s =
-              ReadRow(statement, lease.db().getHandle(), *names_, *decompressor_, true, row);
-          !s.ok()) {
-        return s;
-      }
+    if (absl::Status s = ReadRow(statement, lease.handle(), *names_, *decompressor_, true, row);
+        !s.ok()) {
+      return lease.Failed(s, "reading an event");
+    }
     return row;
   } catch (const SQLite::Exception& e) {
-    return FromSqliteError(e, "reading an event");
+    return lease.Failed(e, "reading an event");
   }
 }
 
 namespace {
 
+
+absl::Status TooManyGroups(int64_t max_groups) {
+  return absl::ResourceExhaustedError(
+      absl::StrCat("the count has more than ", max_groups,
+                   " groups; narrow the filter or group by fewer dimensions"));
+}
+
+bool OverLimit(size_t groups, int64_t max_groups) {
+  return max_groups > 0 && groups > static_cast<size_t>(max_groups);
+}
+
 // Count's groups from the indexed events (`rollup`: from the daily rollups),
-// sorted by their text keys. Throws SQLite errors.
-std::vector<CountGroup> CountIndexed(
+// sorted by their text keys; ResourceExhausted past `max_groups` (> 0).
+// Throws SQLite errors.
+absl::StatusOr<std::vector<CountGroup>> CountIndexed(
     SQLite::Database& db, const std::string& sql, const std::vector<Value>& values,
-    const std::vector<Dimension>& dimensions, bool rollup, bool sum_here) {
+    const std::vector<Dimension>& dimensions, bool rollup, bool sum_here, int64_t max_groups) {
   SQLite::Statement statement(db, sql);
   BindAll(statement, values);
   std::vector<CountGroup> groups;
@@ -772,6 +926,7 @@ std::vector<CountGroup> CountIndexed(
       }
       group.count = statement.getColumn(key_count).getInt64();
       groups.push_back(std::move(group));
+      if (OverLimit(groups.size(), max_groups)) return TooManyGroups(max_groups);
     }
     if (!rollup) return groups;
   } else {
@@ -798,6 +953,7 @@ std::vector<CountGroup> CountIndexed(
           group.key.push_back(
               RollupKeyText(dimensions[static_cast<size_t>(i)], statement.getColumn(i)));
         }
+        if (OverLimit(groups.size(), max_groups)) return TooManyGroups(max_groups);
       }
       groups[it->second].count += statement.getColumn(key_count).getInt64();
     }
@@ -830,7 +986,8 @@ std::vector<CountGroup> CountIndexed(
 }  // namespace
 
 absl::StatusOr<std::vector<CountGroup>> EventReader::Count(
-    const EventFilter& filter, const std::vector<Dimension>& dimensions) {
+    const EventFilter& filter, const std::vector<Dimension>& dimensions, int64_t max_groups,
+    const QueryControl& control) {
   std::vector<Dimension> seen;
   for (Dimension dimension : dimensions) {
     if (std::find(seen.begin(), seen.end(), dimension) != seen.end()) {
@@ -840,28 +997,10 @@ absl::StatusOr<std::vector<CountGroup>> EventReader::Count(
   }
   const CountSource source = ChooseCountSource(filter, dimensions);
   const bool rollup = source != CountSource::kEvents;
-  Conditions conditions;
-  conditions.AddFilter(filter, rollup);
-  if (!rollup) conditions.Add(kMerged);
-  // The unmerged events, counted from the events themselves, by text keys.
-  Conditions unmerged;
-  unmerged.AddFilter(filter);
-  unmerged.Add(kUnmerged);
   std::string text_keys;
   for (size_t i = 0; i < dimensions.size(); ++i) {
     if (i > 0) text_keys += kComma;
     text_keys += KeyExpression(dimensions[i]);
-  }
-  std::string unmerged_sql = kSelect;
-  if (!text_keys.empty()) {
-    unmerged_sql += text_keys;
-    unmerged_sql += kComma;
-  }
-  unmerged_sql += kCountFromUnmerged;
-  unmerged_sql += unmerged.sql();
-  if (!text_keys.empty()) {
-    unmerged_sql += kGroupBy;
-    unmerged_sql += text_keys;
   }
   std::string keys = text_keys;
   if (rollup) {
@@ -880,37 +1019,59 @@ absl::StatusOr<std::vector<CountGroup>> EventReader::Count(
       rollup && !keys.empty() && std::all_of(dimensions.begin(), dimensions.end(), [](Dimension d) {
         return d == Dimension::kDoor || d == Dimension::kDay;
       });
-  std::string sql = kSelect;
-  if (!keys.empty()) {
-    sql += keys;
-    sql += kComma;
-  }
-  if (sum_here) {
-    sql += source == CountSource::kDaily ? kRowsFromDaily : kRowsFromDailyTopic;
-  } else {
-    sql += source == CountSource::kEvents  ? kCountFromEvents
-           : source == CountSource::kDaily ? kSumFromDaily
-                                           : kSumFromDailyTopic;
-  }
-  sql += conditions.sql();
-  if (!keys.empty() && !sum_here) {
-    sql += kGroupBy;
-    sql += keys;
-    if (!rollup) {  // rollup groups are sorted by their text keys below
-      sql += kOrderBy;
-      sql += keys;
-    }
-  }
 
-  absl::StatusOr<std::unique_ptr<SQLite::Database>> db = Acquire();
+  absl::StatusOr<std::unique_ptr<SQLite::Database>> db = Acquire(Lane::kScan, control);
   if (!db.ok()) return db.status();
-  Lease lease(*this, *std::move(db));
+  Lease lease(*this, Lane::kScan, *std::move(db), control);
   try {
     // One snapshot for both statements: a merge between them would count
-    // its events twice, or not at all.
+    // its events twice, or not at all. The topics are resolved in it too.
     SQLite::Transaction snapshot(lease.db());
-    std::vector<CountGroup> groups =
-        CountIndexed(lease.db(), sql, conditions.values(), dimensions, rollup, sum_here);
+    const std::optional<std::vector<int64_t>> topic_ids = ResolveTopicIds(lease.db(), filter);
+    Conditions conditions;
+    conditions.AddFilter(filter, topic_ids, rollup);
+    if (!rollup) conditions.Add(kMerged);
+    // The unmerged events, counted from the events themselves, by text keys.
+    Conditions unmerged;
+    unmerged.AddFilter(filter, topic_ids);
+    unmerged.Add(kUnmerged);
+    std::string unmerged_sql = kSelect;
+    if (!text_keys.empty()) {
+      unmerged_sql += text_keys;
+      unmerged_sql += kComma;
+    }
+    unmerged_sql += kCountFromUnmerged;
+    unmerged_sql += unmerged.sql();
+    if (!text_keys.empty()) {
+      unmerged_sql += kGroupBy;
+      unmerged_sql += text_keys;
+    }
+    std::string sql = kSelect;
+    if (!keys.empty()) {
+      sql += keys;
+      sql += kComma;
+    }
+    if (sum_here) {
+      sql += source == CountSource::kDaily ? kRowsFromDaily : kRowsFromDailyTopic;
+    } else {
+      sql += source == CountSource::kEvents  ? kCountFromEvents
+             : source == CountSource::kDaily ? kSumFromDaily
+                                             : kSumFromDailyTopic;
+    }
+    sql += conditions.sql();
+    if (!keys.empty() && !sum_here) {
+      sql += kGroupBy;
+      sql += keys;
+      if (!rollup) {  // rollup groups are sorted by their text keys below
+        sql += kOrderBy;
+        sql += keys;
+      }
+    }
+
+    absl::StatusOr<std::vector<CountGroup>> counted = CountIndexed(
+        lease.db(), sql, conditions.values(), dimensions, rollup, sum_here, max_groups);
+    if (!counted.ok()) return counted.status();
+    std::vector<CountGroup> groups = *std::move(counted);
     SQLite::Statement statement(lease.db(), unmerged_sql);
     BindAll(statement, unmerged.values());
     std::map<std::vector<std::string>, int64_t> more;
@@ -921,6 +1082,7 @@ absl::StatusOr<std::vector<CountGroup>> EventReader::Count(
       std::vector<std::string> key;
       for (int i = 0; i < key_count; ++i) key.push_back(statement.getColumn(i).getString());
       more[std::move(key)] += n;
+      if (OverLimit(more.size(), max_groups)) return TooManyGroups(max_groups);
     }
     statement.reset();
     snapshot.commit();
@@ -932,22 +1094,23 @@ absl::StatusOr<std::vector<CountGroup>> EventReader::Count(
       }
     }
     if (more.empty()) return groups;
+    if (OverLimit(groups.size() + more.size(), max_groups)) return TooManyGroups(max_groups);
     for (auto& [key, n] : more) groups.push_back({key, n});
     std::sort(groups.begin(), groups.end(),
               [](const CountGroup& x, const CountGroup& y) { return x.key < y.key; });
     return groups;
   } catch (const SQLite::Exception& e) {
-    return FromSqliteError(e, "counting events");
+    return lease.Failed(e, "counting events");
   }
 }
 
 absl::StatusOr<ScanProgress> EventReader::ScanEach(
     const EventFilter& filter, const std::optional<Cursor>& after, int limit, bool with_raw,
-    absl::FunctionRef<bool(const EventView&)> visit) {
+    absl::FunctionRef<bool(const EventView&)> visit, const QueryControl& control) {
   if (limit < 1) return absl::InvalidArgumentError("limit must be >= 1");
-  absl::StatusOr<std::unique_ptr<SQLite::Database>> db = Acquire();
+  absl::StatusOr<std::unique_ptr<SQLite::Database>> db = Acquire(Lane::kScan, control);
   if (!db.ok()) return db.status();
-  Lease lease(*this, *std::move(db));
+  Lease lease(*this, Lane::kScan, *std::move(db), control);
   ScanProgress progress;
   Query built;
   try {
@@ -963,25 +1126,27 @@ absl::StatusOr<ScanProgress> EventReader::ScanEach(
     query.after = after;
     built = BuildList(query, topic_ids);
   } catch (const SQLite::Exception& e) {
-    return FromSqliteError(e, "scanning events");
+    return lease.Failed(e, "scanning events");
   }
 
-  sqlite3* handle = lease.db().getHandle();
+  sqlite3* handle = lease.handle();
   sqlite3_stmt* prepared = nullptr;
   const int prepare_code = sqlite3_prepare_v2(handle, built.sql.c_str(),
                                               static_cast<int>(built.sql.size()), &prepared,
                                               nullptr);
   RawStatement statement(prepared);
   if (prepare_code != SQLITE_OK) {
-    return RawSqliteError(handle, prepare_code, "preparing an export scan");
+    return lease.Failed(RawSqliteError(handle, prepare_code, "preparing an export scan"),
+                        "scanning events");
   }
   if (absl::Status s = RawBindAll(handle, statement.get(), built.values); !s.ok()) return s;
 
   // Column order of kSelectEvents (see ReadRow). The unpacked event id and
-  // payload live here for the length of one visit.
+  // payload, and the names, live here for the length of one visit.
   sqlite3_stmt* st = statement.get();
   std::string event_id_text;
   std::string raw_text;
+  std::shared_ptr<const std::string> names[3];
   EventView row;
   while (progress.rows < limit) {
     const int code = sqlite3_step(st);
@@ -989,7 +1154,9 @@ absl::StatusOr<ScanProgress> EventReader::ScanEach(
       progress.exhausted = true;
       break;
     }
-    if (code != SQLITE_ROW) return RawSqliteError(handle, code, "scanning events");
+    if (code != SQLITE_ROW) {
+      return lease.Failed(RawSqliteError(handle, code, "scanning events"), "scanning events");
+    }
     row.sequence = sqlite3_column_int64(st, 0);
     if (sqlite3_column_type(st, 1) == SQLITE_BLOB) {
       event_id_text = UnpackUuid(CellBytes(st, 1));
@@ -1005,12 +1172,15 @@ absl::StatusOr<ScanProgress> EventReader::ScanEach(
     row.actor_user_id = CellBytes(st, 9);
     row.occur_time_ms = sqlite3_column_int64(st, 10);
     row.receive_time_ms = sqlite3_column_int64(st, 11);
+    int held = 0;
     for (auto [column, text] : {std::pair{kPanelRefColumn, &row.panel_id},
                                 std::pair{kDoorNameRefColumn, &row.door_name},
                                 std::pair{kSubscriptionRefColumn, &row.subscription}}) {
-      absl::StatusOr<std::string_view> name = names_->Get(handle, sqlite3_column_int64(st, column));
-      if (!name.ok()) return name.status();
-      *text = *name;
+      absl::StatusOr<std::shared_ptr<const std::string>> name =
+          names_->Get(handle, sqlite3_column_int64(st, column));
+      if (!name.ok()) return lease.Failed(name.status(), "scanning events");
+      names[held] = *std::move(name);
+      *text = *names[held++];
     }
     if (with_raw) {
       if (sqlite3_column_type(st, 14) == SQLITE_BLOB) {
@@ -1033,23 +1203,18 @@ absl::StatusOr<ScanProgress> EventReader::ScanEach(
 }
 
 absl::StatusOr<SequencePage> EventReader::ListAfterSequence(
-    const EventFilter& filter, int64_t after_sequence, int limit) {
+    const EventFilter& filter, int64_t after_sequence, int limit, size_t max_bytes,
+    const QueryControl& control) {
   if (limit < 1) return absl::InvalidArgumentError("limit must be >= 1");
-  Conditions conditions;
-  conditions.AddFilter(filter);
-  conditions.Add(kSequenceWindow);
-  std::string sql = kSelectEventsBySequence;
-  sql += conditions.sql();
-  sql += kOrderBySequence;
-
-  absl::StatusOr<std::unique_ptr<SQLite::Database>> db = Acquire();
+  absl::StatusOr<std::unique_ptr<SQLite::Database>> db = Acquire(Lane::kScan, control);
   if (!db.ok()) return db.status();
-  Lease lease(*this, *std::move(db));
+  Lease lease(*this, Lane::kScan, *std::move(db), control);
   try {
     // Sequences are assigned in commit order by one writer, so every row at
     // or below the maximum read here is already committed: bounding the
     // second statement by it gives one consistent window without holding a
-    // read transaction open.
+    // read transaction open. The topics of those rows are committed with or
+    // before them, so resolving the filter's topics after it finds them.
     SQLite::Statement max_statement(lease.db(), kSelectMaxSequence);
     max_statement.executeStep();
     const int64_t newest = max_statement.getColumn(0).getInt64();
@@ -1060,33 +1225,46 @@ absl::StatusOr<SequencePage> EventReader::ListAfterSequence(
     page.scanned_through = std::max(after_sequence, max_sequence);
     if (max_sequence <= after_sequence) return page;
 
+    Conditions conditions;
+    conditions.AddFilter(filter, ResolveTopicIds(lease.db(), filter));
+    conditions.Add(kSequenceWindow);
+    std::string sql = kSelectEventsBySequence;
+    sql += conditions.sql();
+    sql += kOrderBySequence;
     SQLite::Statement statement(lease.db(), sql);
     BindAll(statement, conditions.values());
     int index = static_cast<int>(conditions.values().size()) + 1;
     statement.bind(index++, after_sequence);
     statement.bind(index++, max_sequence);
     statement.bind(index, static_cast<int64_t>(limit));
+    size_t bytes = 0;
+    bool cut = false;
     while (statement.executeStep()) {
       EventRow& row = page.rows.emplace_back();
-      if (absl::Status s =
-              ReadRow(statement, lease.db().getHandle(), *names_, *decompressor_, true, row);
+      if (absl::Status s = ReadRow(statement, lease.handle(), *names_, *decompressor_, true, row);
           !s.ok()) {
-        return s;
+        return lease.Failed(s, "reading new events");
+      }
+      bytes += RowReplyBytes(row);
+      if (max_bytes > 0 && bytes > max_bytes && page.rows.size() > 1) {
+        page.rows.pop_back();
+        cut = true;
+        break;
       }
     }
-    if (page.rows.size() == static_cast<size_t>(limit)) {
+    if (cut || page.rows.size() == static_cast<size_t>(limit)) {
       page.scanned_through = page.rows.back().sequence;
     }
     return page;
   } catch (const SQLite::Exception& e) {
-    return FromSqliteError(e, "reading new events");
+    return lease.Failed(e, "reading new events");
   }
 }
 
 absl::StatusOr<int64_t> EventReader::MaxSequence() {
-  absl::StatusOr<std::unique_ptr<SQLite::Database>> db = Acquire();
+  absl::StatusOr<std::unique_ptr<SQLite::Database>> db = Acquire(Lane::kLookup, {});
   if (!db.ok()) return db.status();
-  Lease lease(*this, *std::move(db));
+  Lease lease(*this, Lane::kLookup, *std::move(db), {});
   try {
     SQLite::Statement statement(lease.db(), kSelectMaxSequence);
     statement.executeStep();
@@ -1097,9 +1275,9 @@ absl::StatusOr<int64_t> EventReader::MaxSequence() {
 }
 
 absl::StatusOr<std::string> EventReader::PageTokenKey() {
-  absl::StatusOr<std::unique_ptr<SQLite::Database>> db = Acquire();
+  absl::StatusOr<std::unique_ptr<SQLite::Database>> db = Acquire(Lane::kLookup, {});
   if (!db.ok()) return db.status();
-  Lease lease(*this, *std::move(db));
+  Lease lease(*this, Lane::kLookup, *std::move(db), {});
   try {
     SQLite::Statement statement(lease.db(), kSelectMeta);
     statement.bind(1, kPageTokenKeyName);
@@ -1115,9 +1293,9 @@ absl::StatusOr<std::string> EventReader::PageTokenKey() {
 
 absl::StatusOr<std::vector<std::string>> EventReader::ExplainList(
     const ListQuery& query) {
-  absl::StatusOr<std::unique_ptr<SQLite::Database>> db = Acquire();
+  absl::StatusOr<std::unique_ptr<SQLite::Database>> db = Acquire(Lane::kScan, {});
   if (!db.ok()) return db.status();
-  Lease lease(*this, *std::move(db));
+  Lease lease(*this, Lane::kScan, *std::move(db), {});
   try {
     Query built = BuildList(query, ResolveTopicIds(lease.db(), query.filter));
     SQLite::Statement statement(lease.db(), std::string(kExplain) + built.sql);

@@ -5,10 +5,17 @@
 //
 // All SQL is fixed text: the WHERE clause is assembled from constant
 // fragments and every value is bound, never concatenated.
+//
+// Every query can be bounded (QueryControl): it is interrupted inside SQLite
+// once its deadline passes or its caller cancels it. Lookups by sequence keep
+// connections of their own, so they never wait behind scans.
 #ifndef PDKARCHIVE_STORE_EVENT_READER_H_
 #define PDKARCHIVE_STORE_EVENT_READER_H_
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -40,6 +47,22 @@ enum class Dimension {
   kDay,     // UTC day of occur_time, "2026-01-01"
 };
 
+// Bounds one query in time. The query is interrupted (inside SQLite, between
+// steps of its statement) once `deadline` passes, with DeadlineExceeded, or
+// once `*cancelled` becomes true, with Cancelled; waiting for a connection
+// counts against the deadline too. The default bounds nothing. `cancelled`,
+// when set, must outlive the call.
+struct QueryControl {
+  std::chrono::steady_clock::time_point deadline =
+      std::chrono::steady_clock::time_point::max();
+  const std::atomic<bool>* cancelled = nullptr;
+};
+
+// The bytes a row adds to a reply: its text and payload plus a fixed
+// allowance for the other fields and the encoding. Page byte budgets
+// (ListQuery::max_bytes, ListAfterSequence) count rows with this.
+size_t RowReplyBytes(const EventRow& row);
+
 // One page request in (occur_time, sequence) order.
 struct ListQuery {
   EventFilter filter;
@@ -47,6 +70,9 @@ struct ListQuery {
   std::optional<Cursor> after;  // resume strictly after this position
   bool descending = false;
   bool with_raw = true;          // false leaves EventRow::raw empty (cheaper)
+  // When > 0, the page ends before the row that would take the rows'
+  // RowReplyBytes past this (setting `more`); the first row is always kept.
+  size_t max_bytes = 0;
 };
 
 // One page of rows; `more` says whether rows follow the last one.
@@ -99,16 +125,32 @@ struct ScanProgress {
   bool exhausted = false;       // true when no matching row follows `last`
 };
 
+// How an EventReader uses its connections and memory.
+struct EventReaderOptions {
+  // Connections open at once (>= 1); further queries wait for one.
+  int max_connections = 4;
+  // Of those, how many only lookups (Get, MaxSequence, PageTokenKey) may
+  // take, so a lookup never waits behind scans. Ignored (no reservation) when
+  // max_connections is 1; at most max_connections - 1.
+  int lookup_connections = 1;
+  // The most bytes of names (panel ids, door names, subscriptions) kept in
+  // memory; older entries are evicted past it and read again when needed.
+  size_t name_cache_bytes = 8 << 20;
+};
+
 // Thread-safe: any number of threads may call any method; at most
 // `max_connections` queries run at once, the rest wait for a connection.
 // Errors: InvalidArgument for bad arguments, NotFound from Get, Internal or
-// Unavailable (busy) from SQLite.
+// Unavailable (busy) from SQLite, DeadlineExceeded or Cancelled as the
+// QueryControl says, ResourceExhausted from Count past its group limit.
 class EventReader {
  public:
   // Opens the archive at `path` (which the write side has created and
   // migrated) for reading. NotFound when the file does not exist.
   static absl::StatusOr<std::unique_ptr<EventReader>> Open(
       const std::string& path, int max_connections = 4);
+  static absl::StatusOr<std::unique_ptr<EventReader>> Open(
+      const std::string& path, const EventReaderOptions& options);
 
   ~EventReader();
   EventReader(const EventReader&) = delete;
@@ -116,16 +158,22 @@ class EventReader {
 
   // Up to `query.limit` rows matching the filter after `query.after`, in
   // (occur_time, sequence) order (reversed when descending).
-  absl::StatusOr<ListPage> List(const ListQuery& query);
+  absl::StatusOr<ListPage> List(const ListQuery& query,
+                                const QueryControl& control = {});
 
-  // The row with `sequence`; NotFound when there is none.
-  absl::StatusOr<EventRow> Get(int64_t sequence);
+  // The row with `sequence`; NotFound when there is none. A lookup: it may
+  // take the connections kept for lookups.
+  absl::StatusOr<EventRow> Get(int64_t sequence,
+                               const QueryControl& control = {});
 
   // Counts of matching rows grouped by `dimensions` (each at most once),
   // sorted by key (byte-wise, element by element). With no dimensions, one
-  // group with an empty key holds the total, even when it is 0.
+  // group with an empty key holds the total, even when it is 0. When
+  // `max_groups` > 0 and there would be more groups, ResourceExhausted (the
+  // count stops as soon as it knows).
   absl::StatusOr<std::vector<CountGroup>> Count(
-      const EventFilter& filter, const std::vector<Dimension>& dimensions);
+      const EventFilter& filter, const std::vector<Dimension>& dimensions,
+      int64_t max_groups = 0, const QueryControl& control = {});
 
   // Calls `visit` for up to `limit` matching rows after `after` (from the
   // start when unset) in ascending (occur_time, sequence) order, from one
@@ -136,13 +184,17 @@ class EventReader {
   absl::StatusOr<ScanProgress> ScanEach(const EventFilter& filter,
                                         const std::optional<Cursor>& after,
                                         int limit, bool with_raw,
-                                        absl::FunctionRef<bool(const EventView&)> visit);
+                                        absl::FunctionRef<bool(const EventView&)> visit,
+                                        const QueryControl& control = {});
 
   // Up to `limit` matching rows with sequence > `after_sequence`, in sequence
-  // order, read from one snapshot; see SequencePage.
+  // order, read from one snapshot; see SequencePage. When `max_bytes` > 0
+  // the page also ends before the row that would take the rows'
+  // RowReplyBytes past it (the first row is always kept).
   absl::StatusOr<SequencePage> ListAfterSequence(const EventFilter& filter,
                                                  int64_t after_sequence,
-                                                 int limit);
+                                                 int limit, size_t max_bytes = 0,
+                                                 const QueryControl& control = {});
 
   // The newest sequence in the archive (0 when empty).
   absl::StatusOr<int64_t> MaxSequence();
@@ -157,23 +209,31 @@ class EventReader {
 
  private:
   class Lease;
-  EventReader(std::string path, int max_connections,
+  // Who borrows a connection: lookups may take any, scans (everything else)
+  // leave the lookup connections free.
+  enum class Lane { kLookup, kScan };
+
+  EventReader(std::string path, const EventReaderOptions& options,
               std::unique_ptr<SQLite::Database> first,
               std::unique_ptr<RawDecompressor> decompressor);
 
-  // Borrows a connection, opening a new one while fewer than the maximum are
-  // open, else waiting for one to come back.
-  absl::StatusOr<std::unique_ptr<SQLite::Database>> Acquire();
-  void Release(std::unique_ptr<SQLite::Database> db);
+  // Borrows a connection for `lane`, opening a new one while fewer than the
+  // maximum are open, else waiting for one to come back (until the
+  // control's deadline or cancellation).
+  absl::StatusOr<std::unique_ptr<SQLite::Database>> Acquire(Lane lane,
+                                                            const QueryControl& control);
+  void Release(Lane lane, std::unique_ptr<SQLite::Database> db);
 
   const std::string path_;
   const int max_connections_;
+  const int max_scans_;  // connections scans may hold at once
   const std::unique_ptr<RawDecompressor> decompressor_;
   const std::unique_ptr<NameCache> names_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<SQLite::Database>> idle_;
   int open_ = 0;
+  int scans_ = 0;  // connections held by scans
 };
 
 }  // namespace pdkarchive::store

@@ -5,6 +5,8 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <malloc.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,6 +16,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <future>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -33,7 +36,14 @@
 #include "store/event_reader.h"
 #include "store/group_commit_writer.h"
 #include "store/sqlite_store.h"
+#include "tests/test_support/server_process.h"
 #include "tests/test_support/test_dir.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+// From the AddressSanitizer runtime (sanitizer/allocator_interface.h, which
+// Debian's GCC does not ship).
+extern "C" size_t __sanitizer_get_current_allocated_bytes();
+#endif
 
 namespace pdkarchive::query {
 namespace {
@@ -255,6 +265,29 @@ std::vector<std::vector<std::string>> ParseCsv(const std::string& text) {
   return records;
 }
 
+// Appends `rows` through `writer` and returns them with their sequences,
+// once committed.
+std::vector<EventRow> AppendThrough(store::GroupCommitWriter& writer, std::vector<EventRow> rows) {
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t remaining = rows.size();
+  for (size_t i = 0; i < rows.size(); ++i) {
+    writer.Submit(rows[i], [&, i](absl::StatusOr<store::AppendResult> result) {
+      std::lock_guard lock(mu);
+      EXPECT_TRUE(result.ok()) << result.status();
+      if (result.ok()) {
+        EXPECT_FALSE(result->duplicate);
+        rows[i].sequence = result->sequence;
+      }
+      --remaining;
+      cv.notify_all();
+    });
+  }
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return remaining == 0; });
+  return rows;
+}
+
 class QueryTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -313,25 +346,7 @@ class QueryTest : public ::testing::Test {
   // Appends `rows` through the writer and returns them with their sequences,
   // once committed.
   std::vector<EventRow> Append(std::vector<EventRow> rows) {
-    std::mutex mu;
-    std::condition_variable cv;
-    size_t remaining = rows.size();
-    for (size_t i = 0; i < rows.size(); ++i) {
-      writer_->Submit(rows[i],
-                      [&, i](absl::StatusOr<store::AppendResult> result) {
-                        std::lock_guard lock(mu);
-                        EXPECT_TRUE(result.ok()) << result.status();
-                        if (result.ok()) {
-                          EXPECT_FALSE(result->duplicate);
-                          rows[i].sequence = result->sequence;
-                        }
-                        --remaining;
-                        cv.notify_all();
-                      });
-    }
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return remaining == 0; });
-    return rows;
+    return AppendThrough(*writer_, std::move(rows));
   }
 
   // Lists every page of `filter`; fails the test on an error.
@@ -1610,6 +1625,645 @@ TEST_F(DeferredIndexTest, TheWriterMergesWhatAnEarlierRunLeftWithoutTraffic) {
   EXPECT_EQ(db.execAndGet("SELECT sum(n) FROM counts_daily").getInt64(), 20);
   EXPECT_EQ(WaitUntilNoneUnmergedReported(writer), 0);
   writer.Stop();
+}
+
+
+// Sentinels and large filters (issue 13, item 7).
+
+// The rollups keep "no door" as door INT64_MIN; a filter on that number asks
+// for events whose door is that number, and no event here has it.
+TEST_F(QueryTest, TheNoDoorSentinelMatchesNothing) {
+  ASSERT_GT(std::count_if(rows_.begin(), rows_.end(),
+                          [](const EventRow& row) { return !row.door_id; }),
+            100);
+  for (bool person : {false, true}) {
+    SCOPED_TRACE(person ? "person_ids" : "door_ids");
+    pb::EventFilter filter;
+    if (person) {
+      filter.add_person_ids(std::numeric_limits<int64_t>::min());
+    } else {
+      filter.add_door_ids(std::numeric_limits<int64_t>::min());
+    }
+    for (const std::vector<pb::Dimension>& by :
+         {std::vector<pb::Dimension>{}, {pb::DIMENSION_DAY}, {pb::DIMENSION_DOOR},
+          {pb::DIMENSION_TOPIC, pb::DIMENSION_DAY}}) {
+      pb::CountEventsRequest request;
+      *request.mutable_filter() = filter;
+      for (pb::Dimension d : by) request.add_group_by(d);
+      pb::CountEventsResponse response;
+      ASSERT_TRUE(Count(request, &response).ok());
+      EXPECT_EQ(response.total(), 0) << by.size() << " dimensions";
+    }
+    EXPECT_TRUE(ListAll(filter, false, 100).empty());
+  }
+}
+
+// Hundreds of "prefix.*" patterns (SQLite refused an OR per pattern: "Expression
+// tree is too large") and every field at its 1000-value limit work, and
+// answer as the same filter written out would.
+TEST_F(QueryTest, FiltersWithHundredsOfValuesPerFieldWork) {
+  pb::EventFilter wide;
+  wide.add_topics("door.*");
+  wide.add_topics("ou.updated");
+  for (int i = 0; wide.topics_size() < 1000; ++i) {
+    wide.add_topics(i % 2 == 0 ? absl::StrCat("none", i, ".*") : absl::StrCat("none.", i));
+  }
+  pb::EventFilter narrow;
+  narrow.add_topics("door.*");
+  narrow.add_topics("ou.updated");
+  const std::vector<int64_t> expected = ExpectedSequences(rows_, narrow, false);
+  ASSERT_GT(expected.size(), 500u);
+  EXPECT_EQ(ListAll(wide, false, 1000), expected);
+  EXPECT_EQ(ListAll(wide, true, 300).size(), expected.size());
+  for (const std::vector<pb::Dimension>& by :
+       {std::vector<pb::Dimension>{}, {pb::DIMENSION_TOPIC}, {pb::DIMENSION_PERSON}}) {
+    pb::CountEventsRequest request;
+    *request.mutable_filter() = wide;
+    for (pb::Dimension d : by) request.add_group_by(d);
+    pb::CountEventsResponse response;
+    grpc::Status status = Count(request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.total(), static_cast<int64_t>(expected.size()));
+  }
+  pb::ExportEventsRequest export_request;
+  *export_request.mutable_filter() = wide;
+  std::string csv;
+  grpc::Status status = Export(export_request, &csv);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(ParseCsv(csv).size(), expected.size() + 1);
+
+  // 60 doors (one ordered arm each) beside 1000 panels and 1000 ous: every
+  // arm repeating the others' lists passed SQLite's limit on variables.
+  pb::EventFilter many;
+  for (int door = 1; door <= 60; ++door) many.add_door_ids(door);
+  for (int i = 0; i < 1000; ++i) {
+    many.add_panel_ids(i < 3 ? absl::StrCat("p", i + 1) : absl::StrCat("panel-", i));
+    many.add_ou_ids(i < 1 ? "ou1" : absl::StrCat("ou-", i));
+  }
+  const std::vector<int64_t> many_expected = ExpectedSequences(rows_, many, false);
+  ASSERT_GT(many_expected.size(), 100u);
+  EXPECT_EQ(ListAll(many, false, 1000), many_expected);
+  pb::CountEventsRequest count;
+  *count.mutable_filter() = many;
+  count.add_group_by(pb::DIMENSION_DOOR);
+  pb::CountEventsResponse counted;
+  status = Count(count, &counted);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(counted.total(), static_cast<int64_t>(many_expected.size()));
+}
+
+size_t HeapInUse();
+void UseOneMallocArena();
+
+// Bounded work per request (issue 13, items 4 and 5): each test runs its own
+// server with the limits under test, over an archive stored directly
+// (merged, as a server finds it after a restart).
+class QueryLimitsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::FreshTestDir("pdkarchive-query-limits");
+    path_ = (dir_ / "archive.db").string();
+    auto sqlite_store = store::SqliteStore::Open(path_);
+    ASSERT_TRUE(sqlite_store.ok()) << sqlite_store.status();
+    store_ = *std::move(sqlite_store);
+  }
+
+  void TearDown() override {
+    StopServer();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // Stores `rows` in large batches and merges them; call before StartServer.
+  std::vector<EventRow> Bulk(std::vector<EventRow> rows) {
+    constexpr size_t kBatch = 5000;
+    for (size_t i = 0; i < rows.size(); i += kBatch) {
+      std::span<EventRow> part =
+          std::span<EventRow>(rows).subspan(i, std::min(kBatch, rows.size() - i));
+      auto results = store_->AppendBatch(part);
+      EXPECT_TRUE(results.ok()) << results.status();
+      if (!results.ok()) return rows;
+      for (size_t k = 0; k < part.size(); ++k) part[k].sequence = (*results)[k].sequence;
+    }
+    EXPECT_TRUE(store_->Merge());
+    return rows;
+  }
+
+  void StartServer(const GrpcServerOptions& options = {},
+                   std::optional<store::EventReaderOptions> reader_options = std::nullopt) {
+    writer_ = std::make_unique<store::GroupCommitWriter>(*store_, feed_, nullptr);
+    store::EventReaderOptions reader_setup;
+    reader_setup.max_connections = options.service.reader_connections();
+    auto reader = store::EventReader::Open(path_, reader_options.value_or(reader_setup));
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    reader_ = *std::move(reader);
+    auto server = GrpcServer::Start("127.0.0.1:0", *reader_, feed_, options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    // The client takes replies of any size: the limits under test are the
+    // server's.
+    grpc::ChannelArguments arguments;
+    arguments.SetMaxReceiveMessageSize(-1);
+    channel_ = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                         grpc::InsecureChannelCredentials(), arguments);
+    stub_ = pb::EventArchive::NewStub(channel_);
+  }
+
+  void StopServer() {
+    if (server_) server_->Shutdown();
+    server_.reset();
+    if (writer_) writer_->Stop();
+    writer_.reset();
+    reader_.reset();
+  }
+
+  // Enough ManyGroupRows that a count by every dimension takes a while.
+  static constexpr int kHeavyRows = 50000;
+
+  // Rows that make counts by every dimension expensive: many people, doors
+  // and hours.
+  static std::vector<EventRow> ManyGroupRows(int count) {
+    std::mt19937 rng(1234);
+    std::vector<EventRow> rows;
+    rows.reserve(static_cast<size_t>(count));
+    for (int i = 0; i < count; ++i) {
+      EventRow row;
+      row.topic = Topics()[rng() % Topics().size()];
+      row.family = FamilyOf(row.topic);
+      row.panel_id = absl::StrCat("panel-", rng() % 50);
+      row.ou_id = "ou1";
+      row.door_id = static_cast<int64_t>(rng() % 500);
+      row.person_id = static_cast<int64_t>(rng() % 50000);
+      row.door_name = absl::StrCat("Door ", *row.door_id);
+      row.actor_user_id = "user";
+      row.event_id = absl::StrCat("heavy-", i);
+      row.occur_time_ms = kBaseMs + static_cast<int64_t>(rng() % (365 * kDayMs));
+      row.receive_time_ms = row.occur_time_ms;
+      row.subscription = "default";
+      row.dedupe_key = DedupeKey(5000000 + i);
+      row.raw = absl::StrCat("{\"n\":", i, "}");
+      rows.push_back(std::move(row));
+    }
+    return rows;
+  }
+
+  // CountEvents grouped by all six dimensions: a heavy query.
+  static pb::CountEventsRequest EverythingCount() {
+    pb::CountEventsRequest request;
+    for (pb::Dimension d : {pb::DIMENSION_TOPIC, pb::DIMENSION_PANEL, pb::DIMENSION_DOOR,
+                            pb::DIMENSION_PERSON, pb::DIMENSION_HOUR, pb::DIMENSION_DAY}) {
+      request.add_group_by(d);
+    }
+    return request;
+  }
+
+  // Runs `request` with an optional deadline; returns the status and how long
+  // the answer took.
+  std::pair<grpc::Status, std::chrono::milliseconds> TimedCount(
+      const pb::CountEventsRequest& request,
+      std::optional<std::chrono::milliseconds> deadline = std::nullopt) {
+    grpc::ClientContext context;
+    if (deadline) context.set_deadline(std::chrono::system_clock::now() + *deadline);
+    pb::CountEventsResponse response;
+    const auto start = std::chrono::steady_clock::now();
+    grpc::Status status = stub_->CountEvents(&context, request, &response);
+    return {status, std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - start)};
+  }
+
+  std::filesystem::path dir_;
+  std::string path_;
+  store::CommitFeed feed_;
+  std::unique_ptr<store::SqliteStore> store_;
+  std::unique_ptr<store::GroupCommitWriter> writer_;
+  std::unique_ptr<store::EventReader> reader_;
+  std::unique_ptr<GrpcServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<pb::EventArchive::Stub> stub_;
+};
+
+TEST_F(QueryLimitsTest, CountsPastTheGroupLimitAreRefusedNamingIt) {
+  Bulk(MakeRows(kRowCount, 0, 42));
+  GrpcServerOptions options;
+  options.service.max_count_groups = 50;
+  StartServer(options);
+
+  pb::CountEventsRequest many;
+  many.add_group_by(pb::DIMENSION_PERSON);
+  many.add_group_by(pb::DIMENSION_HOUR);
+  auto [status, took] = TimedCount(many);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(status.error_message().find("more than 50 groups"), std::string::npos)
+      << status.error_message();
+  EXPECT_NE(status.error_message().find("--max-count-groups=50"), std::string::npos);
+  EXPECT_NE(status.error_message().find("narrow the filter"), std::string::npos);
+
+  // Through the rollups too (door x day is summed outside SQL).
+  pb::CountEventsRequest door_day;
+  door_day.add_group_by(pb::DIMENSION_DOOR);
+  door_day.add_group_by(pb::DIMENSION_DAY);
+  EXPECT_EQ(TimedCount(door_day).first.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+
+  // At or under the limit: answered.
+  pb::CountEventsRequest topics;
+  topics.add_group_by(pb::DIMENSION_TOPIC);
+  pb::CountEventsResponse response;
+  grpc::ClientContext context;
+  ASSERT_TRUE(stub_->CountEvents(&context, topics, &response).ok());
+  EXPECT_EQ(response.groups_size(), static_cast<int>(Topics().size()));
+  EXPECT_EQ(response.total(), kRowCount);
+}
+
+// A count that would run long is interrupted at the server's --query-timeout,
+// and at the client's deadline: its connection and its turn are free again
+// at once, not when the count would have finished.
+TEST_F(QueryLimitsTest, AQueryPastItsDeadlineIsInterrupted) {
+  Bulk(ManyGroupRows(kHeavyRows));
+  GrpcServerOptions options;
+  options.service.max_count_groups = 1000000;
+  options.service.max_heavy_queries = 1;
+  StartServer(options);
+  const pb::CountEventsRequest heavy = EverythingCount();
+  auto [full_status, full] = TimedCount(heavy);
+  ASSERT_TRUE(full_status.ok()) << full_status.error_message();
+  ASSERT_GT(full, std::chrono::milliseconds(250)) << "the archive is too small to test this";
+
+  // The client gives up early; the server stops too, so the next count (on
+  // the one heavy thread) does not wait for the first to finish.
+  auto [cut_status, cut] = TimedCount(heavy, full / 8);
+  EXPECT_EQ(cut_status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  pb::CountEventsRequest cheap;
+  cheap.add_group_by(pb::DIMENSION_TOPIC);
+  auto [cheap_status, cheap_took] = TimedCount(cheap);
+  EXPECT_TRUE(cheap_status.ok()) << cheap_status.error_message();
+  EXPECT_LT(cheap_took, full / 2) << "the abandoned count ran on (full count: "
+                                  << full.count() << " ms)";
+
+  // The server's own limit, whatever the client allows.
+  StopServer();
+  options.service.query_timeout = full / 8;
+  StartServer(options);
+  auto [status, took] = TimedCount(heavy, std::chrono::seconds(60));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+  EXPECT_NE(status.error_message().find("--query-timeout="), std::string::npos)
+      << status.error_message();
+  EXPECT_LT(took, full / 2);
+}
+
+// Cheap lookups never queue behind expensive scans: while heavy counts and
+// unindexed lists keep every heavy and list thread busy (and more wait),
+// GetEvent answers promptly.
+TEST_F(QueryLimitsTest, GetEventAnswersPromptlyWhileHeavyQueriesRun) {
+  const std::vector<EventRow> rows = Bulk(ManyGroupRows(kHeavyRows));
+  GrpcServerOptions options;
+  options.service.max_count_groups = 1000000;
+  StartServer(options);
+  const pb::CountEventsRequest heavy = EverythingCount();
+  auto [full_status, full] = TimedCount(heavy);
+  ASSERT_TRUE(full_status.ok()) << full_status.error_message();
+  ASSERT_GT(full, std::chrono::milliseconds(250)) << "the archive is too small to test this";
+
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::thread> load;
+  std::mutex mu;
+  for (int i = 0; i < 10; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    grpc::ClientContext* context = contexts.back().get();
+    context->set_deadline(std::chrono::system_clock::now() + 4 * full);
+    load.emplace_back([this, context, i, &heavy] {
+      if (i % 3 == 2) {  // an unindexed filter: every event is read
+        pb::ListEventsRequest request;
+        request.mutable_filter()->add_ou_ids("no-such-ou");
+        pb::ListEventsResponse response;
+        stub_->ListEvents(context, request, &response);
+      } else {
+        pb::CountEventsResponse response;
+        stub_->CountEvents(context, heavy, &response);
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::chrono::milliseconds slowest{0};
+  for (int i = 0; i < 20; ++i) {
+    pb::GetEventRequest request;
+    request.set_sequence(rows[static_cast<size_t>(i) * 997].sequence);
+    pb::Event event;
+    grpc::ClientContext context;
+    const auto start = std::chrono::steady_clock::now();
+    grpc::Status status = stub_->GetEvent(&context, request, &event);
+    slowest = std::max(slowest, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::steady_clock::now() - start));
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(event.event_id(), rows[static_cast<size_t>(i) * 997].event_id);
+    std::this_thread::sleep_for(full / 40);
+  }
+  EXPECT_LT(slowest, std::max(std::chrono::milliseconds(250), full / 4))
+      << "full count: " << full.count() << " ms";
+  for (auto& context : contexts) context->TryCancel();
+  for (std::thread& t : load) t.join();
+}
+
+// A page ends before the event that would take it past --max-page-bytes,
+// keeps at least one event, and paging goes on from there.
+TEST_F(QueryLimitsTest, ListEventsPagesAreBoundedInBytes) {
+  std::vector<EventRow> rows = MakeRows(40, 0, 3);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (i % 3 == 0) rows[i].raw = std::string(1 << 20, static_cast<char>('a' + i % 26));
+  }
+  rows = Bulk(std::move(rows));
+  StartServer();  // the default budget, under gRPC's default 4 MiB
+
+  pb::EventFilter all;
+  std::vector<int64_t> seen;
+  std::string token;
+  int pages = 0;
+  do {
+    pb::ListEventsRequest request;
+    request.set_page_size(1000);
+    request.set_page_token(token);
+    pb::ListEventsResponse response;
+    grpc::ClientContext context;
+    grpc::Status status = stub_->ListEvents(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_GT(response.events_size(), 0);
+    EXPECT_LE(response.ByteSizeLong(), size_t{3} << 20);
+    for (const pb::Event& event : response.events()) seen.push_back(event.sequence());
+    token = response.next_page_token();
+    ++pages;
+  } while (!token.empty() && pages < 100);
+  EXPECT_EQ(seen, ExpectedSequences(rows, all, false));
+  EXPECT_GE(pages, 5);
+
+  // One event larger than the budget still comes, alone, with a token.
+  StopServer();
+  GrpcServerOptions options;
+  options.service.max_page_bytes = 64 * 1024;
+  StartServer(options);
+  seen.clear();
+  token.clear();
+  pages = 0;
+  int single_big_pages = 0;
+  do {
+    pb::ListEventsRequest request;
+    request.set_page_size(1000);
+    request.set_descending(true);
+    request.set_page_token(token);
+    pb::ListEventsResponse response;
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub_->ListEvents(&context, request, &response).ok());
+    ASSERT_GT(response.events_size(), 0);
+    if (response.ByteSizeLong() > 64 * 1024) {
+      EXPECT_EQ(response.events_size(), 1);
+      ++single_big_pages;
+    }
+    for (const pb::Event& event : response.events()) seen.push_back(event.sequence());
+    token = response.next_page_token();
+    ++pages;
+  } while (!token.empty() && pages < 100);
+  EXPECT_EQ(seen, ExpectedSequences(rows, all, true));
+  EXPECT_EQ(single_big_pages, 14);
+}
+
+// A watcher that stops reading is ended once what waits for it passes
+// --watch-buffer-bytes, saying so and where to resume; the server does not
+// keep buffering for it.
+TEST_F(QueryLimitsTest, ASlowWatcherIsDroppedOnceItsBufferIsFull) {
+  UseOneMallocArena();
+  const std::vector<EventRow> first = Bulk(MakeRows(10, 0, 3));
+  GrpcServerOptions options;
+  options.service.watch_buffer_bytes = 1 << 20;
+  StartServer(options);
+
+  pb::WatchEventsRequest request;
+  request.set_after_sequence(first.back().sequence);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(8));
+  auto stream = stub_->WatchEvents(&context, request);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+
+  // 64 MiB of events while the client reads nothing: far more than gRPC's
+  // flow-control windows hold. The server keeps at most about its buffer.
+  const size_t heap_before = HeapInUse();
+  for (int batch = 0; batch < 16; ++batch) {
+    std::vector<EventRow> rows = MakeRows(16, 1000 + batch * 16, static_cast<uint32_t>(batch));
+    for (EventRow& row : rows) row.raw = std::string(256 * 1024, 'w');
+    AppendThrough(*writer_, std::move(rows));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const size_t heap_after = HeapInUse();
+  EXPECT_LT(heap_after, heap_before + (16 << 20))
+      << "heap grew by " << (heap_after - heap_before) / 1024 << " KiB";
+  int received = 0;
+  int64_t last = 0;
+  pb::Event event;
+  while (stream->Read(&event)) {
+    EXPECT_GT(event.sequence(), last);
+    last = event.sequence();
+    ++received;
+  }
+  grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_NE(status.error_message().find("watcher fell behind"), std::string::npos)
+      << status.error_message();
+  EXPECT_NE(status.error_message().find("--watch-buffer-bytes"), std::string::npos);
+  EXPECT_NE(status.error_message().find(absl::StrCat("(", last, ")")), std::string::npos)
+      << "names the last sequence sent, " << last;
+  EXPECT_LT(received, 256);
+}
+
+// A request larger than --grpc-max-request-bytes is refused before it is
+// parsed.
+TEST_F(QueryLimitsTest, OversizedRequestsAreRefused) {
+  Bulk(MakeRows(100, 0, 3));
+  StartServer();
+  pb::ListEventsRequest request;
+  for (int i = 0; i < 1000; ++i) {
+    request.mutable_filter()->add_panel_ids(absl::StrCat(i, std::string(4000, 'p')));
+  }
+  ASSERT_GT(request.ByteSizeLong(), size_t{3} << 20);
+  pb::ListEventsResponse response;
+  grpc::ClientContext context;
+  grpc::Status status = stub_->ListEvents(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+
+  // A filter at every field's value limit, with ordinary values, is well
+  // under it.
+  pb::ListEventsRequest wide;
+  for (int i = 0; i < 1000; ++i) {
+    pb::EventFilter& f = *wide.mutable_filter();
+    f.add_topics(absl::StrCat("door.request.kind", i));
+    f.add_panel_ids(absl::StrCat("0f4e6c2a-1b3d-4e5f-8a9b-", 100000000000 + i));
+    f.add_door_ids(i);
+    f.add_person_ids(i);
+    f.add_ou_ids(absl::StrCat("ou-", i));
+  }
+  grpc::ClientContext wide_context;
+  grpc::Status wide_status = stub_->ListEvents(&wide_context, wide, &response);
+  EXPECT_TRUE(wide_status.ok()) << wide_status.error_message();
+}
+
+// Bytes allocated and not freed, process-wide. Without sanitizers, call
+// UseOneMallocArena first (before threads start): glibc's mallinfo2 counts
+// the main arena only, so every thread must allocate there.
+void UseOneMallocArena() {
+#if !defined(__SANITIZE_ADDRESS__)
+  mallopt(M_ARENA_MAX, 1);
+#endif
+}
+size_t HeapInUse() {
+#if defined(__SANITIZE_ADDRESS__)
+  return __sanitizer_get_current_allocated_bytes();
+#else
+  const struct mallinfo2 info = mallinfo2();
+  return info.uordblks + info.hblkhd;
+#endif
+}
+
+// The reader keeps a bounded amount of names in memory, however many large
+// door names it reads, and reads them again after evicting them.
+TEST_F(QueryLimitsTest, TheNameCacheStaysBounded) {
+  UseOneMallocArena();
+  std::vector<EventRow> rows = MakeRows(48, 0, 3);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    rows[i].door_id = static_cast<int64_t>(i);
+    rows[i].door_name = std::string(1 << 20, static_cast<char>('A' + i % 26)) +
+                        absl::StrCat(i);  // 48 distinct names of 1 MiB
+  }
+  rows = Bulk(std::move(rows));
+  GrpcServerOptions options;
+  store::EventReaderOptions reader_options;
+  reader_options.max_connections = options.service.reader_connections();
+  reader_options.name_cache_bytes = 2 << 20;
+  StartServer(options, reader_options);
+
+  auto list_all = [&](std::optional<int64_t> door = std::nullopt) {
+    std::map<int64_t, std::string> names;
+    std::string token;
+    for (int pages = 0; pages < 100; ++pages) {
+      pb::ListEventsRequest request;
+      if (door) request.mutable_filter()->add_door_ids(*door);
+      request.set_page_size(1000);
+      request.set_page_token(token);
+      pb::ListEventsResponse response;
+      grpc::ClientContext context;
+      EXPECT_TRUE(stub_->ListEvents(&context, request, &response).ok());
+      for (const pb::Event& event : response.events()) {
+        names[event.door_id()] = event.door_name().substr(1 << 20);
+        EXPECT_EQ(event.door_name().size(), (1u << 20) + std::to_string(event.door_id()).size());
+      }
+      token = response.next_page_token();
+      if (token.empty()) break;
+    }
+    return names;
+  };
+  list_all(0);  // warm up what the server and client keep, with one name
+  const size_t before = HeapInUse();
+  const std::map<int64_t, std::string> names = list_all();
+  const std::map<int64_t, std::string> again = list_all();
+  const size_t after = HeapInUse();
+  ASSERT_EQ(names.size(), rows.size());
+  for (const auto& [door, suffix] : names) EXPECT_EQ(suffix, std::to_string(door));
+  EXPECT_EQ(again, names);
+  EXPECT_LT(after, before + (16 << 20)) << "heap grew by " << (after - before) / 1024 << " KiB";
+}
+
+
+// A pattern that matches hundreds of stored topics (PDK adds topics; unknown
+// ones are kept) is answered whole by every call.
+TEST_F(QueryLimitsTest, APatternMatchingHundredsOfStoredTopicsWorks) {
+  std::vector<EventRow> rows = MakeRows(1500, 0, 11);
+  for (size_t i = 0; i < rows.size(); i += 2) {
+    rows[i].topic = absl::StrCat("zz.kind", i / 2);  // 750 topics
+    rows[i].family = "unknown";
+  }
+  rows = Bulk(std::move(rows));
+  StartServer();
+  pb::EventFilter filter;
+  filter.add_topics("zz.*");
+  filter.add_topics("door.forced");
+  const std::vector<int64_t> expected = ExpectedSequences(rows, filter, false);
+  ASSERT_GT(expected.size(), 750u);
+
+  std::vector<int64_t> listed;
+  std::string token;
+  do {
+    pb::ListEventsRequest request;
+    *request.mutable_filter() = filter;
+    request.set_page_size(1000);
+    request.set_page_token(token);
+    pb::ListEventsResponse response;
+    grpc::ClientContext context;
+    grpc::Status status = stub_->ListEvents(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    for (const pb::Event& event : response.events()) listed.push_back(event.sequence());
+    token = response.next_page_token();
+  } while (!token.empty());
+  EXPECT_EQ(listed, expected);
+
+  pb::CountEventsRequest count;
+  *count.mutable_filter() = filter;
+  count.add_group_by(pb::DIMENSION_DAY);
+  pb::CountEventsResponse counted;
+  grpc::ClientContext count_context;
+  grpc::Status status = stub_->CountEvents(&count_context, count, &counted);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(counted.total(), static_cast<int64_t>(expected.size()));
+
+  pb::WatchEventsRequest watch;
+  *watch.mutable_filter() = filter;
+  grpc::ClientContext watch_context;
+  watch_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  auto stream = stub_->WatchEvents(&watch_context, watch);
+  std::vector<int64_t> watched;
+  pb::Event event;
+  while (watched.size() < expected.size() && stream->Read(&event)) {
+    watched.push_back(event.sequence());
+  }
+  watch_context.TryCancel();
+  while (stream->Read(&event)) {
+  }
+  stream->Finish();
+  std::vector<int64_t> by_sequence = expected;
+  std::sort(by_sequence.begin(), by_sequence.end());
+  EXPECT_EQ(watched, by_sequence);
+}
+
+// The `serve` flags reach the service: the real binary, as a user starts it.
+TEST_F(QueryLimitsTest, ServeFlagsSetTheQueryLimits) {
+  Bulk(MakeRows(300, 0, 3));
+  store_.reset();  // the server process is the archive's one writer
+  auto server = testing::ServerProcess::Start(
+      path_, {"--max-count-groups", "3", "--grpc-max-request-bytes", "2000",
+              "--max-page-bytes", "1000", "--query-timeout", "20s"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  {
+    auto stub = pb::EventArchive::NewStub(
+        grpc::CreateChannel(server->grpc_address(), grpc::InsecureChannelCredentials()));
+    pb::CountEventsRequest count;
+    count.add_group_by(pb::DIMENSION_TOPIC);
+    pb::CountEventsResponse counted;
+    grpc::ClientContext count_context;
+    grpc::Status status = stub->CountEvents(&count_context, count, &counted);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_NE(status.error_message().find("--max-count-groups=3"), std::string::npos)
+        << status.error_message();
+
+    pb::ListEventsRequest big;
+    for (int i = 0; i < 100; ++i) big.mutable_filter()->add_ou_ids(std::string(30, 'o'));
+    pb::ListEventsResponse listed;
+    grpc::ClientContext big_context;
+    EXPECT_EQ(stub->ListEvents(&big_context, big, &listed).error_code(),
+              grpc::StatusCode::RESOURCE_EXHAUSTED);
+
+    pb::ListEventsRequest page;
+    page.set_page_size(100);
+    grpc::ClientContext page_context;
+    ASSERT_TRUE(stub->ListEvents(&page_context, page, &listed).ok());
+    EXPECT_GE(listed.events_size(), 1);
+    EXPECT_LT(listed.events_size(), 20);
+    EXPECT_FALSE(listed.next_page_token().empty());
+  }  // the channel closes: an open connection holds up the server's exit
+  EXPECT_EQ(server->Stop(SIGTERM).value_or(-1), 0);
 }
 
 }  // namespace
