@@ -215,6 +215,17 @@ class FieldReader {
     return First(paths, ReadInteger);
   }
 
+  // A door id: an Integer, except the archive's "no door" (store::kNoDoor),
+  // which no real door can have; it is unreadable rather than confused with
+  // the events that name no door.
+  std::optional<int64_t> DoorId(const std::vector<FieldPath>& paths) {
+    return First(paths, [](const rapidjson::Value& v) -> std::optional<int64_t> {
+      std::optional<int64_t> id = ReadInteger(v);
+      if (id == store::kNoDoor) return std::nullopt;
+      return id;
+    });
+  }
+
   // Epoch milliseconds (read as Integer), then ISO 8601 text; a value out of
   // the years 0001–9999 is unreadable. Floats are refused rather than
   // truncated: PDK sends integer ms, and a fractional number is more likely
@@ -405,7 +416,7 @@ absl::StatusOr<Normalized> Normalize(std::string_view body,
   row.event_id = fields.Text(spec.event_id_paths, /*allow_integer=*/false);
   row.panel_id = fields.Text(spec.panel_id_paths, /*allow_integer=*/true);
   row.ou_id = fields.Text(spec.ou_id_paths, /*allow_integer=*/true);
-  row.door_id = fields.Integer(spec.door_id_paths);
+  row.door_id = fields.DoorId(spec.door_id_paths);
   row.door_name = fields.Text(spec.door_name_paths, /*allow_integer=*/false);
   row.person_id = fields.Integer(spec.person_id_paths);
   row.actor_user_id =

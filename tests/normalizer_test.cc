@@ -349,6 +349,21 @@ std::string DoorRequest(std::string_view body, std::string_view metadata) {
          R"(,"panelId":"1070000","topic":"door.request.allowed"})";
 }
 
+TEST(NormalizerTest, TheNoDoorSentinelAsADoorIdIsUnreadable) {
+  // store::kNoDoor stands for "no door" in the daily rollups: a payload
+  // must not be able to pose as one of the events without a door.
+  for (std::string_view door : {"-9223372036854775808", "\"-9223372036854775808\""}) {
+    SCOPED_TRACE(door);
+    const Normalized normalized = MustNormalize(
+        DoorRequest(R"({"doorId":)" + std::string(door) + "}", R"({"occurred":5})"));
+    EXPECT_FALSE(normalized.row.door_id.has_value());
+    EXPECT_EQ(normalized.unreadable_fields, 1);
+  }
+  const Normalized next = MustNormalize(
+      DoorRequest(R"({"doorId":-9223372036854775807})", R"({"occurred":5})"));
+  EXPECT_EQ(next.row.door_id, -9223372036854775807);
+}
+
 TEST(NormalizerTest, NonNumericDoorIdIsLeftEmptyAndCounted) {
   const Normalized normalized = MustNormalize(
       DoorRequest(R"({"doorId":"abc","personId":1})", R"({"occurred":5})"));
