@@ -5,7 +5,6 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <malloc.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,14 +35,9 @@
 #include "store/event_reader.h"
 #include "store/group_commit_writer.h"
 #include "store/sqlite_store.h"
+#include "tests/test_support/heap.h"
 #include "tests/test_support/server_process.h"
 #include "tests/test_support/test_dir.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-// From the AddressSanitizer runtime (sanitizer/allocator_interface.h, which
-// Debian's GCC does not ship).
-extern "C" size_t __sanitizer_get_current_allocated_bytes();
-#endif
 
 namespace pdkarchive::query {
 namespace {
@@ -1712,9 +1706,6 @@ TEST_F(QueryTest, FiltersWithHundredsOfValuesPerFieldWork) {
   EXPECT_EQ(counted.total(), static_cast<int64_t>(many_expected.size()));
 }
 
-size_t HeapInUse();
-void UseOneMallocArena();
-
 // Bounded work per request (issue 13, items 4 and 5): each test runs its own
 // server with the limits under test, over an archive stored directly
 // (merged, as a server finds it after a restart).
@@ -2028,7 +2019,7 @@ TEST_F(QueryLimitsTest, ListEventsPagesAreBoundedInBytes) {
 // --watch-buffer-bytes, saying so and where to resume; the server does not
 // keep buffering for it.
 TEST_F(QueryLimitsTest, ASlowWatcherIsDroppedOnceItsBufferIsFull) {
-  UseOneMallocArena();
+  testing::UseOneMallocArena();
   const std::vector<EventRow> first = Bulk(MakeRows(10, 0, 3));
   GrpcServerOptions options;
   options.service.watch_buffer_bytes = 1 << 20;
@@ -2043,14 +2034,14 @@ TEST_F(QueryLimitsTest, ASlowWatcherIsDroppedOnceItsBufferIsFull) {
 
   // 64 MiB of events while the client reads nothing: far more than gRPC's
   // flow-control windows hold. The server keeps at most about its buffer.
-  const size_t heap_before = HeapInUse();
+  const size_t heap_before = testing::HeapBytesInUse();
   for (int batch = 0; batch < 16; ++batch) {
     std::vector<EventRow> rows = MakeRows(16, 1000 + batch * 16, static_cast<uint32_t>(batch));
     for (EventRow& row : rows) row.raw = std::string(256 * 1024, 'w');
     AppendThrough(*writer_, std::move(rows));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  const size_t heap_after = HeapInUse();
+  const size_t heap_after = testing::HeapBytesInUse();
   EXPECT_LT(heap_after, heap_before + (16 << 20))
       << "heap grew by " << (heap_after - heap_before) / 1024 << " KiB";
   int received = 0;
@@ -2102,27 +2093,10 @@ TEST_F(QueryLimitsTest, OversizedRequestsAreRefused) {
   EXPECT_TRUE(wide_status.ok()) << wide_status.error_message();
 }
 
-// Bytes allocated and not freed, process-wide. Without sanitizers, call
-// UseOneMallocArena first (before threads start): glibc's mallinfo2 counts
-// the main arena only, so every thread must allocate there.
-void UseOneMallocArena() {
-#if !defined(__SANITIZE_ADDRESS__)
-  mallopt(M_ARENA_MAX, 1);
-#endif
-}
-size_t HeapInUse() {
-#if defined(__SANITIZE_ADDRESS__)
-  return __sanitizer_get_current_allocated_bytes();
-#else
-  const struct mallinfo2 info = mallinfo2();
-  return info.uordblks + info.hblkhd;
-#endif
-}
-
 // The reader keeps a bounded amount of names in memory, however many large
 // door names it reads, and reads them again after evicting them.
 TEST_F(QueryLimitsTest, TheNameCacheStaysBounded) {
-  UseOneMallocArena();
+  testing::UseOneMallocArena();
   std::vector<EventRow> rows = MakeRows(48, 0, 3);
   for (size_t i = 0; i < rows.size(); ++i) {
     rows[i].door_id = static_cast<int64_t>(i);
@@ -2157,10 +2131,10 @@ TEST_F(QueryLimitsTest, TheNameCacheStaysBounded) {
     return names;
   };
   list_all(0);  // warm up what the server and client keep, with one name
-  const size_t before = HeapInUse();
+  const size_t before = testing::HeapBytesInUse();
   const std::map<int64_t, std::string> names = list_all();
   const std::map<int64_t, std::string> again = list_all();
-  const size_t after = HeapInUse();
+  const size_t after = testing::HeapBytesInUse();
   ASSERT_EQ(names.size(), rows.size());
   for (const auto& [door, suffix] : names) EXPECT_EQ(suffix, std::to_string(door));
   EXPECT_EQ(again, names);

@@ -4,7 +4,6 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
-#include <malloc.h>
 #include <openssl/sha.h>
 #include <sqlite3.h>
 
@@ -21,25 +20,15 @@
 #include "store/migrations.h"
 #include "store/sqlite_util.h"
 #include "tests/test_support/archive_rows.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/allocator_interface.h>
-#endif
+#include "tests/test_support/heap.h"
 
 namespace pdkarchive::store {
 namespace {
 
-// Bytes the process has allocated and not freed (heap, not RSS: freed
-// memory that malloc keeps does not count), less SQLite's own (its page
-// cache is bounded by cache_size).
+// The heap the process holds less SQLite's own (its page cache is bounded
+// by cache_size).
 size_t AllocatedBytesBesidesSqlite() {
-#if defined(__SANITIZE_ADDRESS__)
-  const size_t allocated = __sanitizer_get_current_allocated_bytes();
-#else
-  const struct mallinfo2 info = mallinfo2();
-  const size_t allocated = info.uordblks + info.hblkhd;
-#endif
-  return allocated - static_cast<size_t>(sqlite3_memory_used());
+  return testing::HeapBytesInUse() - static_cast<size_t>(sqlite3_memory_used());
 }
 
 class SqliteStoreTest : public ::testing::Test {
@@ -858,6 +847,7 @@ namespace {
 TEST_F(SqliteStoreTest, IdCachesStayBoundedWhateverTheNamesHold) {
   // Door names are client data: 100 distinct 900 KiB names are 90 MB that
   // the writer must not keep just to save a lookup.
+  testing::UseOneMallocArena();
   auto store = SqliteStore::Open(path_);
   ASSERT_TRUE(store.ok()) << store.status();
   ASSERT_TRUE((*store)->AppendBatch(std::vector<EventRow>{Row("warm-up", 1)}).ok());
