@@ -34,7 +34,7 @@
 #include "store/commit_feed.h"
 #include "store/event_reader.h"
 #include "store/group_commit_writer.h"
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 #include "tests/test_support/heap.h"
 #include "tests/test_support/server_process.h"
 #include "tests/test_support/test_dir.h"
@@ -297,7 +297,7 @@ class QueryTest : public ::testing::Test {
     ASSERT_TRUE(sqlite_store.ok()) << sqlite_store.status();
     store_ = *std::move(sqlite_store);
     writer_ =
-        std::make_unique<store::GroupCommitWriter>(*store_, feed_, nullptr);
+        std::make_unique<store::GroupCommitWriter>(*store_, feed_);
     rows_ = Append(MakeRows(kRowCount, 0, 42));
     // Some rows with unusual values for export and lookup tests.
     EventRow special = MakeRows(1, 900000, 7)[0];
@@ -1468,10 +1468,13 @@ class DeferredIndexTest : public ::testing::Test {
   }
   // Polls what the writer reports (pdkarchive_unmerged_events) the same way.
   static int64_t WaitUntilNoneUnmergedReported(const store::GroupCommitWriter& writer) {
-    int64_t reported = writer.stats().unmerged_rows;
+    auto reported_now = [&] {
+      return store::FindEngineStat(writer.stats().engine, "unmerged_events").value_or(-1);
+    };
+    int64_t reported = reported_now();
     for (int i = 0; i < 250 && reported != 0; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      reported = writer.stats().unmerged_rows;
+      reported = reported_now();
     }
     return reported;
   }
@@ -1581,7 +1584,7 @@ TEST_F(DeferredIndexTest, TheWriterMergesWhatIsLeftOnceIdle) {
   ASSERT_TRUE((*store)->AppendBatch(std::span<const EventRow>(rows).first(20)).ok());
   ASSERT_EQ((*store)->unmerged_rows(), 20);
   store::CommitFeed feed;
-  store::GroupCommitWriter writer(**store, feed, nullptr);
+  store::GroupCommitWriter writer(**store, feed);
   std::promise<absl::StatusOr<store::AppendResult>> done;
   writer.Submit(rows[20], [&](absl::StatusOr<store::AppendResult> r) { done.set_value(r); });
   absl::StatusOr<store::AppendResult> last = done.get_future().get();
@@ -1613,7 +1616,7 @@ TEST_F(DeferredIndexTest, TheWriterMergesWhatAnEarlierRunLeftWithoutTraffic) {
   ASSERT_TRUE(store.ok()) << store.status();
   ASSERT_EQ((*store)->unmerged_rows(), 20);
   store::CommitFeed feed;
-  store::GroupCommitWriter writer(**store, feed, nullptr);
+  store::GroupCommitWriter writer(**store, feed);
   SQLite::Database db(path_, SQLite::OPEN_READONLY);
   EXPECT_EQ(WaitUntilNoneUnmergedInFile(db), 0);
   EXPECT_EQ(db.execAndGet("SELECT sum(n) FROM counts_daily").getInt64(), 20);
@@ -1742,7 +1745,7 @@ class QueryLimitsTest : public ::testing::Test {
 
   void StartServer(const GrpcServerOptions& options = {},
                    std::optional<store::EventReaderOptions> reader_options = std::nullopt) {
-    writer_ = std::make_unique<store::GroupCommitWriter>(*store_, feed_, nullptr);
+    writer_ = std::make_unique<store::GroupCommitWriter>(*store_, feed_);
     store::EventReaderOptions reader_setup;
     reader_setup.max_connections = options.service.reader_connections();
     auto reader = store::EventReader::Open(path_, reader_options.value_or(reader_setup));

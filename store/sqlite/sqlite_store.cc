@@ -1,4 +1,4 @@
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
@@ -11,9 +11,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "store/checkpointer.h"
+#include "store/sqlite/checkpointer.h"
 #include "store/raw_codec.h"
-#include "store/sqlite_util.h"
+#include "store/sqlite/sqlite_util.h"
 
 namespace pdkarchive::store {
 namespace {
@@ -248,9 +248,11 @@ void SqliteStore::Maintain(Load load) {
   }
   if (checkpointer_ != nullptr) {
     if (wal_frames_ < nudged_at_frames_) nudged_at_frames_ = 0;  // the WAL restarted
-    if (wal_frames_ - nudged_at_frames_ >= wal_limit_frames_ / kNudgesPerWalLimit) {
+    if (wal_frames_ - nudged_at_frames_ >= wal_limit_frames_ / kNudgesPerWalLimit ||
+        rows_since_nudge_ >= kRowsPerNudge) {
       checkpointer_->Nudge();
       nudged_at_frames_ = wal_frames_;
+      rows_since_nudge_ = 0;
     }
   }
   if (wal_frames_ < wal_limit_frames_) {
@@ -490,6 +492,21 @@ bool SqliteStore::Merge(int64_t max_rows) {
 
 SqliteStore::~SqliteStore() = default;
 
+std::vector<EngineStat> SqliteStore::Stats() const {
+  return {
+      {"unmerged_events",
+       "Stored events the writer has not yet added to the indexes and rollups "
+       "(queries see them all the same).",
+       EngineStat::Kind::kGauge, unmerged_rows()},
+      {"wal_frames",
+       "Pages in the write-ahead log after the last commit; the writer empties it "
+       "once past its limit (64 MiB by default).",
+       EngineStat::Kind::kGauge, wal_frames_},
+      {"wal_restarts_total", "Times the writer emptied the write-ahead log.",
+       EngineStat::Kind::kCounter, wal_restarts_},
+  };
+}
+
 absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
     std::span<const EventRow> rows) {
   std::vector<AppendResult> results;
@@ -564,6 +581,7 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
     insert.reset();
     AddDailyCounts(statements_->add_daily, statements_->add_daily_topic, daily_counts);
     txn.commit();
+    rows_since_nudge_ += static_cast<int64_t>(rows.size());
   } catch (const SQLite::Exception& e) {
     // tryReset, not reset: after a failed step sqlite3_reset returns that
     // step's error again, and reset() would throw it out of this handler

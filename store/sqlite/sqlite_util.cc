@@ -1,4 +1,4 @@
-#include "store/sqlite_util.h"
+#include "store/sqlite/sqlite_util.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <fcntl.h>
@@ -12,7 +12,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "store/migrations.h"
+#include "store/sqlite/migrations.h"
 
 namespace pdkarchive::store {
 namespace {
