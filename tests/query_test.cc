@@ -38,6 +38,7 @@
 #include "store/sqlite_store.h"
 #include "tests/test_support/server_process.h"
 #include "tests/test_support/test_dir.h"
+#include "timeutil/time_util.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 // From the AddressSanitizer runtime (sanitizer/allocator_interface.h, which
@@ -53,8 +54,8 @@ using store::EventRow;
 
 // 2026-01-01T00:00:00Z.
 constexpr int64_t kBaseMs = 1767225600000;
-constexpr int64_t kHourMs = 3600 * 1000;
-constexpr int64_t kDayMs = 24 * kHourMs;
+using timeutil::kDayMs;
+using timeutil::kHourMs;
 constexpr int kRowCount = 3000;
 
 const std::vector<std::string>& Topics() {
