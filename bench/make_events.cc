@@ -36,9 +36,9 @@ constexpr int kPanelCount = 10;
 constexpr int kDoorsPerPanel = 50;
 constexpr int kPersonCount = 2000;
 constexpr int kDays = 365;
-constexpr int64_t kYear2025StartMs = 1735689600000;  // 2025-01-01T00:00:00Z
 using timeutil::kDayMs;
 using timeutil::kHourMs;
+constexpr int64_t kYear2025StartMs = timeutil::DaysFromCivil(2025, 1, 1) * kDayMs;
 
 enum class Shape {
   kRequest,        // body {doorId, personId, requestFactor}

@@ -1379,7 +1379,7 @@ std::string ReadEverything(store::EventReader& reader, const std::vector<int64_t
   day.start_ms = kBaseMs + kDayMs;
   day.end_ms = kBaseMs + 3 * kDayMs;
   store::EventFilter hours = day;  // not whole days: counts from the events
-  hours.start_ms = *day.start_ms + 3600 * 1000 + 7;
+  hours.start_ms = *day.start_ms + kHourMs + 7;
   store::EventFilter door = day;
   door.door_ids = {3};
   store::EventFilter doors;
