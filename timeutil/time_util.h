@@ -1,9 +1,9 @@
 // Civil time in UTC, written once for the whole archive: day numbers and
 // proleptic Gregorian dates, the UTC day and hour of an instant, and RFC 3339
 // text to and from milliseconds since the Unix epoch. No time zone database,
-// no locale. Every function is total: an instant that RFC 3339's four-digit
-// years cannot write comes back as an error or nullopt, never as text. All
-// functions are pure and thread-safe.
+// no locale. The parsers and formatters take any input: an instant that RFC
+// 3339's four-digit years cannot write comes back as an error or nullopt,
+// never as text. All functions are pure and thread-safe.
 #ifndef PDKARCHIVE_TIMEUTIL_TIME_UTIL_H_
 #define PDKARCHIVE_TIMEUTIL_TIME_UTIL_H_
 
