@@ -38,6 +38,7 @@
 #include "tests/test_support/heap.h"
 #include "tests/test_support/server_process.h"
 #include "tests/test_support/test_dir.h"
+#include "timeutil/time_util.h"
 
 namespace pdkarchive::query {
 namespace {
@@ -47,8 +48,8 @@ using store::EventRow;
 
 // 2026-01-01T00:00:00Z.
 constexpr int64_t kBaseMs = 1767225600000;
-constexpr int64_t kHourMs = 3600 * 1000;
-constexpr int64_t kDayMs = 24 * kHourMs;
+using timeutil::kDayMs;
+using timeutil::kHourMs;
 constexpr int kRowCount = 3000;
 
 const std::vector<std::string>& Topics() {
@@ -1372,7 +1373,7 @@ std::string ReadEverything(store::EventReader& reader, const std::vector<int64_t
   day.start_ms = kBaseMs + kDayMs;
   day.end_ms = kBaseMs + 3 * kDayMs;
   store::EventFilter hours = day;  // not whole days: counts from the events
-  hours.start_ms = *day.start_ms + 3600 * 1000 + 7;
+  hours.start_ms = *day.start_ms + kHourMs + 7;
   store::EventFilter door = day;
   door.door_ids = {3};
   store::EventFilter doors;
