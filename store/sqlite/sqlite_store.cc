@@ -11,9 +11,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "store/sqlite/checkpointer.h"
 #include "store/raw_codec.h"
+#include "store/sqlite/checkpointer.h"
 #include "store/sqlite/sqlite_util.h"
+#include "timeutil/time_util.h"
 
 namespace pdkarchive::store {
 namespace {
@@ -44,14 +45,14 @@ constexpr char kMergeEvents[] =
     "UPDATE events SET merged = 1 WHERE sequence > ?1 AND sequence <= ?2 AND merged = 0";
 constexpr char kMergeDailyCounts[] =
     "INSERT INTO counts_daily(day, topic_id, panel_id, door_id, n) "
-    "SELECT (occur_time - (((occur_time % 86400000) + 86400000) % 86400000)) / 86400000, "
+    "SELECT utc_day(occur_time), "
     "topic_id, (SELECT value FROM names WHERE name_id = panel_ref), "
-    "COALESCE(door_id, -9223372036854775808), COUNT(*) "
+    "COALESCE(door_id, ?3), COUNT(*) "
     "FROM events WHERE sequence > ?1 AND sequence <= ?2 AND merged = 0 GROUP BY 1, 2, 3, 4 "
     "ON CONFLICT DO UPDATE SET n = n + excluded.n";
 constexpr char kMergeDailyTopicCounts[] =
     "INSERT INTO counts_daily_topic(day, topic_id, n) "
-    "SELECT (occur_time - (((occur_time % 86400000) + 86400000) % 86400000)) / 86400000, "
+    "SELECT utc_day(occur_time), "
     "topic_id, COUNT(*) FROM events WHERE sequence > ?1 AND sequence <= ?2 AND merged = 0 "
     "GROUP BY 1, 2 "
     "ON CONFLICT DO UPDATE SET n = n + excluded.n";
@@ -131,12 +132,6 @@ namespace {
 
 // Key of counts_daily: (day, topic_id, panel_id, door_id).
 using DailyKey = std::tuple<int64_t, int64_t, std::string, int64_t>;
-
-int64_t FloorDay(int64_t ms) {
-  int64_t day = ms / kDayMs;
-  if (ms % kDayMs < 0) --day;
-  return day;
-}
 
 // Adds a batch's events stored merged to the daily rollups, one upsert per
 // key.
@@ -467,6 +462,7 @@ bool SqliteStore::Merge(int64_t max_rows) {
       step->reset();
       step->bind(1, merged_through_);
       step->bind(2, through);
+      if (step == &s.merge_daily) step->bind(3, kNoDoor);
       step->exec();
     }
     s.set_merged_through.reset();
@@ -574,7 +570,7 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
         RememberUnmerged(dedupe_hash, sequence);
         ++added;
       } else {
-        daily_counts[DailyKey(FloorDay(row.occur_time_ms), topic_id, row.panel_id,
+        daily_counts[DailyKey(timeutil::DayOf(row.occur_time_ms), topic_id, row.panel_id,
                               row.door_id.value_or(kNoDoor))] += 1;
       }
     }
