@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <iterator>
 
+#include "timeutil/time_util.h"
+
 namespace pdkarchive::bench {
 namespace {
 
@@ -52,8 +54,8 @@ static_assert(std::size(kDoorPlaces) == kPanels);
 constexpr const char* kRequestFactors[] = {"CARD_ONLY", "CARD_OR_PIN",
                                            "CARD_AND_PIN", "MOBILE"};
 
-constexpr int64_t kYearStartMs = 1735689600000;  // 2025-01-01T00:00:00Z
-constexpr int64_t kYearMs = int64_t{365} * 24 * 3600 * 1000;
+constexpr int64_t kYearStartMs = timeutil::DaysFromCivil(2025, 1, 1) * timeutil::kDayMs;
+constexpr int64_t kYearMs = 365 * timeutil::kDayMs;
 
 // splitmix64: a bijective scrambler, so distinct inputs give distinct outputs.
 uint64_t Mix(uint64_t x) {

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "bench/bench_flags.h"
+#include "timeutil/time_util.h"
 
 namespace pdkarchive::bench {
 namespace {
@@ -35,9 +36,9 @@ constexpr int kPanelCount = 10;
 constexpr int kDoorsPerPanel = 50;
 constexpr int kPersonCount = 2000;
 constexpr int kDays = 365;
-constexpr int64_t kYear2025StartMs = 1735689600000;  // 2025-01-01T00:00:00Z
-constexpr int64_t kDayMs = 86400000;
-constexpr int64_t kHourMs = 3600000;
+using timeutil::kDayMs;
+using timeutil::kHourMs;
+constexpr int64_t kYear2025StartMs = timeutil::DaysFromCivil(2025, 1, 1) * kDayMs;
 
 enum class Shape {
   kRequest,        // body {doorId, personId, requestFactor}

@@ -52,6 +52,7 @@
 
 #include "bench/bench_flags.h"
 #include "pdk/archive/v1/event_archive.grpc.pb.h"
+#include "timeutil/time_util.h"
 
 namespace pdkarchive::bench {
 namespace {
@@ -59,11 +60,10 @@ namespace {
 namespace v1 = ::pdk::archive::v1;
 using Clock = std::chrono::steady_clock;
 
-constexpr int64_t kYearStartMs = 1735689600000;  // 2025-01-01T00:00:00Z
-constexpr int64_t kDayMs = 86400000;
+using timeutil::kDayMs;
+constexpr int64_t kYearStartMs = timeutil::DaysFromCivil(2025, 1, 1) * kDayMs;  // 2025-01-01
 constexpr int kDoorCount = 500;
 constexpr int kPersonCount = 2000;
-constexpr int kMonthDays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 
 double MsSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
@@ -101,9 +101,7 @@ void SetTimestamp(int64_t ms, google::protobuf::Timestamp* ts) {
 }
 
 int64_t MonthStartMs(int month) {  // month 0..12 (12 = 2026-01-01)
-  int64_t days = 0;
-  for (int m = 0; m < month; ++m) days += kMonthDays[m];
-  return kYearStartMs + days * kDayMs;
+  return timeutil::DaysFromCivil(2025 + month / 12, month % 12 + 1, 1) * kDayMs;
 }
 
 // "VmHWM" and "VmRSS" of a process in KiB, from /proc/PID/status; 0 when

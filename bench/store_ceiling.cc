@@ -27,9 +27,9 @@
 #include "bench/event_generator.h"
 #include "ingest/normalizer.h"
 #include "ingest/signature.h"
-#include "store/checkpointer.h"
+#include "store/sqlite/checkpointer.h"
 #include "store/event.h"
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 
 namespace pdkarchive::bench {
 namespace {

@@ -29,82 +29,16 @@
 #include "cli/flags.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
-#include "ingest/normalizer.h"
 #include "pdk/archive/v1/event_archive.grpc.pb.h"
-#include "store/event.h"
 #include "store/utf8.h"
+#include "timeutil/time_util.h"
 
 namespace pdkarchive::cli {
 namespace {
 
 namespace v1 = ::pdk::archive::v1;
 
-using store::kDayMs;
-
-// ---- Times and JSON, written so that any value the server sends prints. ----
-
-// RFC 3339 writes years with four digits: the times it can express run from
-// 0000-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
-constexpr int64_t kMinRfc3339Seconds = -62167219200;
-constexpr int64_t kMaxRfc3339Seconds = 253402300799;
-constexpr int64_t kDaySeconds = kDayMs / 1000;
-
-void AppendDigits(int64_t value, int width, std::string& out) {
-  char text[20];
-  for (int i = width - 1; i >= 0; --i) {
-    text[i] = static_cast<char>('0' + value % 10);
-    value /= 10;
-  }
-  out.append(text, static_cast<size_t>(width));
-}
-
-// Appends `seconds` + `nanos` as an RFC 3339 UTC time. The fraction has three
-// digits with `always_millis` (finer parts cut off, as the table shows it),
-// else 0, 3, 6 or 9 digits as protobuf's JSON mapping writes it.
-// InvalidArgument, appending nothing, when RFC 3339 cannot express the time
-// (a year outside 0000-9999) or `nanos` is outside 0..999999999.
-absl::Status AppendRfc3339(int64_t seconds, int64_t nanos, bool always_millis,
-                           std::string& out) {
-  if (seconds < kMinRfc3339Seconds || seconds > kMaxRfc3339Seconds || nanos < 0 ||
-      nanos > 999999999) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "time ", seconds, " s + ", nanos,
-        " ns since 1970 is outside the years 0000-9999 that RFC 3339 can write"));
-  }
-  int64_t days = seconds / kDaySeconds;
-  int64_t of_day = seconds % kDaySeconds;
-  if (of_day < 0) {
-    of_day += kDaySeconds;
-    --days;
-  }
-  const store::CivilDate date = store::CivilFromDays(days);
-  AppendDigits(date.year, 4, out);
-  out.push_back('-');
-  AppendDigits(date.month, 2, out);
-  out.push_back('-');
-  AppendDigits(date.day, 2, out);
-  out.push_back('T');
-  AppendDigits(of_day / 3600, 2, out);
-  out.push_back(':');
-  AppendDigits(of_day / 60 % 60, 2, out);
-  out.push_back(':');
-  AppendDigits(of_day % 60, 2, out);
-  if (always_millis) {
-    out.push_back('.');
-    AppendDigits(nanos / 1000000, 3, out);
-  } else if (nanos != 0) {
-    out.push_back('.');
-    if (nanos % 1000000 == 0) {
-      AppendDigits(nanos / 1000000, 3, out);
-    } else if (nanos % 1000 == 0) {
-      AppendDigits(nanos / 1000, 6, out);
-    } else {
-      AppendDigits(nanos, 9, out);
-    }
-  }
-  out.push_back('Z');
-  return absl::OkStatus();
-}
+// ---- JSON, written so that any value the server sends prints. ----
 
 // Appends `text` as a JSON string (RFC 8259): quotes, backslashes, control
 // characters, DEL, U+2028 and U+2029 escaped; ill-formed UTF-8 replaced with
@@ -240,7 +174,7 @@ absl::Status AppendJsonValue(const google::protobuf::Message& message,
       const int64_t seconds = sub_r.GetInt64(sub, type.FindFieldByNumber(1));
       const int64_t nanos = sub_r.GetInt32(sub, type.FindFieldByNumber(2));
       std::string text;
-      if (absl::Status s = AppendRfc3339(seconds, nanos, false, text); !s.ok()) {
+      if (absl::Status s = timeutil::AppendRfc3339(seconds, nanos, timeutil::Fraction::kAsNeeded, text); !s.ok()) {
         return absl::InvalidArgumentError(absl::StrCat(field.name(), ": ", s.message()));
       }
       AppendJsonString(text, out);
@@ -291,7 +225,7 @@ absl::StatusOr<std::string> JsonLine(const google::protobuf::Message& message) {
 // The table's time column: RFC 3339 with milliseconds.
 absl::StatusOr<std::string> TableTime(const google::protobuf::Timestamp& ts) {
   std::string text;
-  if (absl::Status s = AppendRfc3339(ts.seconds(), ts.nanos(), true, text); !s.ok()) return s;
+  if (absl::Status s = timeutil::AppendRfc3339(ts.seconds(), ts.nanos(), timeutil::Fraction::kMillis, text); !s.ok()) return s;
   return text;
 }
 
@@ -337,11 +271,10 @@ struct FilterFlags {
 // includes March 31.
 absl::StatusOr<int64_t> ParseTimeFlag(const std::string& flag, const std::string& text,
                                       bool date_means_end_of_day) {
-  if (text.size() == 10 && text[4] == '-' && text[7] == '-') {
-    absl::StatusOr<int64_t> ms = ingest::ParseIsoTimeMs(text + "T00:00:00Z");
-    if (ms.ok()) return date_means_end_of_day ? *ms + kDayMs : *ms;
+  if (absl::StatusOr<int64_t> day = timeutil::ParseDateMs(text); day.ok()) {
+    return date_means_end_of_day ? *day + timeutil::kDayMs : *day;
   }
-  absl::StatusOr<int64_t> ms = ingest::ParseIsoTimeMs(text);
+  absl::StatusOr<int64_t> ms = timeutil::ParseRfc3339Ms(text);
   if (!ms.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--", flag, " wants an RFC 3339 time (2026-03-01T08:00:00Z) or a date "

@@ -10,8 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "cli/flags.h"
 #include "ingest/normalizer.h"
-#include "store/checkpointer.h"
-#include "store/sqlite_store.h"
+#include "store/archive.h"
 
 namespace pdkarchive::cli {
 namespace {
@@ -65,21 +64,12 @@ int RunImport(const std::vector<std::string>& args) {
   }
   std::istream& in = from_stdin ? std::cin : file;
 
-  absl::StatusOr<std::unique_ptr<store::SqliteStore>> sqlite = store::SqliteStore::Open(db);
-  if (!sqlite.ok()) {
-    std::cerr << "pdk-archive import: " << sqlite.status().message() << "\n";
+  absl::StatusOr<std::unique_ptr<store::Archive>> archive = store::OpenArchive(db);
+  if (!archive.ok()) {
+    std::cerr << "pdk-archive import: " << archive.status().message() << "\n";
     return 1;
   }
-
-  // The write connection leaves checkpoints to a Checkpointer; without one
-  // the WAL would hold the whole import.
-  absl::StatusOr<std::unique_ptr<store::Checkpointer>> checkpointer =
-      store::Checkpointer::Start(db, std::chrono::milliseconds(250));
-  if (!checkpointer.ok()) {
-    std::cerr << "pdk-archive import: " << checkpointer.status().message() << "\n";
-    return 1;
-  }
-  (*sqlite)->set_checkpointer(checkpointer->get());
+  store::BatchSink& sink = (*archive)->sink();
 
   const bool progress = ::isatty(STDERR_FILENO) != 0;
   const auto start = std::chrono::steady_clock::now();
@@ -92,7 +82,7 @@ int RunImport(const std::vector<std::string>& args) {
 
   auto flush = [&]() -> bool {
     if (batch.empty()) return true;
-    absl::StatusOr<std::vector<store::AppendResult>> results = (*sqlite)->AppendBatch(batch);
+    absl::StatusOr<std::vector<store::AppendResult>> results = sink.AppendBatch(batch);
     if (!results.ok()) {
       std::cerr << "pdk-archive import: " << results.status().message() << " (after line "
                 << line_number << "; everything before the last "
@@ -101,8 +91,7 @@ int RunImport(const std::vector<std::string>& args) {
     }
     for (const store::AppendResult& r : *results) (r.duplicate ? duplicates : stored) += 1;
     batch.clear();
-    (*checkpointer)->Nudge();
-    (*sqlite)->Maintain(store::BatchSink::Load::kBacklog);
+    sink.Maintain(store::BatchSink::Load::kBacklog);
     if (progress) {
       std::cerr << "\rimporting: line " << line_number << ", " << stored << " stored"
                 << std::flush;
@@ -127,7 +116,7 @@ int RunImport(const std::vector<std::string>& args) {
   if (!flush()) return 1;
   // Leave every event indexed; a refusal here loses nothing (readers read
   // unmerged events, and the next writer merges them).
-  (*sqlite)->Maintain(store::BatchSink::Load::kIdle);
+  sink.Maintain(store::BatchSink::Load::kIdle);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (progress) std::cerr << "\r\033[K";

@@ -19,11 +19,10 @@
 #include "ingest/metrics.h"
 #include "ingest/webhook_handler.h"
 #include "query/grpc_server.h"
-#include "store/checkpointer.h"
+#include "store/archive.h"
 #include "store/commit_feed.h"
 #include "store/event_reader.h"
 #include "store/group_commit_writer.h"
-#include "store/sqlite_store.h"
 
 namespace pdkarchive::cli {
 namespace {
@@ -225,21 +224,17 @@ int RunServe(const std::vector<std::string>& args) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  store::OpenOptions open_options;
-  open_options.serve_lock = true;  // one serve per SQLite archive
-  absl::StatusOr<std::unique_ptr<store::SqliteStore>> sqlite =
-      store::SqliteStore::Open(config.db, open_options);
-  if (!sqlite.ok()) return Fail(sqlite.status());
-  absl::StatusOr<std::unique_ptr<store::Checkpointer>> checkpointer =
-      store::Checkpointer::Start(config.db, std::chrono::milliseconds(250));
-  if (!checkpointer.ok()) return Fail(checkpointer.status());
-  (*sqlite)->set_checkpointer(checkpointer->get());
+  store::ArchiveOptions archive_options;
+  archive_options.serve = true;
+  absl::StatusOr<std::unique_ptr<store::Archive>> archive =
+      store::OpenArchive(config.db, archive_options);
+  if (!archive.ok()) return Fail(archive.status());
   absl::StatusOr<std::unique_ptr<store::EventReader>> reader =
       store::EventReader::Open(config.db, reader_options);
   if (!reader.ok()) return Fail(reader.status());
 
   store::CommitFeed feed;
-  store::GroupCommitWriter writer(**sqlite, feed, checkpointer->get());
+  store::GroupCommitWriter writer((*archive)->sink(), feed);
   ingest::Metrics metrics;
   ingest::WebhookOptions webhook_options;
   webhook_options.secret = config.secret;

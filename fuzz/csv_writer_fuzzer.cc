@@ -1,11 +1,11 @@
 // Fuzzes query::CsvWriter. The input gives every field of a row; the writer's
 // output (header and the row twice) is read back with an RFC 4180 parser
 // written here, and every cell must come back as written: numbers as
-// decimal text, times as FormatRfc3339Millis, text cells byte for byte with
+// decimal text, times as query::TimeCell, text cells byte for byte with
 // a leading ' exactly when they start like a formula, raw untouched; except
 // that text which is not UTF-8 comes back as store::SanitizeUtf8 repairs it,
 // and the whole output is always well-formed UTF-8. Times within the years
-// 0001-9999 must also parse back with ParseIsoTimeMs.
+// 0001-9999 must also parse back with timeutil::ParseRfc3339Ms.
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -16,20 +16,18 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "fuzz/fuzz_support.h"
-#include "ingest/normalizer.h"
 #include "query/csv_writer.h"
 #include "store/event.h"
 #include "store/utf8.h"
+#include "timeutil/time_util.h"
 
 namespace {
 
 using pdkarchive::fuzz::FuzzInput;
 using pdkarchive::query::CsvWriter;
-using pdkarchive::query::FormatRfc3339Millis;
+using pdkarchive::query::TimeCell;
+namespace timeutil = pdkarchive::timeutil;
 namespace store = pdkarchive::store;
-
-constexpr int64_t kMinTimeMs = -62135596800000;  // 0001-01-01T00:00:00Z
-constexpr int64_t kMaxTimeMs = 253402300799999;  // 9999-12-31T23:59:59.999Z
 
 using Record = std::vector<std::string>;
 
@@ -94,9 +92,9 @@ std::string Id(const std::optional<int64_t>& id) {
 }
 
 void CheckTime(int64_t ms, const std::string& cell) {
-  FUZZ_CHECK(cell == FormatRfc3339Millis(ms), cell);
-  if (ms < kMinTimeMs || ms > kMaxTimeMs) return;
-  auto back = pdkarchive::ingest::ParseIsoTimeMs(cell);
+  FUZZ_CHECK(cell == TimeCell(ms), cell);
+  if (ms < timeutil::kMinTimeMs || ms > timeutil::kMaxTimeMs) return;
+  auto back = timeutil::ParseRfc3339Ms(cell);
   FUZZ_CHECK(back.ok() && *back == ms, cell);
 }
 

@@ -35,7 +35,7 @@
 #include "ingest/webhook_handler.h"
 #include "store/commit_feed.h"
 #include "store/group_commit_writer.h"
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 
 namespace {
 
@@ -86,7 +86,7 @@ class FakeStore final : public store::BatchSink {
 struct Stack {
   FakeStore sink;
   store::CommitFeed feed;
-  store::GroupCommitWriter writer{sink, feed, nullptr};
+  store::GroupCommitWriter writer{sink, feed};
   pdkarchive::ingest::Metrics metrics;
   std::unique_ptr<WebhookHandler> handlers[3];
 

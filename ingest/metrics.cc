@@ -66,22 +66,13 @@ std::string Metrics::Render(const store::WriterStats& writer) const {
       "# HELP pdkarchive_commit_failures_total Batches the store could not commit.\n"
       "# TYPE pdkarchive_commit_failures_total counter\n"
       "pdkarchive_commit_failures_total ",
-      writer.failed_batches, "\n",
-      "# HELP pdkarchive_unmerged_events Stored events the writer has not yet added "
-      "to the indexes and rollups (queries see them all the same).\n"
-      "# TYPE pdkarchive_unmerged_events gauge\n"
-      "pdkarchive_unmerged_events ",
-      writer.unmerged_rows, "\n",
-      "# HELP pdkarchive_wal_frames Pages in the write-ahead log after the last "
-      "commit; the writer empties it once past its limit (64 MiB by default).\n"
-      "# TYPE pdkarchive_wal_frames gauge\n"
-      "pdkarchive_wal_frames ",
-      writer.wal_frames, "\n",
-      "# HELP pdkarchive_wal_restarts_total Times the writer emptied the "
-      "write-ahead log.\n"
-      "# TYPE pdkarchive_wal_restarts_total counter\n"
-      "pdkarchive_wal_restarts_total ",
-      writer.wal_restarts, "\n");
+      writer.failed_batches, "\n");
+  for (const store::EngineStat& stat : writer.engine) {
+    const std::string name = absl::StrCat("pdkarchive_", stat.name);
+    absl::StrAppend(&out, "# HELP ", name, " ", stat.help, "\n# TYPE ", name,
+                    stat.kind == store::EngineStat::Kind::kCounter ? " counter\n" : " gauge\n",
+                    name, " ", stat.value, "\n");
+  }
   AppendHistogram(out, "pdkarchive_commit_batch_size", "Events per committed transaction.",
                   store::kBatchSizeBounds, writer.batch_size_buckets,
                   absl::StrCat(writer.rows));

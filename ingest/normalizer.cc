@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "ingest/catalog.h"
 #include "store/utf8.h"
+#include "timeutil/time_util.h"
 
 namespace pdkarchive::ingest {
 namespace {
@@ -29,11 +30,6 @@ namespace {
 // which SQLite text and protobuf strings downstream both rely on.
 constexpr unsigned kParseFlags =
     rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
-
-// The times both RFC 3339 and google.protobuf.Timestamp can carry: years
-// 0001 to 9999, UTC. Anything outside is unreadable, not clamped.
-constexpr int64_t kMinTimeMs = -62135596800000;  // 0001-01-01T00:00:00Z
-constexpr int64_t kMaxTimeMs = 253402300799999;  // 9999-12-31T23:59:59.999Z
 
 // The value of hex digit `c`, or -1.
 int HexDigit(char c) {
@@ -252,14 +248,18 @@ class FieldReader {
   }
 
   static std::optional<int64_t> ReadEpochMs(const rapidjson::Value& v) {
+    // The times both RFC 3339 and google.protobuf.Timestamp can carry;
+    // anything outside is unreadable, not clamped.
     std::optional<int64_t> ms = ReadInteger(v);
-    if (ms && (*ms < kMinTimeMs || *ms > kMaxTimeMs)) return std::nullopt;
+    if (ms && (*ms < timeutil::kMinTimeMs || *ms > timeutil::kMaxTimeMs)) {
+      return std::nullopt;
+    }
     return ms;
   }
 
   static std::optional<int64_t> ReadIsoTime(const rapidjson::Value& v) {
     if (!v.IsString()) return std::nullopt;
-    absl::StatusOr<int64_t> ms = ParseIsoTimeMs(View(v));
+    absl::StatusOr<int64_t> ms = timeutil::ParseRfc3339Ms(View(v));
     if (!ms.ok()) return std::nullopt;
     return *ms;
   }
@@ -302,76 +302,6 @@ void AppendLengthPrefixed(std::string_view field, std::string* out) {
   }
   out->append(field);
 }
-
-// Days since 1970-01-01 of a proleptic Gregorian date (civil-from-days
-// arithmetic over 400-year eras), so no time zone or locale is involved.
-int64_t DaysFromCivil(int64_t year, int64_t month, int64_t day) {
-  year -= month <= 2 ? 1 : 0;
-  const int64_t era = (year >= 0 ? year : year - 399) / 400;
-  const int64_t year_of_era = year - era * 400;
-  const int64_t day_of_year =
-      (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
-  const int64_t day_of_era =
-      year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-  return era * 146097 + day_of_era - 719468;
-}
-
-int DaysInMonth(int year, int month) {
-  static constexpr std::array<int, 12> kDays = {31, 28, 31, 30, 31, 30,
-                                                31, 31, 30, 31, 30, 31};
-  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-  return month == 2 && leap ? 29 : kDays[static_cast<size_t>(month - 1)];
-}
-
-// Cursor over an ISO date-time; each Take* fails without consuming.
-class IsoScanner {
- public:
-  explicit IsoScanner(std::string_view text) : text_(text) {}
-
-  bool Done() const { return pos_ == text_.size(); }
-
-  bool TakeDigits(size_t count, int* out) {
-    if (text_.size() - pos_ < count) return false;
-    int value = 0;
-    for (size_t i = 0; i < count; ++i) {
-      const char c = text_[pos_ + i];
-      if (c < '0' || c > '9') return false;
-      value = value * 10 + (c - '0');
-    }
-    pos_ += count;
-    *out = value;
-    return true;
-  }
-
-  // Any of `chars`; the one taken goes to `out` when given.
-  bool TakeOneOf(std::string_view chars, char* out = nullptr) {
-    if (Done() || chars.find(text_[pos_]) == std::string_view::npos) {
-      return false;
-    }
-    if (out != nullptr) *out = text_[pos_];
-    ++pos_;
-    return true;
-  }
-
-  // One or more digits as milliseconds: the first three, zero-padded.
-  bool TakeFractionMs(int* out) {
-    int ms = 0;
-    size_t digits = 0;
-    while (!Done() && text_[pos_] >= '0' && text_[pos_] <= '9') {
-      if (digits < 3) ms = ms * 10 + (text_[pos_] - '0');
-      ++digits;
-      ++pos_;
-    }
-    if (digits == 0) return false;
-    for (size_t i = digits; i < 3; ++i) ms *= 10;
-    *out = ms;
-    return true;
-  }
-
- private:
-  std::string_view text_;
-  size_t pos_ = 0;
-};
 
 }  // namespace
 
@@ -465,64 +395,6 @@ std::string DedupeKey(std::string_view topic, std::string_view panel_id,
     std::abort();
   }
   return std::string(reinterpret_cast<const char*>(digest.data()), 16);
-}
-
-absl::StatusOr<int64_t> ParseIsoTimeMs(std::string_view text) {
-  const auto invalid = [](const char* why) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("not an RFC 3339 date-time: ", why));
-  };
-  IsoScanner scan(text);
-  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  if (!scan.TakeDigits(4, &year) || !scan.TakeOneOf("-") ||
-      !scan.TakeDigits(2, &month) || !scan.TakeOneOf("-") ||
-      !scan.TakeDigits(2, &day)) {
-    return invalid("expected YYYY-MM-DD");
-  }
-  if (!scan.TakeOneOf("Tt ")) return invalid("expected 'T' after the date");
-  if (!scan.TakeDigits(2, &hour) || !scan.TakeOneOf(":") ||
-      !scan.TakeDigits(2, &minute) || !scan.TakeOneOf(":") ||
-      !scan.TakeDigits(2, &second)) {
-    return invalid("expected hh:mm:ss");
-  }
-  int fraction_ms = 0;
-  if (scan.TakeOneOf(".") && !scan.TakeFractionMs(&fraction_ms)) {
-    return invalid("expected digits after '.'");
-  }
-  int offset_minutes = 0;
-  char sign = 0;
-  if (scan.TakeOneOf("+-", &sign)) {
-    int offset_hour = 0, offset_minute = 0;
-    if (!scan.TakeDigits(2, &offset_hour) || !scan.TakeOneOf(":") ||
-        !scan.TakeDigits(2, &offset_minute)) {
-      return invalid("expected offset ±hh:mm");
-    }
-    if (offset_hour > 23 || offset_minute > 59) {
-      return invalid("offset out of range");
-    }
-    offset_minutes =
-        (offset_hour * 60 + offset_minute) * (sign == '-' ? -1 : 1);
-  } else if (!scan.TakeOneOf("Zz")) {
-    return invalid("expected 'Z' or an offset");
-  }
-  if (!scan.Done()) return invalid("unexpected text after the time");
-
-  if (month < 1 || month > 12) return invalid("month out of range");
-  if (day < 1 || day > DaysInMonth(year, month)) {
-    return invalid("day out of range");
-  }
-  // Second 60 is a leap second; like timegm, it rolls into the next minute.
-  if (hour > 23 || minute > 59 || second > 60) {
-    return invalid("time of day out of range");
-  }
-  const int64_t seconds = DaysFromCivil(year, month, day) * 86400 +
-                          hour * 3600 + minute * 60 + second -
-                          int64_t{offset_minutes} * 60;
-  const int64_t ms = seconds * 1000 + fraction_ms;
-  if (ms < kMinTimeMs || ms > kMaxTimeMs) {
-    return invalid("outside the years 0001 to 9999 UTC");
-  }
-  return ms;
 }
 
 }  // namespace pdkarchive::ingest

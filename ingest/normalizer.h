@@ -43,11 +43,6 @@ absl::StatusOr<Normalized> Normalize(std::string_view body,
 std::string DedupeKey(std::string_view topic, std::string_view panel_id,
                       std::string_view event_id, std::string_view raw_body);
 
-// Parses an ISO 8601 / RFC 3339 date-time ("2026-01-01T13:00:00Z",
-// fractional seconds and ±hh:mm offsets allowed) to ms since the epoch.
-// InvalidArgument when it is not one.
-absl::StatusOr<int64_t> ParseIsoTimeMs(std::string_view text);
-
 }  // namespace pdkarchive::ingest
 
 #endif  // PDKARCHIVE_INGEST_NORMALIZER_H_

@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "store/utf8.h"
+#include "timeutil/time_util.h"
 
 namespace pdkarchive::query {
 namespace {
@@ -14,12 +15,8 @@ namespace {
 namespace pb = ::pdk::archive::v1;
 
 // The range google.protobuf.Timestamp allows: 0001-01-01 to 9999-12-31.
-constexpr int64_t kMinSeconds = -62135596800;
-constexpr int64_t kMaxSeconds = 253402300799;
-
-// The same range in milliseconds.
-constexpr int64_t kMinMillis = kMinSeconds * 1000;
-constexpr int64_t kMaxMillis = kMaxSeconds * 1000 + 999;
+constexpr int64_t kMinSeconds = timeutil::kMinTimeMs / 1000;
+constexpr int64_t kMaxSeconds = timeutil::kMaxTimeMs / 1000;
 
 // Sets a protobuf `string` field: `value` when it is well-formed UTF-8 (the
 // usual case: one scan, one copy), else a repaired copy.
@@ -177,7 +174,7 @@ absl::StatusOr<std::vector<store::Dimension>> DimensionsFromProto(
 }
 
 void MillisToTimestamp(int64_t ms, google::protobuf::Timestamp* out) {
-  ms = std::clamp(ms, kMinMillis, kMaxMillis);
+  ms = std::clamp(ms, timeutil::kMinTimeMs, timeutil::kMaxTimeMs);
   int64_t seconds = ms / 1000;
   int64_t millis = ms % 1000;
   if (millis < 0) {

@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "store/utf8.h"
+#include "timeutil/time_util.h"
 
 namespace pdkarchive::query {
 namespace {
@@ -16,20 +17,6 @@ constexpr std::string_view kHeader =
     "door_name,person_id,ou_id,event_id,actor_user_id,subscription";
 constexpr std::string_view kRawColumn = ",raw";
 constexpr std::string_view kLineEnd = "\r\n";
-
-// The instants whose UTC year is 0000..9999; the fast formatter covers
-// these, absl the rest (which only corrupt or synthetic rows carry).
-constexpr int64_t kFastMinMs = -62167219200000;  // 0000-01-01T00:00:00.000Z
-constexpr int64_t kFastMaxMs = 253402300799999;  // 9999-12-31T23:59:59.999Z
-
-constexpr char kDigitPairs[] =
-    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-    "8081828384858687888990919293949596979899";
-
-void PutTwo(int64_t value, char* out) {
-  std::memcpy(out, kDigitPairs + 2 * value, 2);
-}
 
 bool StartsFormula(std::string_view value) {
   if (value.empty()) return false;
@@ -119,49 +106,15 @@ void AppendCsvField(std::string_view value, bool text, std::string& out) {
   out.push_back('"');
 }
 
-void AppendRfc3339Millis(int64_t ms, std::string& out) {
-  if (ms < kFastMinMs || ms > kFastMaxMs) {
-    out += absl::FormatTime("%E4Y-%m-%d%ET%H:%M:%E3SZ", absl::FromUnixMillis(ms),
-                            absl::UTCTimeZone());
-    return;
-  }
-  // Days since 1970-01-01 (floored) and the milliseconds into that day.
-  int64_t days = ms / store::kDayMs;
-  int64_t of_day = ms % store::kDayMs;
-  if (of_day < 0) {
-    of_day += store::kDayMs;
-    --days;
-  }
-  const store::CivilDate date = store::CivilFromDays(days);
-  const int64_t year = date.year;
-  const int64_t month = date.month;
-  const int64_t day = date.day;
-
-  const int64_t millis = of_day % 1000;
-  const int64_t seconds = of_day / 1000;
-  char text[24];  // YYYY-MM-DDTHH:MM:SS.mmmZ
-  PutTwo(year / 100, text);
-  PutTwo(year % 100, text + 2);
-  text[4] = '-';
-  PutTwo(month, text + 5);
-  text[7] = '-';
-  PutTwo(day, text + 8);
-  text[10] = 'T';
-  PutTwo(seconds / 3600, text + 11);
-  text[13] = ':';
-  PutTwo(seconds / 60 % 60, text + 14);
-  text[16] = ':';
-  PutTwo(seconds % 60, text + 17);
-  text[19] = '.';
-  text[20] = static_cast<char>('0' + millis / 100);
-  PutTwo(millis % 100, text + 21);
-  text[23] = 'Z';
-  out.append(text, sizeof text);
+void AppendTimeCell(int64_t ms, std::string& out) {
+  if (timeutil::AppendRfc3339Millis(ms, out)) return;
+  out += absl::FormatTime("%E4Y-%m-%d%ET%H:%M:%E3SZ", absl::FromUnixMillis(ms),
+                          absl::UTCTimeZone());
 }
 
-std::string FormatRfc3339Millis(int64_t ms) {
+std::string TimeCell(int64_t ms) {
   std::string out;
-  AppendRfc3339Millis(ms, out);
+  AppendTimeCell(ms, out);
   return out;
 }
 
@@ -193,9 +146,9 @@ void CsvWriter::AppendRow(const store::EventRow& row, std::string& out) const {
 void CsvWriter::AppendRow(const store::EventView& row, std::string& out) const {
   AppendInt(row.sequence, out);
   out.push_back(',');
-  AppendRfc3339Millis(row.occur_time_ms, out);
+  AppendTimeCell(row.occur_time_ms, out);
   out.push_back(',');
-  AppendRfc3339Millis(row.receive_time_ms, out);
+  AppendTimeCell(row.receive_time_ms, out);
   out.push_back(',');
   AppendStoredField(row.topic, true, out);
   out.push_back(',');

@@ -42,13 +42,15 @@ class CsvWriter {
 // `text` is true, then quoted if needed. Writes the bytes it is given.
 void AppendCsvField(std::string_view value, bool text, std::string& out);
 
-// Appends "2022-03-10T14:04:11.104Z" for milliseconds since the epoch: the
-// UTC time with a year of at least four digits (absl's "%E4Y"), which is
-// what FormatRfc3339Millis returns.
-void AppendRfc3339Millis(int64_t ms, std::string& out);
+// Appends the time cell of `ms` (milliseconds since the epoch): the UTC RFC
+// 3339 time with milliseconds, "2022-03-10T14:04:11.104Z"
+// (timeutil::AppendRfc3339Millis); for a year outside 0000-9999, which only a
+// corrupt or synthetic row carries, the same layout with the year as absl's
+// "%E4Y" writes it ("10000-01-01T00:00:00.000Z").
+void AppendTimeCell(int64_t ms, std::string& out);
 
-// "2022-03-10T14:04:11.104Z" for milliseconds since the epoch.
-std::string FormatRfc3339Millis(int64_t ms);
+// AppendTimeCell's text.
+std::string TimeCell(int64_t ms);
 
 }  // namespace pdkarchive::query
 

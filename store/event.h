@@ -11,9 +11,16 @@
 #include <string>
 #include <vector>
 
+#include "timeutil/time_util.h"
+
 namespace pdkarchive::store {
 
-inline constexpr int64_t kDayMs = 24LL * 60 * 60 * 1000;
+// To be removed: aliases of timeutil's for the store files not yet moved to
+// it (event_reader.cc, sqlite_store.cc); new code calls timeutil directly.
+using timeutil::CivilDate;
+using timeutil::CivilFromDays;
+using timeutil::kDayMs;
+
 // The door_id of the daily count rollups for events that name no door.
 inline constexpr int64_t kNoDoor = INT64_MIN;
 
@@ -45,27 +52,6 @@ struct EventRow {
 
   bool operator==(const EventRow&) const = default;
 };
-
-// The proleptic Gregorian date of a day number (days since 1970-01-01, any
-// sign): H. Hinnant's civil_from_days, over 400-year eras from 0000-03-01.
-struct CivilDate {
-  int64_t year = 0;
-  int64_t month = 0;  // 1..12
-  int64_t day = 0;    // 1..31
-};
-inline CivilDate CivilFromDays(int64_t days) {
-  const int64_t z = days + 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const int64_t doe = z - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  CivilDate date;
-  date.day = doy - (153 * mp + 2) / 5 + 1;
-  date.month = mp < 10 ? mp + 3 : mp - 9;
-  date.year = yoe + era * 400 + (date.month <= 2 ? 1 : 0);
-  return date;
-}
 
 // The outcome of appending one row: its sequence, and whether an event with
 // the same dedupe key was already stored (then `sequence` is the original's).

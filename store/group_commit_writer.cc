@@ -7,25 +7,19 @@
 #include <iterator>
 #include <utility>
 
-#include "store/checkpointer.h"
 #include "store/commit_feed.h"
-#include "store/sqlite_store.h"
 
 namespace pdkarchive::store {
 namespace {
 
-// Nudge the checkpointer after this many committed rows.
-constexpr uint64_t kRowsPerCheckpointNudge = 1024;
 // How long the writer waits for rows before calling Maintain(kIdle).
 constexpr std::chrono::milliseconds kIdleAfter{50};
 
 }  // namespace
 
-GroupCommitWriter::GroupCommitWriter(BatchSink& sink, CommitFeed& feed,
-                                     Checkpointer* checkpointer, size_t max_batch)
+GroupCommitWriter::GroupCommitWriter(BatchSink& sink, CommitFeed& feed, size_t max_batch)
     : sink_(sink),
       feed_(feed),
-      checkpointer_(checkpointer),
       max_batch_(max_batch == 0 ? 1 : max_batch),
       answer_thread_([this] { RunAnswers(); }),
       thread_([this] { Run(); }) {}
@@ -100,11 +94,10 @@ absl::Status GroupCommitWriter::Health() const {
 void GroupCommitWriter::Run() {
   pthread_setname_np(pthread_self(), "pdk-writer");
   std::vector<Pending> batch;
-  uint64_t rows_since_nudge = 0;
   RecordSinkState();  // what an earlier run left
-  // Whether Maintain(kIdle) ran since the last batch. Events an earlier run
-  // left unmerged count as a batch: with no traffic they are merged at once.
-  bool idle_done = stats().unmerged_rows == 0;
+  // Whether Maintain(kIdle) ran since the last batch. Work an earlier run
+  // left counts as a batch: with no traffic it is done at once.
+  bool idle_done = !sink_.HasIdleWork();
   while (true) {
     BatchSink::Load load = BatchSink::Load::kBacklog;
     {
@@ -129,7 +122,6 @@ void GroupCommitWriter::Run() {
         queue_.pop_front();
       }
     }
-    const size_t size = batch.size();
     CommitBatch(batch);
     batch.clear();
     {
@@ -139,11 +131,6 @@ void GroupCommitWriter::Run() {
     sink_.Maintain(load);
     RecordSinkState();
     idle_done = false;
-    rows_since_nudge += size;
-    if (checkpointer_ != nullptr && rows_since_nudge >= kRowsPerCheckpointNudge) {
-      checkpointer_->Nudge();
-      rows_since_nudge = 0;
-    }
   }
   if (!idle_done) {
     sink_.Maintain(BatchSink::Load::kIdle);
@@ -152,13 +139,9 @@ void GroupCommitWriter::Run() {
 }
 
 void GroupCommitWriter::RecordSinkState() {
-  const int64_t unmerged = sink_.unmerged_rows();
-  const int64_t wal_frames = sink_.wal_frames();
-  const int64_t wal_restarts = sink_.wal_restarts();
+  std::vector<EngineStat> engine = sink_.Stats();
   std::lock_guard lock(mu_);
-  stats_.unmerged_rows = unmerged;
-  stats_.wal_frames = wal_frames;
-  stats_.wal_restarts = wal_restarts;
+  stats_.engine = std::move(engine);
 }
 
 void GroupCommitWriter::CommitBatch(std::vector<Pending>& batch) {

@@ -17,13 +17,12 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "store/batch_sink.h"
 #include "store/event.h"
 
 namespace pdkarchive::store {
 
-class BatchSink;
 class CommitFeed;
-class Checkpointer;
 
 // Upper bounds of the histogram buckets in WriterStats (the last bucket of
 // each histogram counts everything above its last bound).
@@ -37,9 +36,7 @@ struct WriterStats {
   uint64_t failed_batches = 0;   // transactions that could not commit
   uint64_t commit_micros = 0;    // total time inside AppendBatch
   size_t max_batch = 0;
-  int64_t unmerged_rows = 0;     // BatchSink::unmerged_rows after the last Maintain
-  int64_t wal_frames = 0;        // BatchSink::wal_frames, likewise
-  int64_t wal_restarts = 0;      // BatchSink::wal_restarts, likewise
+  std::vector<EngineStat> engine;  // BatchSink::Stats after the last Maintain
   // Per-bucket (not cumulative) counts of batch sizes and commit times.
   uint64_t batch_size_buckets[std::size(kBatchSizeBounds) + 1] = {};
   uint64_t commit_ms_buckets[std::size(kCommitMsBounds) + 1] = {};
@@ -49,10 +46,9 @@ class GroupCommitWriter {
  public:
   using Done = std::function<void(absl::StatusOr<AppendResult>)>;
 
-  // `sink` and `feed` must outlive the writer; `checkpointer` may be null.
-  // A batch holds at most `max_batch` rows.
-  GroupCommitWriter(BatchSink& sink, CommitFeed& feed, Checkpointer* checkpointer,
-                    size_t max_batch = 1024);
+  // `sink` and `feed` must outlive the writer. A batch holds at most
+  // `max_batch` rows.
+  GroupCommitWriter(BatchSink& sink, CommitFeed& feed, size_t max_batch = 1024);
   // Stops after committing everything already submitted.
   ~GroupCommitWriter();
   GroupCommitWriter(const GroupCommitWriter&) = delete;
@@ -89,15 +85,13 @@ class GroupCommitWriter {
   };
   void Run();
   void CommitBatch(std::vector<Pending>& batch);
-  // After sink_.Maintain: records in stats_ what it left unmerged and the
-  // WAL's state.
+  // After sink_.Maintain: records the sink's figures in stats_.
   void RecordSinkState();
   void HandOver(std::vector<Answer> answers);
   void RunAnswers();
 
   BatchSink& sink_;
   CommitFeed& feed_;
-  Checkpointer* const checkpointer_;
   const size_t max_batch_;
 
   mutable std::mutex mu_;

@@ -27,6 +27,7 @@
 #include "absl/strings/str_split.h"
 #include "tests/test_support/http_client.h"
 #include "tests/test_support/server_process.h"
+#include "timeutil/time_util.h"
 
 namespace pdkarchive {
 namespace {
@@ -34,6 +35,8 @@ namespace {
 using testing::RunCli;
 using testing::ServerProcess;
 using testing::SignedHeaders;
+using timeutil::kDayMs;
+using timeutil::kHourMs;
 
 constexpr char kSecret[] = "cli-test-secret";
 
@@ -114,10 +117,10 @@ TEST_F(CliTest, ServeIngestsQueriesExportsAndStopsCleanly) {
 
   // 2022-03-10 and 2022-03-11, doors 1 and 3.
   const int64_t day1 = 1646870400000;  // 2022-03-10T00:00:00Z
-  const int64_t day2 = day1 + 86400000;
+  const int64_t day2 = day1 + kDayMs;
   std::vector<std::string> bodies = {
-      Event(1, 3, 17, day1 + 3600000),  Event(2, 1, 17, day1 + 7200000),
-      Event(3, 3, 18, day2 + 3600000),  Event(4, 3, 19, day2 + 7200000, "door.alarm.forced"),
+      Event(1, 3, 17, day1 + kHourMs),  Event(2, 1, 17, day1 + 2 * kHourMs),
+      Event(3, 3, 18, day2 + kHourMs),  Event(4, 3, 19, day2 + 2 * kHourMs, "door.alarm.forced"),
   };
   for (const std::string& body : bodies) {
     auto reply = testing::HttpRequest(server->http_port(), "POST", "/webhooks", body,

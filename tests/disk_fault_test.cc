@@ -28,7 +28,7 @@
 #include "store/commit_feed.h"
 #include "store/event_reader.h"
 #include "store/group_commit_writer.h"
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 #include "tests/test_support/crash_vfs.h"
 #include "tests/test_support/http_client.h"
 #include "tests/test_support/test_dir.h"
@@ -65,7 +65,7 @@ std::string EventBody(const std::string& id, int n,
 class IngestStack {
  public:
   explicit IngestStack(store::BatchSink& sink)
-      : writer_(sink, feed_, nullptr), handler_(Options(), writer_, metrics_) {
+      : writer_(sink, feed_), handler_(Options(), writer_, metrics_) {
     auto server = ingest::HttpServer::Start("127.0.0.1:0", handler_, {});
     EXPECT_TRUE(server.ok()) << server.status();
     if (server.ok()) server_ = *std::move(server);

@@ -14,7 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "store/commit_feed.h"
-#include "store/sqlite_store.h"
+#include "store/batch_sink.h"
 
 namespace pdkarchive::store {
 namespace {
@@ -45,17 +45,16 @@ class RecordingSink final : public BatchSink {
   }
   // Every committed row counts as unmerged until an idle Maintain, once
   // MergeWhenIdle(true), merges them.
-  int64_t unmerged_rows() const override {
+  bool HasIdleWork() const override {
     std::lock_guard lock(mu_);
-    return static_cast<int64_t>(committed_ - merged_);
+    return committed_ != merged_;
   }
-  int64_t wal_frames() const override {
+  std::vector<EngineStat> Stats() const override {
     std::lock_guard lock(mu_);
-    return wal_frames_;
-  }
-  int64_t wal_restarts() const override {
-    std::lock_guard lock(mu_);
-    return wal_restarts_;
+    return {{"unmerged_events", "Rows not merged.", EngineStat::Kind::kGauge,
+             static_cast<int64_t>(committed_ - merged_)},
+            {"wal_frames", "Frames.", EngineStat::Kind::kGauge, wal_frames_},
+            {"wal_restarts_total", "Restarts.", EngineStat::Kind::kCounter, wal_restarts_}};
   }
   void SetWal(int64_t frames, int64_t restarts) {
     std::lock_guard lock(mu_);
@@ -128,7 +127,7 @@ EventRow Row(int i) {
 TEST(GroupCommitWriterTest, RowsQueuedDuringACommitShareTheNextOne) {
   RecordingSink sink;
   CommitFeed feed;
-  GroupCommitWriter writer(sink, feed, nullptr);
+  GroupCommitWriter writer(sink, feed);
   sink.Hold(true);
   std::promise<void> first_done;
   writer.Submit(Row(0), [&](absl::StatusOr<AppendResult>) { first_done.set_value(); });
@@ -156,7 +155,7 @@ TEST(GroupCommitWriterTest, MaintainHearsHowBusyTheWriterIs) {
   using Load = BatchSink::Load;
   RecordingSink sink;
   CommitFeed feed;
-  GroupCommitWriter writer(sink, feed, nullptr);
+  GroupCommitWriter writer(sink, feed);
   sink.Hold(true);
   writer.Submit(Row(0), [](absl::StatusOr<AppendResult>) {});
   sink.WaitEntered(1);
@@ -180,7 +179,7 @@ TEST(GroupCommitWriterTest, StoppingRightAfterACommitStillMaintainsAsIdle) {
   using Load = BatchSink::Load;
   RecordingSink sink;
   CommitFeed feed;
-  GroupCommitWriter writer(sink, feed, nullptr);
+  GroupCommitWriter writer(sink, feed);
   std::promise<void> done;
   writer.Submit(Row(0), [&](absl::StatusOr<AppendResult>) { done.set_value(); });
   done.get_future().wait();
@@ -190,12 +189,17 @@ TEST(GroupCommitWriterTest, StoppingRightAfterACommitStillMaintainsAsIdle) {
   EXPECT_EQ(loads.back(), Load::kIdle);
 }
 
-// Polls `writer.stats().unmerged_rows` for up to 5 s until it is `want`.
+// What the writer last heard from the sink as "unmerged_events", or -1.
+int64_t ReportedUnmerged(const GroupCommitWriter& writer) {
+  return FindEngineStat(writer.stats().engine, "unmerged_events").value_or(-1);
+}
+
+// Polls ReportedUnmerged for up to 5 s until it is `want`.
 int64_t WaitForUnmerged(GroupCommitWriter& writer, int64_t want) {
-  int64_t seen = writer.stats().unmerged_rows;
+  int64_t seen = ReportedUnmerged(writer);
   for (int i = 0; i < 500 && seen != want; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    seen = writer.stats().unmerged_rows;
+    seen = ReportedUnmerged(writer);
   }
   return seen;
 }
@@ -203,7 +207,7 @@ int64_t WaitForUnmerged(GroupCommitWriter& writer, int64_t want) {
 TEST(GroupCommitWriterTest, StatsSayWhatMaintainLeftUnmerged) {
   RecordingSink sink;
   CommitFeed feed;
-  GroupCommitWriter writer(sink, feed, nullptr);
+  GroupCommitWriter writer(sink, feed);
   std::vector<std::future<absl::StatusOr<AppendResult>>> answers;
   auto submit = [&](int i) {
     auto promise = std::make_shared<std::promise<absl::StatusOr<AppendResult>>>();
@@ -216,7 +220,7 @@ TEST(GroupCommitWriterTest, StatsSayWhatMaintainLeftUnmerged) {
   // The idle Maintain leaves them (this sink merges only when told), and
   // the figure stays.
   sink.WaitForLoad(BatchSink::Load::kIdle, std::chrono::seconds(5));
-  EXPECT_EQ(writer.stats().unmerged_rows, 5);
+  EXPECT_EQ(ReportedUnmerged(writer), 5);
 
   sink.MergeWhenIdle(true);
   answers.clear();
@@ -226,11 +230,11 @@ TEST(GroupCommitWriterTest, StatsSayWhatMaintainLeftUnmerged) {
   writer.Stop();
 }
 
-TEST(GroupCommitWriterTest, StatsSayWhatTheWalHolds) {
+TEST(GroupCommitWriterTest, StatsCarryWhatTheEngineReports) {
   RecordingSink sink;
   sink.SetWal(123, 4);
   CommitFeed feed;
-  GroupCommitWriter writer(sink, feed, nullptr);
+  GroupCommitWriter writer(sink, feed);
   auto promise = std::make_shared<std::promise<absl::StatusOr<AppendResult>>>();
   auto answer = promise->get_future();
   writer.Submit(Row(0), [promise](absl::StatusOr<AppendResult> r) { promise->set_value(r); });
@@ -238,12 +242,13 @@ TEST(GroupCommitWriterTest, StatsSayWhatTheWalHolds) {
   // Recorded after the Maintain that follows the commit.
   sink.WaitForLoad(BatchSink::Load::kIdle, std::chrono::seconds(5));
   WriterStats stats = writer.stats();
-  for (int i = 0; i < 500 && stats.wal_restarts != 4; ++i) {
+  for (int i = 0; i < 500 && FindEngineStat(stats.engine, "wal_restarts_total") != 4; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     stats = writer.stats();
   }
-  EXPECT_EQ(stats.wal_frames, 123);
-  EXPECT_EQ(stats.wal_restarts, 4);
+  EXPECT_EQ(FindEngineStat(stats.engine, "wal_frames"), 123);
+  EXPECT_EQ(FindEngineStat(stats.engine, "wal_restarts_total"), 4);
+  EXPECT_EQ(FindEngineStat(stats.engine, "no_such_figure"), std::nullopt);
   writer.Stop();
 }
 
@@ -251,7 +256,7 @@ TEST(GroupCommitWriterTest, BatchesRespectTheMaximum) {
   RecordingSink sink;
   CommitFeed feed;
   sink.Hold(true);
-  GroupCommitWriter writer(sink, feed, nullptr, /*max_batch=*/8);
+  GroupCommitWriter writer(sink, feed, /*max_batch=*/8);
   std::atomic<int> acked{0};
   for (int i = 0; i < 40; ++i) {
     writer.Submit(Row(i), [&](absl::StatusOr<AppendResult>) { acked.fetch_add(1); });
@@ -266,7 +271,7 @@ TEST(GroupCommitWriterTest, FailedCommitReportsUnavailableToEveryRow) {
   RecordingSink sink;
   sink.Fail(absl::UnavailableError("disk I/O error"));
   CommitFeed feed;
-  GroupCommitWriter writer(sink, feed, nullptr);
+  GroupCommitWriter writer(sink, feed);
   std::promise<absl::Status> result;
   writer.Submit(Row(1), [&](absl::StatusOr<AppendResult> r) { result.set_value(r.status()); });
   absl::Status s = result.get_future().get();
@@ -285,7 +290,7 @@ TEST(GroupCommitWriterTest, FailedCommitReportsUnavailableToEveryRow) {
 TEST(GroupCommitWriterTest, DuplicatesOnlyDoNotClearAStoreFault) {
   RecordingSink sink;
   CommitFeed feed;
-  GroupCommitWriter writer(sink, feed, nullptr);
+  GroupCommitWriter writer(sink, feed);
   auto submit = [&](int i) {
     std::promise<absl::Status> done;
     writer.Submit(Row(i), [&](absl::StatusOr<AppendResult> r) { done.set_value(r.status()); });
@@ -309,7 +314,7 @@ TEST(GroupCommitWriterTest, StopCommitsWhatWasQueuedAndRefusesMore) {
   RecordingSink sink;
   CommitFeed feed;
   sink.Hold(true);
-  GroupCommitWriter writer(sink, feed, nullptr);
+  GroupCommitWriter writer(sink, feed);
   std::atomic<int> ok{0};
   for (int i = 0; i < 20; ++i) {
     writer.Submit(Row(i), [&](absl::StatusOr<AppendResult> r) {
@@ -334,7 +339,7 @@ TEST(GroupCommitWriterTest, SlowAnswersDoNotHoldBackTheNextCommit) {
   // client socket), later rows still commit and are answered in order.
   RecordingSink sink;
   CommitFeed feed;
-  GroupCommitWriter writer(sink, feed, nullptr);
+  GroupCommitWriter writer(sink, feed);
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
   std::promise<void> first_answered;
@@ -376,7 +381,7 @@ TEST(GroupCommitWriterTest, CommitFeedHearsTheNewestSequenceAfterEachCommit) {
     std::lock_guard lock(mu);
     heard.push_back(seq);
   });
-  GroupCommitWriter writer(sink, feed, nullptr);
+  GroupCommitWriter writer(sink, feed);
   for (int i = 0; i < 5; ++i) {
     std::promise<void> done;
     writer.Submit(Row(i), [&](absl::StatusOr<AppendResult>) { done.set_value(); });

@@ -34,7 +34,7 @@
 #include "ingest/webhook_handler.h"
 #include "store/commit_feed.h"
 #include "store/group_commit_writer.h"
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 #include "tests/test_support/http_client.h"
 
 namespace pdkarchive {
@@ -177,7 +177,7 @@ class HostileClientTest : public ::testing::Test {
     auto store = store::SqliteStore::Open(db_);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
-    writer_ = std::make_unique<store::GroupCommitWriter>(*store_, feed_, nullptr);
+    writer_ = std::make_unique<store::GroupCommitWriter>(*store_, feed_);
     ingest::WebhookOptions options;
     options.secret = kSecret;
     options.max_body_bytes = 64 * 1024;

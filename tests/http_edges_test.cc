@@ -31,7 +31,7 @@
 #include "ingest/webhook_handler.h"
 #include "store/commit_feed.h"
 #include "store/group_commit_writer.h"
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 #include "tests/test_support/http_client.h"
 #include "tests/test_support/server_process.h"
 
@@ -151,7 +151,7 @@ class HttpEdgesTest : public ::testing::Test {
     auto store = store::SqliteStore::Open((dir_ / "archive.db").string());
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
-    writer_ = std::make_unique<store::GroupCommitWriter>(*store_, feed_, nullptr);
+    writer_ = std::make_unique<store::GroupCommitWriter>(*store_, feed_);
     ingest::WebhookOptions options;
     options.secret = kSecret;
     handler_ = std::make_unique<ingest::WebhookHandler>(options, *writer_, metrics_);

@@ -27,7 +27,7 @@
 #include "store/commit_feed.h"
 #include "store/event_reader.h"
 #include "store/group_commit_writer.h"
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 #include "tests/test_support/archive_rows.h"
 #include "tests/test_support/http_client.h"
 #include "tests/test_support/test_data.h"
@@ -83,7 +83,7 @@ int64_t CountRows(const std::filesystem::path& db) {
 class IngestStack {
  public:
   IngestStack(store::BatchSink& sink, ingest::WebhookOptions options)
-      : writer_(sink, feed_, nullptr),
+      : writer_(sink, feed_),
         handler_(std::move(options), writer_, metrics_) {
     ingest::HttpServerOptions http;
     http.threads = 2;

@@ -33,7 +33,7 @@
 #include "store/event.h"
 #include "store/event_reader.h"
 #include "store/group_commit_writer.h"
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 #include "tests/test_support/archive_rows.h"
 #include "tests/test_support/crash_vfs.h"
 
@@ -177,7 +177,7 @@ TrialResult RunTrial(const std::filesystem::path& dir, OpenOptions::Synchronous 
     std::unique_ptr<store::SqliteStore> sqlite = *std::move(opened);
     sqlite->set_wal_limit_frames(wal_limit);
     store::CommitFeed feed;
-    store::GroupCommitWriter writer(*sqlite, feed, nullptr);
+    store::GroupCommitWriter writer(*sqlite, feed);
 
     vfs.CutPowerAt(cut_at, mode, seed);
     std::atomic<bool> stop{false};

@@ -34,10 +34,11 @@
 #include "store/commit_feed.h"
 #include "store/event_reader.h"
 #include "store/group_commit_writer.h"
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 #include "tests/test_support/heap.h"
 #include "tests/test_support/server_process.h"
 #include "tests/test_support/test_dir.h"
+#include "timeutil/time_util.h"
 
 namespace pdkarchive::query {
 namespace {
@@ -47,8 +48,8 @@ using store::EventRow;
 
 // 2026-01-01T00:00:00Z.
 constexpr int64_t kBaseMs = 1767225600000;
-constexpr int64_t kHourMs = 3600 * 1000;
-constexpr int64_t kDayMs = 24 * kHourMs;
+using timeutil::kDayMs;
+using timeutil::kHourMs;
 constexpr int kRowCount = 3000;
 
 const std::vector<std::string>& Topics() {
@@ -297,7 +298,7 @@ class QueryTest : public ::testing::Test {
     ASSERT_TRUE(sqlite_store.ok()) << sqlite_store.status();
     store_ = *std::move(sqlite_store);
     writer_ =
-        std::make_unique<store::GroupCommitWriter>(*store_, feed_, nullptr);
+        std::make_unique<store::GroupCommitWriter>(*store_, feed_);
     rows_ = Append(MakeRows(kRowCount, 0, 42));
     // Some rows with unusual values for export and lookup tests.
     EventRow special = MakeRows(1, 900000, 7)[0];
@@ -1372,7 +1373,7 @@ std::string ReadEverything(store::EventReader& reader, const std::vector<int64_t
   day.start_ms = kBaseMs + kDayMs;
   day.end_ms = kBaseMs + 3 * kDayMs;
   store::EventFilter hours = day;  // not whole days: counts from the events
-  hours.start_ms = *day.start_ms + 3600 * 1000 + 7;
+  hours.start_ms = *day.start_ms + kHourMs + 7;
   store::EventFilter door = day;
   door.door_ids = {3};
   store::EventFilter doors;
@@ -1468,10 +1469,13 @@ class DeferredIndexTest : public ::testing::Test {
   }
   // Polls what the writer reports (pdkarchive_unmerged_events) the same way.
   static int64_t WaitUntilNoneUnmergedReported(const store::GroupCommitWriter& writer) {
-    int64_t reported = writer.stats().unmerged_rows;
+    auto reported_now = [&] {
+      return store::FindEngineStat(writer.stats().engine, "unmerged_events").value_or(-1);
+    };
+    int64_t reported = reported_now();
     for (int i = 0; i < 250 && reported != 0; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      reported = writer.stats().unmerged_rows;
+      reported = reported_now();
     }
     return reported;
   }
@@ -1581,7 +1585,7 @@ TEST_F(DeferredIndexTest, TheWriterMergesWhatIsLeftOnceIdle) {
   ASSERT_TRUE((*store)->AppendBatch(std::span<const EventRow>(rows).first(20)).ok());
   ASSERT_EQ((*store)->unmerged_rows(), 20);
   store::CommitFeed feed;
-  store::GroupCommitWriter writer(**store, feed, nullptr);
+  store::GroupCommitWriter writer(**store, feed);
   std::promise<absl::StatusOr<store::AppendResult>> done;
   writer.Submit(rows[20], [&](absl::StatusOr<store::AppendResult> r) { done.set_value(r); });
   absl::StatusOr<store::AppendResult> last = done.get_future().get();
@@ -1613,7 +1617,7 @@ TEST_F(DeferredIndexTest, TheWriterMergesWhatAnEarlierRunLeftWithoutTraffic) {
   ASSERT_TRUE(store.ok()) << store.status();
   ASSERT_EQ((*store)->unmerged_rows(), 20);
   store::CommitFeed feed;
-  store::GroupCommitWriter writer(**store, feed, nullptr);
+  store::GroupCommitWriter writer(**store, feed);
   SQLite::Database db(path_, SQLite::OPEN_READONLY);
   EXPECT_EQ(WaitUntilNoneUnmergedInFile(db), 0);
   EXPECT_EQ(db.execAndGet("SELECT sum(n) FROM counts_daily").getInt64(), 20);
@@ -1742,7 +1746,7 @@ class QueryLimitsTest : public ::testing::Test {
 
   void StartServer(const GrpcServerOptions& options = {},
                    std::optional<store::EventReaderOptions> reader_options = std::nullopt) {
-    writer_ = std::make_unique<store::GroupCommitWriter>(*store_, feed_, nullptr);
+    writer_ = std::make_unique<store::GroupCommitWriter>(*store_, feed_);
     store::EventReaderOptions reader_setup;
     reader_setup.max_connections = options.service.reader_connections();
     auto reader = store::EventReader::Open(path_, reader_options.value_or(reader_setup));

@@ -11,6 +11,7 @@
 #include "query/convert.h"
 #include "query/csv_writer.h"
 #include "query/page_token.h"
+#include "timeutil/time_util.h"
 
 namespace pdkarchive::query {
 namespace {
@@ -98,9 +99,9 @@ TEST(CsvWriterTest, QuotesOnlyWhenNeededAndGuardsFormulas) {
 }
 
 TEST(CsvWriterTest, WritesRowsWithCrlfAndRfc3339Millis) {
-  EXPECT_EQ(FormatRfc3339Millis(1646921051104), "2022-03-10T14:04:11.104Z");
-  EXPECT_EQ(FormatRfc3339Millis(0), "1970-01-01T00:00:00.000Z");
-  EXPECT_EQ(FormatRfc3339Millis(-1), "1969-12-31T23:59:59.999Z");
+  EXPECT_EQ(TimeCell(1646921051104), "2022-03-10T14:04:11.104Z");
+  EXPECT_EQ(TimeCell(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(TimeCell(-1), "1969-12-31T23:59:59.999Z");
 
   store::EventRow row;
   row.sequence = 7;
@@ -128,35 +129,29 @@ TEST(CsvWriterTest, WritesRowsWithCrlfAndRfc3339Millis) {
             "Front,,o,e,u,default,\"{\"\"a\"\":1}\"\r\n");
 }
 
-// The formatter FormatRfc3339Millis replaced, kept as the reference.
+// The formatter the time cell replaced, kept as the reference.
 std::string AbslRfc3339Millis(int64_t ms) {
   return absl::FormatTime("%E4Y-%m-%d%ET%H:%M:%E3SZ", absl::FromUnixMillis(ms),
                           absl::UTCTimeZone());
 }
 
+// The calendar edges inside 0000-9999 are timeutil's (tests/timeutil_test.cc).
 TEST(CsvWriterTest, TimesAtCalendarEdges) {
-  EXPECT_EQ(FormatRfc3339Millis(951825600000), "2000-02-29T12:00:00.000Z");
-  EXPECT_EQ(FormatRfc3339Millis(1709164800000), "2024-02-29T00:00:00.000Z");
-  EXPECT_EQ(FormatRfc3339Millis(-2203891200000), "1900-03-01T00:00:00.000Z");
-  EXPECT_EQ(FormatRfc3339Millis(-2203891200001), "1900-02-28T23:59:59.999Z");
-  EXPECT_EQ(FormatRfc3339Millis(-86400001), "1969-12-30T23:59:59.999Z");
-  EXPECT_EQ(FormatRfc3339Millis(-62167219200000), "0000-01-01T00:00:00.000Z");
-  EXPECT_EQ(FormatRfc3339Millis(-62162035200000), "0000-03-01T00:00:00.000Z");
-  EXPECT_EQ(FormatRfc3339Millis(-62162035200001), "0000-02-29T23:59:59.999Z");
-  EXPECT_EQ(FormatRfc3339Millis(253402300799999), "9999-12-31T23:59:59.999Z");
+  EXPECT_EQ(TimeCell(-62167219200000), "0000-01-01T00:00:00.000Z");
+  EXPECT_EQ(TimeCell(253402300799999), "9999-12-31T23:59:59.999Z");
   // Outside 0000-9999 the year keeps absl's "%E4Y" form.
-  EXPECT_EQ(FormatRfc3339Millis(-62167219200001), AbslRfc3339Millis(-62167219200001));
-  EXPECT_EQ(FormatRfc3339Millis(253402300800000), AbslRfc3339Millis(253402300800000));
-  EXPECT_EQ(FormatRfc3339Millis(253402300800000), "10000-01-01T00:00:00.000Z");
+  EXPECT_EQ(TimeCell(-62167219200001), AbslRfc3339Millis(-62167219200001));
+  EXPECT_EQ(TimeCell(253402300800000), AbslRfc3339Millis(253402300800000));
+  EXPECT_EQ(TimeCell(253402300800000), "10000-01-01T00:00:00.000Z");
 }
 
 TEST(CsvWriterTest, TimesMatchAbslFormatTime) {
   auto check = [](int64_t ms) {
-    ASSERT_EQ(FormatRfc3339Millis(ms), AbslRfc3339Millis(ms)) << "ms=" << ms;
+    ASSERT_EQ(TimeCell(ms), AbslRfc3339Millis(ms)) << "ms=" << ms;
   };
   // Each day boundary (and a millisecond either side) from 1890 to 2110 and
   // through the first and last years the fast path covers.
-  constexpr int64_t kDayMs = 86400000;
+  constexpr int64_t kDayMs = timeutil::kDayMs;
   const int64_t ranges[][2] = {{-29000, 51200}, {-719600, -719100}, {2932500, 2933000}};
   for (const auto& range : ranges) {
     for (int64_t day = range[0]; day <= range[1]; ++day) {

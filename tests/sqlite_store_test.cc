@@ -1,6 +1,6 @@
 // SqliteStore against a real SQLite file: schema, idempotent appends,
 // durability settings.
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
@@ -14,11 +14,11 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "store/checkpointer.h"
+#include "store/sqlite/checkpointer.h"
 #include "store/event_reader.h"
 #include "store/raw_codec.h"
-#include "store/migrations.h"
-#include "store/sqlite_util.h"
+#include "store/sqlite/migrations.h"
+#include "store/sqlite/sqlite_util.h"
 #include "tests/test_support/archive_rows.h"
 #include "tests/test_support/heap.h"
 

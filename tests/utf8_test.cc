@@ -26,7 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "pdk/archive/v1/event_archive.grpc.pb.h"
 #include "store/event.h"
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 #include "tests/test_support/archive_rows.h"
 #include "tests/test_support/http_client.h"
 #include "tests/test_support/server_process.h"

@@ -1,4 +1,4 @@
-#include "store/sqlite_util.h"
+#include "store/sqlite/sqlite_util.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <fcntl.h>
@@ -12,7 +12,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "store/migrations.h"
+#include "store/sqlite/migrations.h"
+#include "timeutil/time_util.h"
 
 namespace pdkarchive::store {
 namespace {
@@ -46,6 +47,16 @@ void DedupeHashFunction(sqlite3_context* context, int, sqlite3_value** argv) {
                                            static_cast<size_t>(size))));
 }
 
+// utc_day(ms): the UTC day of epoch milliseconds (timeutil::DayOf); NULL
+// for NULL.
+void UtcDayFunction(sqlite3_context* context, int, sqlite3_value** argv) {
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+    sqlite3_result_null(context);
+    return;
+  }
+  sqlite3_result_int64(context, timeutil::DayOf(sqlite3_value_int64(argv[0])));
+}
+
 }  // namespace
 
 int64_t DedupeHash(std::string_view key) {
@@ -63,10 +74,15 @@ int64_t DedupeHash(std::string_view key) {
 }
 
 void RegisterArchiveFunctions(SQLite::Database& db) {
-  const int rc = sqlite3_create_function_v2(
-      db.getHandle(), "dedupe_hash", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr,
-      DedupeHashFunction, nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) throw SQLite::Exception(db.getHandle(), rc);
+  using Function = void (*)(sqlite3_context*, int, sqlite3_value**);
+  const std::pair<const char*, Function> functions[] = {{"dedupe_hash", DedupeHashFunction},
+                                                        {"utc_day", UtcDayFunction}};
+  for (const auto& [name, function] : functions) {
+    const int rc = sqlite3_create_function_v2(db.getHandle(), name, 1,
+                                              SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr,
+                                              function, nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) throw SQLite::Exception(db.getHandle(), rc);
+  }
 }
 
 absl::StatusOr<ArchiveLock> ArchiveLock::Acquire(const std::string& path) {

@@ -77,8 +77,8 @@ absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenWriteConnection(
 // depend on it.
 int64_t DedupeHash(std::string_view key);
 
-// Registers the SQL functions migrations use on `db`: dedupe_hash(BLOB),
-// the function above. OpenWriteConnection does this itself.
+// Registers the archive's SQL functions on `db`: dedupe_hash(BLOB), the
+// function above, and utc_day(ms), timeutil::DayOf. OpenWriteConnection does this itself.
 void RegisterArchiveFunctions(SQLite::Database& db);
 
 // Opens `path` read-only for queries. The file must exist and carry the

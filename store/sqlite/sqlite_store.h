@@ -15,9 +15,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "store/checkpointer.h"
+#include "store/batch_sink.h"
+#include "store/sqlite/checkpointer.h"
 #include "store/event.h"
-#include "store/sqlite_util.h"
+#include "store/sqlite/sqlite_util.h"
 
 namespace SQLite {
 class Database;
@@ -28,44 +29,6 @@ namespace pdkarchive::store {
 
 class RawCompressor;
 class RawDecompressor;
-
-// Where committed batches go. SqliteStore is the real one; tests substitute
-// fakes that block or fail to prove the layers above never ack early.
-class BatchSink {
- public:
-  virtual ~BatchSink() = default;
-
-  // Appends `rows` atomically: either every row is durable (or found to be a
-  // duplicate) and one result per row comes back in order, or nothing is
-  // stored and the status says why (Unavailable when the disk or lock refused).
-  virtual absl::StatusOr<std::vector<AppendResult>> AppendBatch(
-      std::span<const EventRow> rows) = 0;
-
-  // Work on `row` that needs no database, done on the submitting thread
-  // before the row joins a batch, so the single writer does less. Must be
-  // thread-safe.
-  virtual void Prepare(EventRow& row) const { (void)row; }
-
-  // How busy the writer is when it calls Maintain.
-  enum class Load {
-    kBacklog,   // more rows are queued behind the batch just committed
-    kCaughtUp,  // the queue is empty, but rows have been arriving
-    kIdle,      // nothing has arrived for a while, or the writer is stopping
-  };
-
-  // Housekeeping between batches, after their callers have been answered.
-  virtual void Maintain(Load load) { (void)load; }
-
-  // Events stored but not in the secondary indexes and rollups yet (see
-  // SqliteStore::Merge); readers see them all the same. Writer thread only.
-  virtual int64_t unmerged_rows() const { return 0; }
-
-  // Frames in the write-ahead log after the last commit, and the times it
-  // was emptied (restarted) so far: the WAL's bound at work. Writer thread
-  // only.
-  virtual int64_t wal_frames() const { return 0; }
-  virtual int64_t wal_restarts() const { return 0; }
-};
 
 // Not thread-safe: one thread (the group-commit writer) calls it.
 //
@@ -103,8 +66,8 @@ class SqliteStore final : public BatchSink {
   //    between bursts: kBacklog.)
   //  - kIdle: all of them.
   //
-  // Then nudges the Checkpointer each time the WAL has grown by a quarter
-  // of `wal_limit_frames`, and empties the WAL (a RESTART checkpoint) once
+  // Then nudges the Checkpointer every kRowsPerNudge rows appended and
+  // each time the WAL has grown by a quarter of `wal_limit_frames`, and empties the WAL (a RESTART checkpoint) once
   // it holds more than that. Under steady writes the Checkpointer's PASSIVE
   // checkpoints never find the WAL at rest, so it never starts over and
   // grows without end (measured: 2 GB in a minute), slowing commits and
@@ -127,11 +90,19 @@ class SqliteStore final : public BatchSink {
   static constexpr int64_t kDefaultWalLimitFrames = 16384;
   // How often, in parts of the limit, Maintain nudges the Checkpointer.
   static constexpr int64_t kNudgesPerWalLimit = 4;
+  static constexpr int64_t kRowsPerNudge = 1024;
   void set_wal_limit_frames(int64_t frames) { wal_limit_frames_ = frames; }
   static constexpr int64_t kRestartAnywayLimits = 2;
   // Frames in the WAL after the last commit, and the restarts Maintain made.
-  int64_t wal_frames() const override { return wal_frames_; }
-  int64_t wal_restarts() const override { return wal_restarts_; }
+  int64_t wal_frames() const { return wal_frames_; }
+  int64_t wal_restarts() const { return wal_restarts_; }
+
+  // Unmerged events, the WAL's frames and its restarts: /metrics'
+  // pdkarchive_unmerged_events, pdkarchive_wal_frames and
+  // pdkarchive_wal_restarts_total.
+  std::vector<EngineStat> Stats() const override;
+  // True while events are stored unmerged.
+  bool HasIdleWork() const override { return !unmerged_order_.empty(); }
 
   // Indexes the oldest `max_rows` unmerged events (all by default) now, in
   // one transaction: adds them to the daily rollups, sets their merged flag
@@ -149,7 +120,7 @@ class SqliteStore final : public BatchSink {
   static constexpr int64_t kMergeRows = 2048;
   static constexpr int64_t kMergeCaughtUpRows = 32;
   // Events stored but not merged yet.
-  int64_t unmerged_rows() const override { return static_cast<int64_t>(unmerged_.size()); }
+  int64_t unmerged_rows() const { return static_cast<int64_t>(unmerged_.size()); }
 
  private:
   struct Statements;
@@ -198,6 +169,8 @@ class SqliteStore final : public BatchSink {
   int64_t wal_limit_frames_ = kDefaultWalLimitFrames;
   // wal_frames_ when Maintain last nudged the Checkpointer.
   int64_t nudged_at_frames_ = 0;
+  // Rows appended since Maintain last nudged the Checkpointer for them.
+  int64_t rows_since_nudge_ = 0;
   // Whether Maintain has asked the Checkpointer to catch up for a restart.
   bool catch_up_requested_ = false;
   int64_t wal_restarts_ = 0;

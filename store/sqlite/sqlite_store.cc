@@ -1,4 +1,4 @@
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
@@ -11,9 +11,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "store/checkpointer.h"
 #include "store/raw_codec.h"
-#include "store/sqlite_util.h"
+#include "store/sqlite/checkpointer.h"
+#include "store/sqlite/sqlite_util.h"
+#include "timeutil/time_util.h"
 
 namespace pdkarchive::store {
 namespace {
@@ -44,14 +45,14 @@ constexpr char kMergeEvents[] =
     "UPDATE events SET merged = 1 WHERE sequence > ?1 AND sequence <= ?2 AND merged = 0";
 constexpr char kMergeDailyCounts[] =
     "INSERT INTO counts_daily(day, topic_id, panel_id, door_id, n) "
-    "SELECT (occur_time - (((occur_time % 86400000) + 86400000) % 86400000)) / 86400000, "
+    "SELECT utc_day(occur_time), "
     "topic_id, (SELECT value FROM names WHERE name_id = panel_ref), "
-    "COALESCE(door_id, -9223372036854775808), COUNT(*) "
+    "COALESCE(door_id, ?3), COUNT(*) "
     "FROM events WHERE sequence > ?1 AND sequence <= ?2 AND merged = 0 GROUP BY 1, 2, 3, 4 "
     "ON CONFLICT DO UPDATE SET n = n + excluded.n";
 constexpr char kMergeDailyTopicCounts[] =
     "INSERT INTO counts_daily_topic(day, topic_id, n) "
-    "SELECT (occur_time - (((occur_time % 86400000) + 86400000) % 86400000)) / 86400000, "
+    "SELECT utc_day(occur_time), "
     "topic_id, COUNT(*) FROM events WHERE sequence > ?1 AND sequence <= ?2 AND merged = 0 "
     "GROUP BY 1, 2 "
     "ON CONFLICT DO UPDATE SET n = n + excluded.n";
@@ -131,12 +132,6 @@ namespace {
 
 // Key of counts_daily: (day, topic_id, panel_id, door_id).
 using DailyKey = std::tuple<int64_t, int64_t, std::string, int64_t>;
-
-int64_t FloorDay(int64_t ms) {
-  int64_t day = ms / kDayMs;
-  if (ms % kDayMs < 0) --day;
-  return day;
-}
 
 // Adds a batch's events stored merged to the daily rollups, one upsert per
 // key.
@@ -248,9 +243,11 @@ void SqliteStore::Maintain(Load load) {
   }
   if (checkpointer_ != nullptr) {
     if (wal_frames_ < nudged_at_frames_) nudged_at_frames_ = 0;  // the WAL restarted
-    if (wal_frames_ - nudged_at_frames_ >= wal_limit_frames_ / kNudgesPerWalLimit) {
+    if (wal_frames_ - nudged_at_frames_ >= wal_limit_frames_ / kNudgesPerWalLimit ||
+        rows_since_nudge_ >= kRowsPerNudge) {
       checkpointer_->Nudge();
       nudged_at_frames_ = wal_frames_;
+      rows_since_nudge_ = 0;
     }
   }
   if (wal_frames_ < wal_limit_frames_) {
@@ -465,6 +462,7 @@ bool SqliteStore::Merge(int64_t max_rows) {
       step->reset();
       step->bind(1, merged_through_);
       step->bind(2, through);
+      if (step == &s.merge_daily) step->bind(3, kNoDoor);
       step->exec();
     }
     s.set_merged_through.reset();
@@ -489,6 +487,21 @@ bool SqliteStore::Merge(int64_t max_rows) {
 }
 
 SqliteStore::~SqliteStore() = default;
+
+std::vector<EngineStat> SqliteStore::Stats() const {
+  return {
+      {"unmerged_events",
+       "Stored events the writer has not yet added to the indexes and rollups "
+       "(queries see them all the same).",
+       EngineStat::Kind::kGauge, unmerged_rows()},
+      {"wal_frames",
+       "Pages in the write-ahead log after the last commit; the writer empties it "
+       "once past its limit (64 MiB by default).",
+       EngineStat::Kind::kGauge, wal_frames_},
+      {"wal_restarts_total", "Times the writer emptied the write-ahead log.",
+       EngineStat::Kind::kCounter, wal_restarts_},
+  };
+}
 
 absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
     std::span<const EventRow> rows) {
@@ -557,13 +570,14 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
         RememberUnmerged(dedupe_hash, sequence);
         ++added;
       } else {
-        daily_counts[DailyKey(FloorDay(row.occur_time_ms), topic_id, row.panel_id,
+        daily_counts[DailyKey(timeutil::DayOf(row.occur_time_ms), topic_id, row.panel_id,
                               row.door_id.value_or(kNoDoor))] += 1;
       }
     }
     insert.reset();
     AddDailyCounts(statements_->add_daily, statements_->add_daily_topic, daily_counts);
     txn.commit();
+    rows_since_nudge_ += static_cast<int64_t>(rows.size());
   } catch (const SQLite::Exception& e) {
     // tryReset, not reset: after a failed step sqlite3_reset returns that
     // step's error again, and reset() would throw it out of this handler
