@@ -3,14 +3,14 @@
 # bounded time over its seeds and saved regressions; stops at the first
 # failure, naming the input that caused it. Usage:
 #   fuzz/run_fuzzers.sh [SECONDS_PER_TARGET] [TARGET...]
-# SECONDS_PER_TARGET defaults to 60; targets default to all four. The build
+# SECONDS_PER_TARGET defaults to 60; targets default to all five. The build
 # tree is build/fuzz (PDKARCHIVE_FUZZ_BUILD_DIR overrides it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 [ $# -gt 0 ] && shift
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(normalizer webhook_handler page_token csv_writer)
+[ ${#targets[@]} -eq 0 ] && targets=(normalizer webhook_handler page_token csv_writer http_framer)
 build="${PDKARCHIVE_FUZZ_BUILD_DIR:-build/fuzz}"
 
 clang="$(command -v clang++-14 || command -v clang++ || true)"
