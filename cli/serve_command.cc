@@ -21,8 +21,8 @@
 #include "query/grpc_server.h"
 #include "store/checkpointer.h"
 #include "store/commit_feed.h"
-#include "store/event_reader.h"
 #include "store/group_commit_writer.h"
+#include "store/sqlite/event_reader.h"
 #include "store/sqlite_store.h"
 
 namespace pdkarchive::cli {

@@ -16,9 +16,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "store/checkpointer.h"
-#include "store/event_reader.h"
 #include "store/raw_codec.h"
 #include "store/migrations.h"
+#include "store/sqlite/event_reader.h"
 #include "store/sqlite_util.h"
 #include "tests/test_support/archive_rows.h"
 
