@@ -297,25 +297,23 @@ Query BuildList(const ListQuery& query, const std::optional<std::vector<int64_t>
     }
     if (query.after) conditions.AddCursor(*query.after, query.descending);
   }
-  return IndexedPlusTail::Rows(indexed, tail, query.descending,
+  return IndexedPlusTail::Rows(std::move(indexed), std::move(tail), query.descending,
                                static_cast<int64_t>(query.limit) + 1);
 }
 
-Query IndexedPlusTail::Rows(const std::vector<Conditions>& indexed_arms, const Conditions& tail,
+Query IndexedPlusTail::Rows(std::vector<Conditions> indexed_arms, Conditions tail,
                             bool descending, int64_t limit) {
   Query out;
-  for (const Conditions& arm : indexed_arms) {
-    Conditions indexed = arm;
-    indexed.Add(kIndexedPart);
+  for (Conditions& arm : indexed_arms) {
+    arm.Add(kIndexedPart);
     if (!out.sql.empty()) out.sql += kUnionAll;
     out.sql += SelectRows(kFromEvents);
-    Append(out, indexed);
+    Append(out, arm);
   }
-  Conditions unmerged = tail;
-  unmerged.Add(kTailPart);
+  tail.Add(kTailPart);
   if (!out.sql.empty()) out.sql += kUnionAll;
   out.sql += SelectRows(kFromEventsByRowid);
-  Append(out, unmerged);
+  Append(out, tail);
   out.sql += descending ? kOrderDescending : kOrderAscending;
   out.values.emplace_back(limit);
   return out;

@@ -2,7 +2,10 @@
 // values, topic patterns resolved to ids, the keyset list with its merged
 // arms, and (IndexedPlusTail) the one place that composes every read of an
 // index or a rollup with the events not yet in them. Internal to
-// store/sqlite/. All SQL is named constants; every value is bound.
+// store/sqlite/. All SQL is named constants; every value is bound. The
+// builders are pure functions of their arguments (thread-safe); only
+// ResolveTopicIds and IndexedPlusTail::RunCount read, through the caller's
+// connection.
 #ifndef PDKARCHIVE_STORE_SQLITE_READ_QUERY_H_
 #define PDKARCHIVE_STORE_SQLITE_READ_QUERY_H_
 
@@ -10,6 +13,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
@@ -88,8 +93,8 @@ class IndexedPlusTail {
   // `indexed_arms` over the indexed events, UNION ALL one arm over the tail
   // with `tail` (the read's whole filter), in (occur_time, sequence) order
   // (reversed when `descending`), at most `limit` rows. Selects kRowColumns.
-  static Query Rows(const std::vector<Conditions>& indexed_arms, const Conditions& tail,
-                    bool descending, int64_t limit);
+  static Query Rows(std::vector<Conditions> indexed_arms, Conditions tail, bool descending,
+                    int64_t limit);
 
   // The two statements of a count. Each selects its key columns, then the
   // count of the group.
