@@ -21,8 +21,8 @@
 #include "query/grpc_server.h"
 #include "store/archive.h"
 #include "store/commit_feed.h"
-#include "store/event_reader.h"
 #include "store/group_commit_writer.h"
+#include "store/sqlite/event_reader.h"
 
 namespace pdkarchive::cli {
 namespace {

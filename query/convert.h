@@ -14,7 +14,7 @@
 #include "absl/status/statusor.h"
 #include "pdk/archive/v1/event_archive.pb.h"
 #include "store/event.h"
-#include "store/event_reader.h"
+#include "store/sqlite/event_reader.h"
 
 namespace pdkarchive::query {
 

@@ -11,7 +11,7 @@
 #include <string_view>
 
 #include "store/event.h"
-#include "store/event_reader.h"
+#include "store/sqlite/event_reader.h"
 
 namespace pdkarchive::query {
 

@@ -30,7 +30,7 @@
 #include "pdk/archive/v1/event_archive.grpc.pb.h"
 #include "query/page_token.h"
 #include "store/commit_feed.h"
-#include "store/event_reader.h"
+#include "store/sqlite/event_reader.h"
 
 namespace pdkarchive::query {
 

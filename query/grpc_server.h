@@ -11,7 +11,7 @@
 #include "absl/status/statusor.h"
 #include "query/event_archive_service.h"
 #include "store/commit_feed.h"
-#include "store/event_reader.h"
+#include "store/sqlite/event_reader.h"
 
 namespace grpc {
 class Server;

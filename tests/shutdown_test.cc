@@ -23,7 +23,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "store/event.h"
-#include "store/event_reader.h"
+#include "store/sqlite/event_reader.h"
 #include "tests/test_support/http_client.h"
 #include "tests/test_support/server_process.h"
 

@@ -14,9 +14,9 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "store/sqlite/checkpointer.h"
-#include "store/event_reader.h"
 #include "store/raw_codec.h"
+#include "store/sqlite/checkpointer.h"
+#include "store/sqlite/event_reader.h"
 #include "store/sqlite/migrations.h"
 #include "store/sqlite/sqlite_util.h"
 #include "tests/test_support/archive_rows.h"

@@ -4,7 +4,7 @@
 
 #include <utility>
 
-#include "store/event_reader.h"
+#include "store/sqlite/event_reader.h"
 
 namespace pdkarchive::testing {
 

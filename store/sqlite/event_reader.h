@@ -4,21 +4,23 @@
 // connections, so readers never block the single writer (WAL).
 //
 // All SQL is fixed text: the WHERE clause is assembled from constant
-// fragments and every value is bound, never concatenated.
+// fragments and every value is bound, never concatenated. The reader's parts
+// live beside it in store/sqlite/: read_query.h builds the statements (and
+// composes every read of an index with the events not merged into it yet),
+// count_plan.h plans counts, row_decoder.h holds the one column list and
+// decoder, connection_pool.h the connections and deadlines.
 //
 // Every query can be bounded (QueryControl): it is interrupted inside SQLite
 // once its deadline passes or its caller cancels it. Lookups by sequence keep
 // connections of their own, so they never wait behind scans.
-#ifndef PDKARCHIVE_STORE_EVENT_READER_H_
-#define PDKARCHIVE_STORE_EVENT_READER_H_
+#ifndef PDKARCHIVE_STORE_SQLITE_EVENT_READER_H_
+#define PDKARCHIVE_STORE_SQLITE_EVENT_READER_H_
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,14 +30,13 @@
 #include "absl/status/statusor.h"
 #include "store/event.h"
 
-namespace SQLite {
-class Database;
-}
-
 namespace pdkarchive::store {
 
 class RawDecompressor;
-class NameCache;  // event_reader.cc
+namespace sqlite {
+class ConnectionPool;
+class NameCache;
+}  // namespace sqlite
 
 // What CountEvents can group by.
 enum class Dimension {
@@ -208,34 +209,14 @@ class EventReader {
   absl::StatusOr<std::vector<std::string>> ExplainList(const ListQuery& query);
 
  private:
-  class Lease;
-  // Who borrows a connection: lookups may take any, scans (everything else)
-  // leave the lookup connections free.
-  enum class Lane { kLookup, kScan };
+  EventReader(std::unique_ptr<sqlite::ConnectionPool> pool,
+              std::unique_ptr<RawDecompressor> decompressor, size_t name_cache_bytes);
 
-  EventReader(std::string path, const EventReaderOptions& options,
-              std::unique_ptr<SQLite::Database> first,
-              std::unique_ptr<RawDecompressor> decompressor);
-
-  // Borrows a connection for `lane`, opening a new one while fewer than the
-  // maximum are open, else waiting for one to come back (until the
-  // control's deadline or cancellation).
-  absl::StatusOr<std::unique_ptr<SQLite::Database>> Acquire(Lane lane,
-                                                            const QueryControl& control);
-  void Release(Lane lane, std::unique_ptr<SQLite::Database> db);
-
-  const std::string path_;
-  const int max_connections_;
-  const int max_scans_;  // connections scans may hold at once
+  const std::unique_ptr<sqlite::ConnectionPool> pool_;
   const std::unique_ptr<RawDecompressor> decompressor_;
-  const std::unique_ptr<NameCache> names_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::unique_ptr<SQLite::Database>> idle_;
-  int open_ = 0;
-  int scans_ = 0;  // connections held by scans
+  const std::unique_ptr<sqlite::NameCache> names_;
 };
 
 }  // namespace pdkarchive::store
 
-#endif  // PDKARCHIVE_STORE_EVENT_READER_H_
+#endif  // PDKARCHIVE_STORE_SQLITE_EVENT_READER_H_
