@@ -22,7 +22,6 @@
 #include "store/archive.h"
 #include "store/commit_feed.h"
 #include "store/group_commit_writer.h"
-#include "store/sqlite/event_reader.h"
 
 namespace pdkarchive::cli {
 namespace {
@@ -229,8 +228,8 @@ int RunServe(const std::vector<std::string>& args) {
   absl::StatusOr<std::unique_ptr<store::Archive>> archive =
       store::OpenArchive(config.db, archive_options);
   if (!archive.ok()) return Fail(archive.status());
-  absl::StatusOr<std::unique_ptr<store::EventReader>> reader =
-      store::EventReader::Open(config.db, reader_options);
+  absl::StatusOr<std::unique_ptr<store::ArchiveReader>> reader =
+      (*archive)->OpenReader(reader_options);
   if (!reader.ok()) return Fail(reader.status());
 
   store::CommitFeed feed;

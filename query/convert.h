@@ -13,8 +13,8 @@
 
 #include "absl/status/statusor.h"
 #include "pdk/archive/v1/event_archive.pb.h"
+#include "store/archive_reader.h"
 #include "store/event.h"
-#include "store/sqlite/event_reader.h"
 
 namespace pdkarchive::query {
 

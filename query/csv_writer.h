@@ -10,8 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "store/archive_reader.h"
 #include "store/event.h"
-#include "store/sqlite/event_reader.h"
 
 namespace pdkarchive::query {
 

@@ -598,7 +598,7 @@ std::chrono::steady_clock::time_point ClientDeadline(
 
 }  // namespace
 
-EventArchiveService::EventArchiveService(store::EventReader& reader,
+EventArchiveService::EventArchiveService(store::ArchiveReader& reader,
                                          store::CommitFeed& feed,
                                          std::string page_token_key,
                                          const EventArchiveOptions& options)

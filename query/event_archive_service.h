@@ -1,5 +1,5 @@
 // EventArchiveService: the gRPC EventArchive service (pdk.archive.v1) over
-// the store's EventReader, on gRPC's callback API. GetEvent reads inline on
+// the store's ArchiveReader, on gRPC's callback API. GetEvent reads inline on
 // gRPC's callback threads (on the reader's lookup connections); ListEvents
 // runs on a small pool of list threads, and CountEvents and each chunk of an
 // ExportEvents on a pool of `max_heavy_queries` threads, so neither can hold
@@ -29,8 +29,8 @@
 #include "absl/status/status.h"
 #include "pdk/archive/v1/event_archive.grpc.pb.h"
 #include "query/page_token.h"
+#include "store/archive_reader.h"
 #include "store/commit_feed.h"
-#include "store/sqlite/event_reader.h"
 
 namespace pdkarchive::query {
 
@@ -83,8 +83,8 @@ inline constexpr size_t kMaxWaitingQueries = 64;
 class EventArchiveService final
     : public pdk::archive::v1::EventArchive::CallbackService {
  public:
-  // `page_token_key` signs page tokens (EventReader::PageTokenKey()).
-  EventArchiveService(store::EventReader& reader, store::CommitFeed& feed,
+  // `page_token_key` signs page tokens (ArchiveReader::PageTokenKey()).
+  EventArchiveService(store::ArchiveReader& reader, store::CommitFeed& feed,
                       std::string page_token_key,
                       const EventArchiveOptions& options = {});
   ~EventArchiveService() override;
@@ -148,7 +148,7 @@ class EventArchiveService final
 
   // For the streaming calls: their dependencies and shutdown registration.
   // Register returns false once shutdown has begun.
-  store::EventReader& reader() { return reader_; }
+  store::ArchiveReader& reader() { return reader_; }
   store::CommitFeed& feed() { return feed_; }
   WatchHub& hub() { return *hub_; }
   QueryPool& heavy_pool() { return *heavy_; }
@@ -156,7 +156,7 @@ class EventArchiveService final
   void Unregister(StreamCall* call);
 
  private:
-  store::EventReader& reader_;
+  store::ArchiveReader& reader_;
   store::CommitFeed& feed_;
   const PageTokenCodec tokens_;
   const EventArchiveOptions options_;

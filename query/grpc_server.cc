@@ -27,7 +27,7 @@ void EnableServerPlugins() {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
-    const std::string& listen_host_port, store::EventReader& reader,
+    const std::string& listen_host_port, store::ArchiveReader& reader,
     store::CommitFeed& feed, const GrpcServerOptions& options) {
   absl::StatusOr<std::string> key = reader.PageTokenKey();
   if (!key.ok()) return key.status();

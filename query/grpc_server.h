@@ -10,8 +10,8 @@
 
 #include "absl/status/statusor.h"
 #include "query/event_archive_service.h"
+#include "store/archive_reader.h"
 #include "store/commit_feed.h"
-#include "store/sqlite/event_reader.h"
 
 namespace grpc {
 class Server;
@@ -35,7 +35,7 @@ class GrpcServer {
   // serves. FailedPrecondition when the archive has no page-token key,
   // Unavailable when the address cannot be bound.
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
-      const std::string& listen_host_port, store::EventReader& reader,
+      const std::string& listen_host_port, store::ArchiveReader& reader,
       store::CommitFeed& feed, const GrpcServerOptions& options = {});
 
   // Shuts down if still running.

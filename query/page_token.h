@@ -17,7 +17,7 @@ namespace pdkarchive::query {
 // Immutable after construction, so thread-safe.
 class PageTokenCodec {
  public:
-  // `key` is the secret that signs tokens (EventReader::PageTokenKey()).
+  // `key` is the secret that signs tokens (ArchiveReader::PageTokenKey()).
   explicit PageTokenCodec(std::string key);
 
   // The token that resumes listing `filter` in the given order after `last`.

@@ -1,9 +1,10 @@
 // Archive: an archive opened for writing, whatever its engine. OpenArchive
 // reads the --db value, picks the engine (today SQLite, for a file path) and
 // returns it with everything the engine runs beside its writer already
-// wired (for SQLite, the WAL checkpointer). Callers append through sink()
-// and never see an engine's types; this header and store/archive.cc are the
-// only engine-neutral code that knows which engines exist.
+// wired (for SQLite, the WAL checkpointer). Callers append through sink(),
+// read through readers from OpenReader, and never see an engine's types;
+// store/archive.cc is the only engine-neutral code that knows which engines
+// exist.
 #ifndef PDKARCHIVE_STORE_ARCHIVE_H_
 #define PDKARCHIVE_STORE_ARCHIVE_H_
 
@@ -11,6 +12,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "store/archive_reader.h"
 #include "store/batch_sink.h"
 
 namespace pdkarchive::store {
@@ -29,6 +31,11 @@ class Archive {
   // Where the group-commit writer appends. Owned by the archive; one thread
   // at a time (see BatchSink).
   virtual BatchSink& sink() = 0;
+
+  // A reader of this archive with its own connections. It may outlive
+  // nothing: destroy it before the archive.
+  virtual absl::StatusOr<std::unique_ptr<ArchiveReader>> OpenReader(
+      const EventReaderOptions& options) = 0;
 };
 
 // Opens (creating and migrating if needed) the archive `db` names: a SQLite

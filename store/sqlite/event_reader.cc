@@ -33,17 +33,8 @@ constexpr int kExplainDetailColumn = 3;
 // The most sequences one live-feed read looks at, so a selective filter's
 // catch-up stays bounded.
 constexpr int64_t kMaxSequencesPerRead = 8192;
-// RowReplyBytes' allowance for the numbers, times, tags and lengths of a row
-// (an Event message encodes them in under 160 bytes).
-constexpr size_t kRowOverheadBytes = 160;
 
 }  // namespace
-
-size_t RowReplyBytes(const EventRow& row) {
-  return kRowOverheadBytes + row.event_id.size() + row.topic.size() + row.family.size() +
-         row.panel_id.size() + row.ou_id.size() + row.door_name.size() +
-         row.actor_user_id.size() + row.subscription.size() + row.raw.size();
-}
 
 absl::StatusOr<std::unique_ptr<EventReader>> EventReader::Open(const std::string& path,
                                                                int max_connections) {

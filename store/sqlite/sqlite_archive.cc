@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "store/sqlite/checkpointer.h"
+#include "store/sqlite/event_reader.h"
 #include "store/sqlite/sqlite_store.h"
 #include "store/sqlite/sqlite_util.h"
 
@@ -15,14 +16,23 @@ constexpr std::chrono::milliseconds kCheckpointInterval{250};
 
 class SqliteArchive final : public Archive {
  public:
-  SqliteArchive(std::unique_ptr<SqliteStore> store, std::unique_ptr<Checkpointer> checkpointer)
-      : checkpointer_(std::move(checkpointer)), store_(std::move(store)) {
+  SqliteArchive(std::string path, std::unique_ptr<SqliteStore> store,
+                std::unique_ptr<Checkpointer> checkpointer)
+      : path_(std::move(path)), checkpointer_(std::move(checkpointer)), store_(std::move(store)) {
     store_->set_checkpointer(checkpointer_.get());
   }
 
   BatchSink& sink() override { return *store_; }
 
+  absl::StatusOr<std::unique_ptr<ArchiveReader>> OpenReader(
+      const EventReaderOptions& options) override {
+    absl::StatusOr<std::unique_ptr<EventReader>> reader = EventReader::Open(path_, options);
+    if (!reader.ok()) return reader.status();
+    return std::unique_ptr<ArchiveReader>(*std::move(reader));
+  }
+
  private:
+  const std::string path_;
   // The store refers to the checkpointer, so it goes first.
   std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<SqliteStore> store_;
@@ -40,7 +50,7 @@ absl::StatusOr<std::unique_ptr<Archive>> OpenSqliteArchive(const std::string& pa
       Checkpointer::Start(path, kCheckpointInterval);
   if (!checkpointer.ok()) return checkpointer.status();
   return std::unique_ptr<Archive>(
-      new SqliteArchive(*std::move(store), *std::move(checkpointer)));
+      new SqliteArchive(path, *std::move(store), *std::move(checkpointer)));
 }
 
 }  // namespace pdkarchive::store
