@@ -232,7 +232,7 @@ int RunServe(const std::vector<std::string>& args) {
       (*archive)->OpenReader(reader_options);
   if (!reader.ok()) return Fail(reader.status());
 
-  store::CommitFeed feed;
+  store::CommitFeed& feed = (*archive)->feed();
   store::GroupCommitWriter writer((*archive)->sink(), feed);
   ingest::Metrics metrics;
   ingest::WebhookOptions webhook_options;

@@ -85,7 +85,7 @@ class FakeStore final : public store::BatchSink {
 // slow); never destroyed, so no thread is joined at exit.
 struct Stack {
   FakeStore sink;
-  store::CommitFeed feed;
+  store::LocalCommitFeed feed;
   store::GroupCommitWriter writer{sink, feed};
   pdkarchive::ingest::Metrics metrics;
   std::unique_ptr<WebhookHandler> handlers[3];

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "store/archive_reader.h"
 #include "store/batch_sink.h"
+#include "store/commit_feed.h"
 
 namespace pdkarchive::store {
 
@@ -31,6 +32,10 @@ class Archive {
   // Where the group-commit writer appends. Owned by the archive; one thread
   // at a time (see BatchSink).
   virtual BatchSink& sink() = 0;
+
+  // Where this archive's commits are published (by the group-commit writer)
+  // and heard (by live watchers). Owned by the archive; thread-safe.
+  virtual CommitFeed& feed() = 0;
 
   // A reader of this archive with its own connections. It may outlive
   // nothing: destroy it before the archive.

@@ -5,21 +5,21 @@
 
 namespace pdkarchive::store {
 
-int CommitFeed::Subscribe(Listener listener) {
+int LocalCommitFeed::Subscribe(Listener listener) {
   std::lock_guard lock(mu_);
   int id = next_id_++;
   listeners_.emplace(id, std::move(listener));
   return id;
 }
 
-void CommitFeed::Unsubscribe(int id) {
+void LocalCommitFeed::Unsubscribe(int id) {
   // Taking publish_mu_ waits out a Publish that may be calling this listener.
   std::lock_guard publishing(publish_mu_);
   std::lock_guard lock(mu_);
   listeners_.erase(id);
 }
 
-void CommitFeed::Publish(int64_t last_sequence) {
+void LocalCommitFeed::Publish(int64_t last_sequence) {
   std::lock_guard publishing(publish_mu_);
   std::vector<Listener*> to_call;
   {
@@ -32,7 +32,7 @@ void CommitFeed::Publish(int64_t last_sequence) {
   for (Listener* listener : to_call) (*listener)(last_sequence);
 }
 
-int64_t CommitFeed::last_sequence() const {
+int64_t LocalCommitFeed::last_sequence() const {
   std::lock_guard lock(mu_);
   return last_sequence_;
 }

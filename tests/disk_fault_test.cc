@@ -84,7 +84,7 @@ class IngestStack {
     return options;
   }
 
-  store::CommitFeed feed_;
+  store::LocalCommitFeed feed_;
   store::GroupCommitWriter writer_;
   ingest::Metrics metrics_;
   ingest::WebhookHandler handler_;

@@ -126,7 +126,7 @@ EventRow Row(int i) {
 
 TEST(GroupCommitWriterTest, RowsQueuedDuringACommitShareTheNextOne) {
   RecordingSink sink;
-  CommitFeed feed;
+  LocalCommitFeed feed;
   GroupCommitWriter writer(sink, feed);
   sink.Hold(true);
   std::promise<void> first_done;
@@ -154,7 +154,7 @@ TEST(GroupCommitWriterTest, RowsQueuedDuringACommitShareTheNextOne) {
 TEST(GroupCommitWriterTest, MaintainHearsHowBusyTheWriterIs) {
   using Load = BatchSink::Load;
   RecordingSink sink;
-  CommitFeed feed;
+  LocalCommitFeed feed;
   GroupCommitWriter writer(sink, feed);
   sink.Hold(true);
   writer.Submit(Row(0), [](absl::StatusOr<AppendResult>) {});
@@ -178,7 +178,7 @@ TEST(GroupCommitWriterTest, MaintainHearsHowBusyTheWriterIs) {
 TEST(GroupCommitWriterTest, StoppingRightAfterACommitStillMaintainsAsIdle) {
   using Load = BatchSink::Load;
   RecordingSink sink;
-  CommitFeed feed;
+  LocalCommitFeed feed;
   GroupCommitWriter writer(sink, feed);
   std::promise<void> done;
   writer.Submit(Row(0), [&](absl::StatusOr<AppendResult>) { done.set_value(); });
@@ -206,7 +206,7 @@ int64_t WaitForUnmerged(GroupCommitWriter& writer, int64_t want) {
 
 TEST(GroupCommitWriterTest, StatsSayWhatMaintainLeftUnmerged) {
   RecordingSink sink;
-  CommitFeed feed;
+  LocalCommitFeed feed;
   GroupCommitWriter writer(sink, feed);
   std::vector<std::future<absl::StatusOr<AppendResult>>> answers;
   auto submit = [&](int i) {
@@ -233,7 +233,7 @@ TEST(GroupCommitWriterTest, StatsSayWhatMaintainLeftUnmerged) {
 TEST(GroupCommitWriterTest, StatsCarryWhatTheEngineReports) {
   RecordingSink sink;
   sink.SetWal(123, 4);
-  CommitFeed feed;
+  LocalCommitFeed feed;
   GroupCommitWriter writer(sink, feed);
   auto promise = std::make_shared<std::promise<absl::StatusOr<AppendResult>>>();
   auto answer = promise->get_future();
@@ -254,7 +254,7 @@ TEST(GroupCommitWriterTest, StatsCarryWhatTheEngineReports) {
 
 TEST(GroupCommitWriterTest, BatchesRespectTheMaximum) {
   RecordingSink sink;
-  CommitFeed feed;
+  LocalCommitFeed feed;
   sink.Hold(true);
   GroupCommitWriter writer(sink, feed, /*max_batch=*/8);
   std::atomic<int> acked{0};
@@ -270,7 +270,7 @@ TEST(GroupCommitWriterTest, BatchesRespectTheMaximum) {
 TEST(GroupCommitWriterTest, FailedCommitReportsUnavailableToEveryRow) {
   RecordingSink sink;
   sink.Fail(absl::UnavailableError("disk I/O error"));
-  CommitFeed feed;
+  LocalCommitFeed feed;
   GroupCommitWriter writer(sink, feed);
   std::promise<absl::Status> result;
   writer.Submit(Row(1), [&](absl::StatusOr<AppendResult> r) { result.set_value(r.status()); });
@@ -289,7 +289,7 @@ TEST(GroupCommitWriterTest, FailedCommitReportsUnavailableToEveryRow) {
 
 TEST(GroupCommitWriterTest, DuplicatesOnlyDoNotClearAStoreFault) {
   RecordingSink sink;
-  CommitFeed feed;
+  LocalCommitFeed feed;
   GroupCommitWriter writer(sink, feed);
   auto submit = [&](int i) {
     std::promise<absl::Status> done;
@@ -312,7 +312,7 @@ TEST(GroupCommitWriterTest, DuplicatesOnlyDoNotClearAStoreFault) {
 
 TEST(GroupCommitWriterTest, StopCommitsWhatWasQueuedAndRefusesMore) {
   RecordingSink sink;
-  CommitFeed feed;
+  LocalCommitFeed feed;
   sink.Hold(true);
   GroupCommitWriter writer(sink, feed);
   std::atomic<int> ok{0};
@@ -338,7 +338,7 @@ TEST(GroupCommitWriterTest, SlowAnswersDoNotHoldBackTheNextCommit) {
   // Answers are sent from their own thread: while one is stuck (a slow
   // client socket), later rows still commit and are answered in order.
   RecordingSink sink;
-  CommitFeed feed;
+  LocalCommitFeed feed;
   GroupCommitWriter writer(sink, feed);
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
@@ -374,7 +374,7 @@ TEST(GroupCommitWriterTest, SlowAnswersDoNotHoldBackTheNextCommit) {
 
 TEST(GroupCommitWriterTest, CommitFeedHearsTheNewestSequenceAfterEachCommit) {
   RecordingSink sink;
-  CommitFeed feed;
+  LocalCommitFeed feed;
   std::mutex mu;
   std::vector<int64_t> heard;
   int id = feed.Subscribe([&](int64_t seq) {

@@ -235,7 +235,7 @@ class HostileClientTest : public ::testing::Test {
   std::filesystem::path dir_;
   std::string db_;
   std::unique_ptr<store::SqliteStore> store_;
-  store::CommitFeed feed_;
+  store::LocalCommitFeed feed_;
   std::unique_ptr<store::GroupCommitWriter> writer_;
   ingest::Metrics metrics_;
   std::unique_ptr<ingest::WebhookHandler> handler_;

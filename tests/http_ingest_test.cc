@@ -103,7 +103,7 @@ class IngestStack {
   ingest::HttpServer& server() { return *server_; }
 
  private:
-  store::CommitFeed feed_;
+  store::LocalCommitFeed feed_;
   store::GroupCommitWriter writer_;
   ingest::Metrics metrics_;
   ingest::WebhookHandler handler_;

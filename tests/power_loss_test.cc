@@ -176,7 +176,7 @@ TrialResult RunTrial(const std::filesystem::path& dir, OpenOptions::Synchronous 
     if (!opened.ok()) return result;
     std::unique_ptr<store::SqliteStore> sqlite = *std::move(opened);
     sqlite->set_wal_limit_frames(wal_limit);
-    store::CommitFeed feed;
+    store::LocalCommitFeed feed;
     store::GroupCommitWriter writer(*sqlite, feed);
 
     vfs.CutPowerAt(cut_at, mode, seed);

@@ -405,7 +405,7 @@ class QueryTest : public ::testing::Test {
 
   std::filesystem::path dir_;
   std::string path_;
-  store::CommitFeed feed_;
+  store::LocalCommitFeed feed_;
   std::unique_ptr<store::SqliteStore> store_;
   std::unique_ptr<store::GroupCommitWriter> writer_;
   std::unique_ptr<store::EventReader> reader_;
@@ -1584,7 +1584,7 @@ TEST_F(DeferredIndexTest, TheWriterMergesWhatIsLeftOnceIdle) {
   // 20 in one batch, stored unmerged: too few for a merge while busy.
   ASSERT_TRUE((*store)->AppendBatch(std::span<const EventRow>(rows).first(20)).ok());
   ASSERT_EQ((*store)->unmerged_rows(), 20);
-  store::CommitFeed feed;
+  store::LocalCommitFeed feed;
   store::GroupCommitWriter writer(**store, feed);
   std::promise<absl::StatusOr<store::AppendResult>> done;
   writer.Submit(rows[20], [&](absl::StatusOr<store::AppendResult> r) { done.set_value(r); });
@@ -1616,7 +1616,7 @@ TEST_F(DeferredIndexTest, TheWriterMergesWhatAnEarlierRunLeftWithoutTraffic) {
   auto store = store::SqliteStore::Open(path_);
   ASSERT_TRUE(store.ok()) << store.status();
   ASSERT_EQ((*store)->unmerged_rows(), 20);
-  store::CommitFeed feed;
+  store::LocalCommitFeed feed;
   store::GroupCommitWriter writer(**store, feed);
   SQLite::Database db(path_, SQLite::OPEN_READONLY);
   EXPECT_EQ(WaitUntilNoneUnmergedInFile(db), 0);
@@ -1828,7 +1828,7 @@ class QueryLimitsTest : public ::testing::Test {
 
   std::filesystem::path dir_;
   std::string path_;
-  store::CommitFeed feed_;
+  store::LocalCommitFeed feed_;
   std::unique_ptr<store::SqliteStore> store_;
   std::unique_ptr<store::GroupCommitWriter> writer_;
   std::unique_ptr<store::EventReader> reader_;

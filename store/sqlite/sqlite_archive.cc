@@ -24,6 +24,9 @@ class SqliteArchive final : public Archive {
 
   BatchSink& sink() override { return *store_; }
 
+  // One writer per file: the commits to hear are this process's.
+  CommitFeed& feed() override { return feed_; }
+
   absl::StatusOr<std::unique_ptr<ArchiveReader>> OpenReader(
       const EventReaderOptions& options) override {
     absl::StatusOr<std::unique_ptr<EventReader>> reader = EventReader::Open(path_, options);
@@ -33,6 +36,7 @@ class SqliteArchive final : public Archive {
 
  private:
   const std::string path_;
+  LocalCommitFeed feed_;
   // The store refers to the checkpointer, so it goes first.
   std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<SqliteStore> store_;
