@@ -26,7 +26,7 @@ Paths Then(Paths first, const Paths& then) {
 
 // The generic locations of DESIGN.md "Normalized event row", plus `extra`.
 // No event id: only panel events have one (see Panel()).
-TopicSpec Spec(std::string_view topic, std::string_view family,
+TopicSpec Spec(std::string_view topic, store::Family family,
                const Specific& extra) {
   TopicSpec spec;
   spec.topic = topic;
@@ -48,7 +48,7 @@ TopicSpec Spec(std::string_view topic, std::string_view family,
 
 // A panel event: its top-level `id` (when a string) identifies the event.
 TopicSpec Panel(std::string_view topic, const Specific& extra = {}) {
-  TopicSpec spec = Spec(topic, "panel", extra);
+  TopicSpec spec = Spec(topic, store::Family::kPanel, extra);
   spec.event_id_paths = {{"id"}};
   return spec;
 }
@@ -56,7 +56,7 @@ TopicSpec Panel(std::string_view topic, const Specific& extra = {}) {
 // An organization event: its `id`, if any, names the organization or panel it
 // is about, so it has no event id and is deduplicated by its raw bytes.
 TopicSpec Org(std::string_view topic, const Specific& extra) {
-  return Spec(topic, "org", extra);
+  return Spec(topic, store::Family::kOrg, extra);
 }
 
 std::vector<TopicSpec>* BuildCatalog() {
@@ -166,7 +166,7 @@ const std::unordered_map<std::string_view, const TopicSpec*>& Index() {
 // could merge distinct events, while raw-body dedupe only risks a duplicate.
 const TopicSpec& UnknownTopic() {
   static const TopicSpec* const unknown =
-      new TopicSpec(Spec("", "unknown", {}));
+      new TopicSpec(Spec("", store::Family::kUnknown, {}));
   return *unknown;
 }
 

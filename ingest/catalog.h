@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "store/family.h"
+
 namespace pdkarchive::ingest {
 
 // A JSON path into the payload, as object member names from the root
@@ -18,7 +20,7 @@ using FieldPath = std::vector<std::string_view>;
 // come first, then the generic ones every topic shares.
 struct TopicSpec {
   std::string_view topic;   // empty for the unknown-topic spec
-  std::string_view family;  // "org", "panel", or "unknown"
+  store::Family family = store::Family::kUnknown;
   std::vector<FieldPath> event_id_paths;
   std::vector<FieldPath> panel_id_paths;
   std::vector<FieldPath> ou_id_paths;
@@ -32,7 +34,7 @@ struct TopicSpec {
 };
 
 // The spec for `topic`, or the spec used for unknown topics (family
-// "unknown", generic field locations) when PDK sends one we do not know.
+// kUnknown, generic field locations) when PDK sends one we do not know.
 // Never null; the result lives for the whole program.
 const TopicSpec& LookupTopic(std::string_view topic);
 

@@ -342,7 +342,7 @@ absl::StatusOr<Normalized> Normalize(std::string_view body,
   const TopicSpec& spec = LookupTopic(row.topic);
   out.known_topic = IsKnownTopic(row.topic);
   FieldReader fields(doc);
-  row.family = std::string(spec.family);
+  row.family = std::string(store::FamilyName(spec.family));
   row.event_id = fields.Text(spec.event_id_paths, /*allow_integer=*/false);
   row.panel_id = fields.Text(spec.panel_id_paths, /*allow_integer=*/true);
   row.ou_id = fields.Text(spec.ou_id_paths, /*allow_integer=*/true);

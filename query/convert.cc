@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "store/family.h"
 #include "store/utf8.h"
 #include "timeutil/time_util.h"
 
@@ -112,8 +113,7 @@ absl::StatusOr<store::EventFilter> FilterFromProto(
     }
   }
   const std::string& family = proto.family();
-  if (!family.empty() && family != "org" && family != "panel" &&
-      family != "unknown") {
+  if (!family.empty() && !store::ParseFamily(family)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "filter.family \"", family,
         "\" is not one of \"org\", \"panel\", \"unknown\" or \"\""));

@@ -43,7 +43,7 @@ TEST(CatalogTest, KnowsEveryTopicOfTheSpecWithItsFamily) {
     SCOPED_TRACE(topic);
     EXPECT_TRUE(IsKnownTopic(topic));
     EXPECT_EQ(LookupTopic(topic).topic, topic);
-    EXPECT_EQ(LookupTopic(topic).family, family);
+    EXPECT_EQ(store::FamilyName(LookupTopic(topic).family), family);
   }
 }
 
@@ -61,7 +61,7 @@ TEST(CatalogTest, UnknownTopicGetsGenericLocationsAndNoEventId) {
   EXPECT_FALSE(IsKnownTopic("door.teleport.allowed"));
   EXPECT_FALSE(IsKnownTopic(""));
   const TopicSpec& spec = LookupTopic("door.teleport.allowed");
-  EXPECT_EQ(spec.family, "unknown");
+  EXPECT_EQ(spec.family, store::Family::kUnknown);
   EXPECT_TRUE(spec.event_id_paths.empty());
   EXPECT_TRUE(HasPath(spec.panel_id_paths, {"panelId"}));
   EXPECT_TRUE(HasPath(spec.door_id_paths, {"body", "doorId"}));
@@ -73,7 +73,7 @@ TEST(CatalogTest, UnknownTopicGetsGenericLocationsAndNoEventId) {
 TEST(CatalogTest, OnlyPanelEventsUseTheirIdAsEventId) {
   for (const TopicSpec& spec : AllTopics()) {
     SCOPED_TRACE(spec.topic);
-    if (spec.family == "panel") {
+    if (spec.family == store::Family::kPanel) {
       EXPECT_EQ(spec.event_id_paths, std::vector<FieldPath>{{"id"}});
     } else {
       EXPECT_TRUE(spec.event_id_paths.empty());
@@ -105,6 +105,23 @@ TEST(CatalogTest, TopicSpecificLocationsComeFirst) {
   EXPECT_EQ(LookupTopic("notification.device.updated").door_id_paths.front(),
             (FieldPath{"body", "id"}));
   EXPECT_TRUE(LookupTopic("door.request.allowed").ou_id_paths.empty());
+}
+
+}  // namespace
+}  // namespace pdkarchive::ingest
+
+namespace pdkarchive::ingest {
+namespace {
+
+TEST(FamilyTest, NamesParseBackAndNothingElseParses) {
+  for (store::Family family :
+       {store::Family::kOrg, store::Family::kPanel, store::Family::kUnknown}) {
+    EXPECT_EQ(store::ParseFamily(store::FamilyName(family)), family);
+  }
+  EXPECT_EQ(store::FamilyName(store::Family::kPanel), "panel");
+  EXPECT_EQ(store::ParseFamily(""), std::nullopt);
+  EXPECT_EQ(store::ParseFamily("Panel"), std::nullopt);
+  EXPECT_EQ(store::ParseFamily("door"), std::nullopt);
 }
 
 }  // namespace
