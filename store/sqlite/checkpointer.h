@@ -41,7 +41,7 @@ class Checkpointer {
   // For the writer's WAL restarts (SqliteStore::Maintain). SQLite lets one
   // connection checkpoint at a time and refuses a second at once, so while
   // this thread runs its passes back to back a restart would keep colliding
-  // with them (measured: a 570 MB WAL during an import). PauseForRestart
+  // with them and the WAL would grow (bench/RESULTS.md). PauseForRestart
   // asks the thread to start no new pass until ResumeAfterRestart; it
   // returns true when no pass is running, so the restart can go ahead now,
   // and false when one is (try again after the next batch: no new pass

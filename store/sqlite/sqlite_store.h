@@ -67,16 +67,16 @@ class SqliteStore final : public BatchSink {
   //  - kIdle: all of them.
   //
   // Then nudges the Checkpointer every kRowsPerNudge rows appended and
-  // each time the WAL has grown by a quarter of `wal_limit_frames`, and empties the WAL (a RESTART checkpoint) once
-  // it holds more than that. Under steady writes the Checkpointer's PASSIVE
-  // checkpoints never find the WAL at rest, so it never starts over and
-  // grows without end (measured: 2 GB in a minute), slowing commits and
-  // reads. With a Checkpointer, the restart waits until it has caught up
-  // (Checkpointer::RequestCatchUp), so the restart itself copies little and
-  // pauses the writer for a millisecond or so; at kRestartAnywayLimits
-  // times the limit it restarts without waiting. It never waits for a running pass (see
-  // Checkpointer::PauseForRestart) nor, below four times the limit, for
-  // readers on old snapshots: it tries again after the next batch.
+  // each time the WAL has grown by a quarter of `wal_limit_frames`, and
+  // empties the WAL (a RESTART checkpoint) once it holds more than that:
+  // under steady writes PASSIVE checkpoints never find the WAL at rest, so
+  // without a restart it would grow without end (bench/RESULTS.md). With a
+  // Checkpointer, the restart waits until it has caught up
+  // (Checkpointer::RequestCatchUp), so the restart itself copies little; at
+  // kRestartAnywayLimits times the limit it restarts without waiting. It
+  // never waits for a running pass (see Checkpointer::PauseForRestart) nor,
+  // below four times the limit, for readers on old snapshots: it tries
+  // again after the next batch.
   void Maintain(Load load) override;
 
   // The Checkpointer running on this archive, if any; Maintain coordinates
@@ -84,9 +84,7 @@ class SqliteStore final : public BatchSink {
   void set_checkpointer(Checkpointer* checkpointer) { checkpointer_ = checkpointer; }
 
   // Default for Maintain: 64 MiB of 4 KiB pages, the WAL's size limit
-  // (journal_size_limit). At 16 MiB a restart came every ~100 ms at
-  // 5,000 events/s, ~9 ms each, and was most of the p99
-  // (bench/RESULTS.md).
+  // (journal_size_limit); why not less: bench/RESULTS.md.
   static constexpr int64_t kDefaultWalLimitFrames = 16384;
   // How often, in parts of the limit, Maintain nudges the Checkpointer.
   static constexpr int64_t kNudgesPerWalLimit = 4;
