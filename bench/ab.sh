@@ -7,7 +7,8 @@
 #   bench/ab.sh OLD_REV [ROUNDS]        # e.g. bench/ab.sh c574858 5
 #
 # Environment: DURATION / WARMUP (seconds per run, default 10 / 2),
-# CONNECTIONS (64), BUILD_DIR (build-bench, the current tree), TMPDIR.
+# CONNECTIONS (64), BUILD_DIR (build-bench, the current tree), TMPDIR,
+# OLD_BIN (an old pdk-archive already built: OLD_REV then only names it).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,14 +37,18 @@ log "building the current tree into $BUILD (Release)"
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >"$WORK/cmake-new.log" 2>&1 ||
   { cat "$WORK/cmake-new.log" >&2; exit 1; }
 ninja -C "$BUILD" -j"${JOBS:-2}" pdk-load pdk-archive >&2
-log "building $OLD_REV (Release)"
-git -C "$ROOT" worktree add --detach "$WORK/old" "$OLD_REV" >/dev/null 2>&1
-cmake -S "$WORK/old" -B "$WORK/old/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DPDKARCHIVE_BUILD_TESTS=OFF >"$WORK/cmake-old.log" 2>&1 ||
-  { cat "$WORK/cmake-old.log" >&2; exit 1; }
-ninja -C "$WORK/old/build" -j"${JOBS:-2}" pdk-archive >&2
+OLD_BINARY=${OLD_BIN:-}
+if [[ -z "$OLD_BINARY" ]]; then
+  log "building $OLD_REV (Release)"
+  git -C "$ROOT" worktree add --detach "$WORK/old" "$OLD_REV" >/dev/null 2>&1
+  cmake -S "$WORK/old" -B "$WORK/old/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DPDKARCHIVE_BUILD_TESTS=OFF >"$WORK/cmake-old.log" 2>&1 ||
+    { cat "$WORK/cmake-old.log" >&2; exit 1; }
+  ninja -C "$WORK/old/build" -j"${JOBS:-2}" pdk-archive >&2
+  OLD_BINARY="$WORK/old/build/cli/pdk-archive"
+fi
 LOAD="$BUILD/bench/pdk-load"
-declare -A BINARY=([old]="$WORK/old/build/cli/pdk-archive" [new]="$BUILD/cli/pdk-archive")
+declare -A BINARY=([old]="$OLD_BINARY" [new]="$BUILD/cli/pdk-archive")
 
 # run_one WHICH: one fresh archive, one serve, one pdk-load run; prints
 # "events_per_s p99_ms".

@@ -32,6 +32,9 @@
 #   WATCH_RATE, WATCH_SECONDS  webhooks/s posted and for how long (3000, 20)
 #   ARCHIVE         an existing archive to query instead of building one
 #   KEEP=1          keep the work dir (archive included)
+#   SERVE_BIN       the pdk-archive that serves the queries (default: the one
+#                   built here), to compare binaries on one archive
+#   WATCH=0         skip the watch-under-ingest part (it adds events)
 #   OUT_DIR         where the report goes (default bench/out)
 set -euo pipefail
 
@@ -131,7 +134,7 @@ else
 fi
 
 log "starting pdk-archive serve"
-"$ARCHIVE_BIN" serve --db "$DB" --http-listen 127.0.0.1:0 --grpc-listen 127.0.0.1:0 \
+"${SERVE_BIN:-$ARCHIVE_BIN}" serve --db "$DB" --http-listen 127.0.0.1:0 --grpc-listen 127.0.0.1:0 \
   --secret "$SECRET" >"$WORK/serve.out" 2>"$WORK/serve.err" &
 SERVER_PID=$!
 for _ in $(seq 100); do
@@ -148,7 +151,8 @@ log "queries"
   --iterations "$ITERATIONS" --count-iterations "$COUNT_ITERATIONS" \
   --deep-pages "$DEEP_PAGES" --export-rows "$EXPORT_ROWS" --only list,deep,count,export
 log "watch under ingest"
-for topic in "door.request.*" ""; do
+[[ "${WATCH:-1}" == 0 ]] && WATCH_TOPICS=() || WATCH_TOPICS=("door.request.*" "")
+for topic in "${WATCH_TOPICS[@]}"; do
   "$BUILD/bench/pdk-query-bench" --server "$GRPC" --server-pid "$SERVER_PID" --only watch \
     --http "$HTTP" --secret "$SECRET" --watch-rate "$WATCH_RATE" \
     --watch-seconds "$WATCH_SECONDS" --watch-topic "$topic" || true
