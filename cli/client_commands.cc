@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <climits>
@@ -402,16 +403,41 @@ std::optional<int> ParseOrExit(const char* command, FlagSet& flags,
 // reach nothing else. Set when the partial file is created, before the
 // handlers are installed (an export creates one).
 char g_partial_path[PATH_MAX];
-volatile sig_atomic_t g_partial_armed = 0;
+std::atomic<bool> g_partial_armed{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "read in a signal handler");
 
 extern "C" void RemovePartialAndDie(int signal_number) {
-  if (g_partial_armed != 0) ::unlink(g_partial_path);
+  if (g_partial_armed.load()) ::unlink(g_partial_path);
   // SA_RESETHAND restored the default action: the signal ends the process as
   // it would have, once this handler returns.
   ::raise(signal_number);
 }
 
 std::string ErrnoText(int error) { return std::strerror(error); }
+
+// The signals that remove the partial file before ending an export.
+sigset_t StopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int signal_number : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, signal_number);
+  return set;
+}
+
+// Holds SIGINT, SIGTERM and SIGHUP back from the calling thread while it
+// lives; one that arrives meanwhile is delivered when it ends.
+class StopSignalsHeld {
+ public:
+  StopSignalsHeld() {
+    const sigset_t set = StopSignals();
+    ::pthread_sigmask(SIG_BLOCK, &set, &old_);
+  }
+  ~StopSignalsHeld() { ::pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  StopSignalsHeld(const StopSignalsHeld&) = delete;
+  StopSignalsHeld& operator=(const StopSignalsHeld&) = delete;
+
+ private:
+  sigset_t old_;
+};
 
 // An export's output file. A regular FILE (or one that does not exist yet) is
 // written to a partial file created exclusively beside it (mkstemp: a new
@@ -458,13 +484,20 @@ class OutputFile {
     if (name.size() >= sizeof g_partial_path) {
       return absl::FailedPreconditionError(absl::StrCat(path, ": name too long"));
     }
-    file->fd_ = ::mkostemp(name.data(), O_CLOEXEC);
-    if (file->fd_ < 0) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot create a file beside ", path, ": ", ErrnoText(errno)));
+    {
+      // A signal taken after the file exists but before Arm would end the
+      // process with the file left behind, so none is taken in between. The
+      // export has started no thread yet (gRPC's come with the channel):
+      // this thread is the only one a signal can go to.
+      StopSignalsHeld held;
+      file->fd_ = ::mkostemp(name.data(), O_CLOEXEC);
+      if (file->fd_ < 0) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("cannot create a file beside ", path, ": ", ErrnoText(errno)));
+      }
+      file->partial_ = name;
+      file->Arm();
     }
-    file->partial_ = name;
-    file->Arm();
     if (file->existing_.has_value()) {
       // Ownership is kept where the system lets us (root, or a group of ours).
       if (::fchown(file->fd_, file->existing_->st_uid, file->existing_->st_gid) != 0) {
@@ -486,8 +519,10 @@ class OutputFile {
   ~OutputFile() {
     if (fd_ >= 0) ::close(fd_);
     if (!partial_.empty()) {
-      g_partial_armed = 0;
+      // Unlinked before disarming: a signal in between (on any thread) then
+      // finds nothing left to remove, rather than a file it may not touch.
       ::unlink(partial_.c_str());
+      g_partial_armed.store(false);
     }
   }
 
@@ -537,7 +572,7 @@ class OutputFile {
       return s;
     }
     partial_.clear();
-    g_partial_armed = 0;
+    g_partial_armed.store(false);
     const std::string dir = std::filesystem::path(target_).parent_path().string();
     const int dir_fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     const bool synced = dir_fd >= 0 && ::fsync(dir_fd) == 0;
@@ -558,11 +593,11 @@ class OutputFile {
   // Lets a SIGINT, SIGTERM or SIGHUP remove the partial file before ending the process.
   void Arm() {
     std::memcpy(g_partial_path, partial_.c_str(), partial_.size() + 1);
-    g_partial_armed = 1;
+    g_partial_armed.store(true);  // after the path is in place: the handler reads it
     struct sigaction action {};
     action.sa_handler = RemovePartialAndDie;
     action.sa_flags = static_cast<int>(SA_RESETHAND);
-    sigemptyset(&action.sa_mask);
+    action.sa_mask = StopSignals();  // one handler at a time
     for (int signal_number : {SIGINT, SIGTERM, SIGHUP}) {
       ::sigaction(signal_number, &action, nullptr);
     }
