@@ -590,7 +590,9 @@ class OutputFile {
 
   const std::string& Name() const { return partial_.empty() ? target_ : partial_; }
 
-  // Lets a SIGINT, SIGTERM or SIGHUP remove the partial file before ending the process.
+  // Lets a SIGINT, SIGTERM or SIGHUP remove the partial file before ending
+  // the process. A signal the caller ignores (`nohup` ignores SIGHUP) stays
+  // ignored.
   void Arm() {
     std::memcpy(g_partial_path, partial_.c_str(), partial_.size() + 1);
     g_partial_armed.store(true);  // after the path is in place: the handler reads it
@@ -599,6 +601,10 @@ class OutputFile {
     action.sa_flags = static_cast<int>(SA_RESETHAND);
     action.sa_mask = StopSignals();  // one handler at a time
     for (int signal_number : {SIGINT, SIGTERM, SIGHUP}) {
+      struct sigaction current {};
+      if (::sigaction(signal_number, nullptr, &current) == 0 && current.sa_handler == SIG_IGN) {
+        continue;
+      }
       ::sigaction(signal_number, &action, nullptr);
     }
   }

@@ -525,6 +525,33 @@ TEST_F(CliOutputTest, ExportLeavesNothingBehindWhenStoppedOrWhenTheServerGoes) {
       << absl::StrJoin(NamesStartingWith(dir_, "gone.csv"), ", ");
 }
 
+TEST_F(CliOutputTest, ExportUnderNohupKeepsIgnoringSighup) {
+  auto server = StartWithEvents(db_, 2);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string expected = ExportToStdout(*server);
+  const std::string out = (dir_ / "stdout").string();
+  const std::string err = (dir_ / "stderr").string();
+  const std::string csv = (dir_ / "nohup.csv").string();
+  ASSERT_EQ(::kill(server->pid(), SIGSTOP), 0);
+  // As `nohup` starts it: SIGHUP ignored, which an exec keeps.
+  struct sigaction ignore {};
+  struct sigaction before {};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(::sigaction(SIGHUP, &ignore, &before), 0);
+  pid_t exporter = SpawnCli({"export", "--server", server->grpc_address(), "-o", csv}, out, err);
+  ::sigaction(SIGHUP, &before, nullptr);
+  ASSERT_GT(exporter, 0);
+  ASSERT_TRUE(WaitForName(dir_, "nohup.csv.partial")) << ReadFile(err);
+  ASSERT_EQ(::kill(exporter, SIGHUP), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  int status = 0;
+  EXPECT_EQ(::waitpid(exporter, &status, WNOHANG), 0) << "SIGHUP ended a nohup export";
+  ASSERT_EQ(::kill(server->pid(), SIGCONT), 0);
+  status = WaitForExit(exporter);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << ReadFile(err);
+  EXPECT_EQ(ReadFile(csv), expected);
+}
+
 TEST_F(CliOutputTest, TwoExportsToOneFileNeverReportAClobberedFile) {
   auto first = StartWithEvents(db_, 4);
   ASSERT_TRUE(first.ok()) << first.status();
