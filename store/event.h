@@ -11,15 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "timeutil/time_util.h"
-
 namespace pdkarchive::store {
-
-// To be removed: aliases of timeutil's for the store files not yet moved to
-// it (event_reader.cc, sqlite_store.cc); new code calls timeutil directly.
-using timeutil::CivilDate;
-using timeutil::CivilFromDays;
-using timeutil::kDayMs;
 
 // The door_id of the daily count rollups for events that name no door.
 inline constexpr int64_t kNoDoor = INT64_MIN;

@@ -18,6 +18,7 @@
 #include "store/sqlite/event_reader.h"
 #include "store/sqlite/sqlite_store.h"
 #include "tests/test_support/test_dir.h"
+#include "timeutil/time_util.h"
 
 namespace pdkarchive::store::sqlite {
 namespace {
@@ -135,7 +136,7 @@ class IndexedPlusTailFileTest : public ::testing::Test {
     row.panel_id = "1070000";
     row.door_id = i % 3;
     row.door_name = "Front";
-    row.occur_time_ms = kDayMs + i * 1000;
+    row.occur_time_ms = timeutil::kDayMs + i * 1000;
     row.receive_time_ms = row.occur_time_ms + 5;
     row.subscription = "default";
     row.dedupe_key = absl::StrCat("key-", i);

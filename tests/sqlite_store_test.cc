@@ -7,7 +7,6 @@
 #include <openssl/sha.h>
 #include <sqlite3.h>
 
-#include <ctime>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -21,6 +20,7 @@
 #include "store/sqlite/sqlite_util.h"
 #include "tests/test_support/archive_rows.h"
 #include "tests/test_support/heap.h"
+#include "timeutil/time_util.h"
 
 namespace pdkarchive::store {
 namespace {
@@ -515,43 +515,98 @@ TEST_F(SqliteStoreTest, FailingMigrationLeavesNoTrace) {
   EXPECT_FALSE(db.tableExists("c"));
 }
 
+// The rollups' keys and bounds are the events': days before 1970 floored,
+// not truncated, and every day outside the years 0000-9999 keyed "" (where
+// strftime alone gives NULL past 9999, "-001-12-31" in year -1).
 TEST_F(SqliteStoreTest, DailyRollupsCountWhatTheEventsHoldAndMigrationBackfillsThem) {
+  using timeutil::kDayMs;
+  const auto day_key = [](int64_t ms) {
+    return timeutil::FormatDayKey(timeutil::DayOf(ms)).value_or("");
+  };
   std::map<std::vector<std::string>, int64_t> expected;  // (door, day) -> count
+  std::map<std::vector<std::string>, int64_t> expected_by_day;  // (topic, day) -> count
+  const int64_t moon_ms = timeutil::DaysFromCivil(1969, 7, 20) * kDayMs;
+  const int64_t new_year_1970_ms = 0;
+  const std::vector<int64_t> odd_times = {
+      -1,
+      -kDayMs,
+      -kDayMs - 1,
+      moon_ms + 1,
+      moon_ms - 1,
+      timeutil::kMinRfc3339Ms,
+      timeutil::kMaxRfc3339Ms,
+      timeutil::kMinRfc3339Ms - 1,                            // year -1
+      timeutil::DaysFromCivil(-5000, 1, 1) * kDayMs,          // before strftime's range
+      timeutil::kMaxRfc3339Ms + 1,                            // year 10000
+      timeutil::DaysFromCivil(20000, 6, 1) * kDayMs + 12345,  // year 20000
+      int64_t{1} << 60,
+      -(int64_t{1} << 60),
+  };
+  constexpr int64_t kOutOfRange = 6;  // the last six
   std::vector<EventRow> rows;
+  int64_t total = 0;
+  int64_t moon_to_1970 = 0;  // in [1969-07-20, 1970-01-01)
   {
     auto store = SqliteStore::Open(path_);
     ASSERT_TRUE(store.ok());
-    for (int i = 0; i < 500; ++i) {
-      EventRow row = Row(absl::StrCat("r", i), 1646870400000 + int64_t{i} * 3600000 * 7);
-      if (i % 5 == 0) {
+    for (int i = 0; i < 500 + static_cast<int>(odd_times.size()); ++i) {
+      const bool odd = i >= 500;
+      EventRow row = Row(absl::StrCat("r", i), odd ? odd_times[static_cast<size_t>(i - 500)]
+                                                   : 1646870400000 + int64_t{i} * 3600000 * 7);
+      if (odd) {
+        row.door_id = 3;
+      } else if (i % 5 == 0) {
         row.door_id.reset();
       } else {
         row.door_id = i % 4;
       }
       rows.push_back(row);
-      const int64_t day = row.occur_time_ms / kDayMs;
-      char date[16];
-      const time_t secs = static_cast<time_t>(day * 86400);
-      std::tm tm{};
-      gmtime_r(&secs, &tm);
-      std::strftime(date, sizeof date, "%Y-%m-%d", &tm);
-      expected[{row.door_id ? absl::StrCat(*row.door_id) : "", date}] += 1;
+      expected[{row.door_id ? absl::StrCat(*row.door_id) : "", day_key(row.occur_time_ms)}] += 1;
+      expected_by_day[{row.topic, day_key(row.occur_time_ms)}] += 1;
+      ++total;
+      if (row.occur_time_ms >= moon_ms && row.occur_time_ms < new_year_1970_ms) ++moon_to_1970;
     }
     rows.push_back(rows[3]);  // a duplicate is not counted twice
     ASSERT_TRUE((*store)->AppendBatch(rows).ok());
   }
+  ASSERT_EQ((expected[{"3", ""}]), kOutOfRange);
+  ASSERT_EQ((expected[{"3", "1969-12-31"}]), 2);
+  ASSERT_EQ((expected[{"3", "1969-07-19"}]), 1);
+  ASSERT_EQ(moon_to_1970, 4);
+  // A start bound off whole days: counted from the events, not the rollups.
+  EventFilter from_events;
+  from_events.start_ms = -(int64_t{1} << 61) + 1;
+  ASSERT_NE(*from_events.start_ms % kDayMs, 0);
+  EventFilter moon_to_new_year;
+  moon_to_new_year.start_ms = moon_ms;
+  moon_to_new_year.end_ms = new_year_1970_ms;
   auto check = [&](const char* when) {
     auto reader = EventReader::Open(path_);
     ASSERT_TRUE(reader.ok());
-    auto groups = (*reader)->Count(EventFilter{}, {Dimension::kDoor, Dimension::kDay});
-    ASSERT_TRUE(groups.ok()) << groups.status();
-    std::map<std::vector<std::string>, int64_t> got;
-    for (const CountGroup& g : *groups) got[g.key] = g.count;
-    EXPECT_EQ(got, expected) << when;
-    auto total = (*reader)->Count(EventFilter{}, {});
-    ASSERT_TRUE(total.ok());
-    ASSERT_EQ(total->size(), 1u);
-    EXPECT_EQ((*total)[0].count, 500) << when;
+    auto got_of = [&](const EventFilter& filter, const std::vector<Dimension>& dimensions) {
+      std::map<std::vector<std::string>, int64_t> got;
+      auto groups = (*reader)->Count(filter, dimensions);
+      EXPECT_TRUE(groups.ok()) << groups.status();
+      if (!groups.ok()) return got;
+      for (size_t i = 0; i < groups->size(); ++i) {
+        const CountGroup& g = (*groups)[i];
+        EXPECT_TRUE(got.emplace(g.key, g.count).second) << when << ": key twice";
+        if (i > 0) {
+          EXPECT_LT((*groups)[i - 1].key, g.key) << when << ": not sorted";
+        }
+      }
+      return got;
+    };
+    EXPECT_EQ(got_of(EventFilter{}, {Dimension::kDoor, Dimension::kDay}), expected) << when;
+    EXPECT_EQ(got_of(from_events, {Dimension::kDoor, Dimension::kDay}), expected) << when;
+    EXPECT_EQ(got_of(EventFilter{}, {Dimension::kTopic, Dimension::kDay}), expected_by_day)
+        << when;
+    EXPECT_EQ(got_of(from_events, {Dimension::kTopic, Dimension::kDay}), expected_by_day)
+        << when;
+    EXPECT_EQ((got_of(EventFilter{}, {Dimension::kHour})[{""}]), kOutOfRange) << when;
+    using Groups = std::map<std::vector<std::string>, int64_t>;
+    EXPECT_EQ(got_of(EventFilter{}, {}), (Groups{{{}, total}})) << when;
+    EXPECT_EQ(got_of(moon_to_new_year, {}), (Groups{{{}, moon_to_1970}})) << when;
   };
   check("stored, not merged yet");
   {
@@ -559,7 +614,7 @@ TEST_F(SqliteStoreTest, DailyRollupsCountWhatTheEventsHoldAndMigrationBackfillsT
     ASSERT_TRUE(store.ok());
     ASSERT_TRUE((*store)->Merge());
     SQLite::Database db(path_, SQLite::OPEN_READONLY);
-    EXPECT_EQ(db.execAndGet("SELECT SUM(n) FROM counts_daily").getInt(), 500);
+    EXPECT_EQ(db.execAndGet("SELECT SUM(n) FROM counts_daily").getInt64(), total);
   }
   check("merged into the rollups");
   // The same events in an archive from before migration 0002: the rollups

@@ -1,7 +1,6 @@
 #include "store/sqlite/count_plan.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -10,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "store/sqlite/read_query.h"
+#include "timeutil/time_util.h"
 
 namespace pdkarchive::store::sqlite {
 namespace {
@@ -20,19 +20,27 @@ constexpr char kComma[] = ", ";
 constexpr char kGroupBy[] = " GROUP BY ";
 
 // Count keys over the events. Times are floored to whole seconds first so
-// that instants before 1970 land in the right hour.
+// that instants before 1970 land in the right hour. Outside the years
+// 0000-9999 (timeutil::kMinRfc3339Ms..kMaxRfc3339Ms) the key is "", as
+// timeutil::FormatDayKey and FormatHourKey say: strftime would give NULL
+// past 9999 but text such as "-001-12-31" before year 0.
 constexpr char kKeyTopic[] = "name";
 constexpr char kKeyPanel[] = "(SELECT value FROM names WHERE name_id = panel_ref)";
 constexpr char kKeyDoor[] = "COALESCE(CAST(door_id AS TEXT), '')";
 constexpr char kKeyPerson[] = "COALESCE(CAST(person_id AS TEXT), '')";
-constexpr char kKeyHour[] =
-    "COALESCE(strftime('%Y-%m-%dT%H:00:00Z', "
-    "(occur_time - ((occur_time % 1000) + 1000) % 1000) / 1000, "
-    "'unixepoch'), '')";
-constexpr char kKeyDay[] =
-    "COALESCE(strftime('%Y-%m-%d', "
-    "(occur_time - ((occur_time % 1000) + 1000) % 1000) / 1000, "
-    "'unixepoch'), '')";
+constexpr char kKeyHourFormat[] = "%Y-%m-%dT%H:00:00Z";
+constexpr char kKeyDayFormat[] = "%Y-%m-%d";
+
+// The key of the events' hour or day: strftime's `format` within the years
+// RFC 3339 writes, else "". The bounds are timeutil's, written into the
+// text once per process.
+std::string KeyOfTime(const char* format) {
+  return absl::StrCat("CASE WHEN occur_time BETWEEN ", timeutil::kMinRfc3339Ms, " AND ",
+                      timeutil::kMaxRfc3339Ms, " THEN strftime('", format,
+                      "', (occur_time - ((occur_time % 1000) + 1000) % 1000) / 1000, "
+                      "'unixepoch') ELSE '' END");
+}
+
 // The keys over the daily rollups (migrations/0002_daily_counts.sql) are
 // the bare integer columns: grouping on them is several times cheaper than
 // on text built per row; RollupKeyText formats each group's key once.
@@ -49,7 +57,7 @@ constexpr char kSumFromDailyTopic[] =
 constexpr char kRowsFromDaily[] = "n FROM counts_daily";
 constexpr char kRowsFromDailyTopic[] = "n FROM counts_daily_topic";
 
-bool IsWholeDay(const std::optional<int64_t>& ms) { return !ms || *ms % kDayMs == 0; }
+bool IsWholeDay(const std::optional<int64_t>& ms) { return !ms || *ms % timeutil::kDayMs == 0; }
 
 const char* KeyExpression(Dimension dimension) {
   switch (dimension) {
@@ -61,10 +69,14 @@ const char* KeyExpression(Dimension dimension) {
       return kKeyDoor;
     case Dimension::kPerson:
       return kKeyPerson;
-    case Dimension::kHour:
-      return kKeyHour;
-    case Dimension::kDay:
-      return kKeyDay;
+    case Dimension::kHour: {
+      static const std::string& key = *new std::string(KeyOfTime(kKeyHourFormat));
+      return key.c_str();
+    }
+    case Dimension::kDay: {
+      static const std::string& key = *new std::string(KeyOfTime(kKeyDayFormat));
+      return key.c_str();
+    }
   }
   return kKeyTopic;
 }
@@ -80,18 +92,31 @@ const char* RollupKeyExpression(Dimension dimension) {
   }
 }
 
-// The text of a rollup key column (see kRollupKeyDoor).
+// The text of a rollup key column (see kRollupKeyDoor). A day's text is
+// timeutil::FormatDayKey's, or "" outside the years 0000-9999, as the
+// events' key (KeyOfTime) gives it.
 std::string RollupKeyText(Dimension dimension, const Statement& statement, int column) {
   if (dimension == Dimension::kDoor) {
     const int64_t door = statement.Int(column);
     return door == kNoDoor ? "" : std::to_string(door);
   }
   if (dimension != Dimension::kDay) return std::string(statement.Bytes(column));
-  const CivilDate date = CivilFromDays(statement.Int(column));
-  char text[64];
-  std::snprintf(text, sizeof text, "%04lld-%02lld-%02lld", static_cast<long long>(date.year),
-                static_cast<long long>(date.month), static_cast<long long>(date.day));
-  return text;
+  return timeutil::FormatDayKey(statement.Int(column)).value_or("");
+}
+
+// Sums the groups of `groups` (sorted by key) whose keys are equal, as the
+// rollups' days outside the years 0000-9999 (key "") are.
+void MergeEqualKeys(std::vector<CountGroup>& groups) {
+  if (groups.empty()) return;
+  size_t last = 0;
+  for (size_t i = 1; i < groups.size(); ++i) {
+    if (groups[i].key == groups[last].key) {
+      groups[last].count += groups[i].count;
+    } else if (++last != i) {
+      groups[last] = std::move(groups[i]);
+    }
+  }
+  groups.resize(last + 1);
 }
 
 std::string JoinKeys(const std::vector<Dimension>& dimensions,
@@ -139,6 +164,9 @@ absl::Status ReadIndexed(Statement& statement, const std::vector<Dimension>& dim
     if (rollup) {
       std::sort(groups.begin(), groups.end(),
                 [](const CountGroup& a, const CountGroup& b) { return a.key < b.key; });
+      if (std::find(dimensions.begin(), dimensions.end(), Dimension::kDay) != dimensions.end()) {
+        MergeEqualKeys(groups);
+      }
     }
     out = std::move(groups);
     return absl::OkStatus();
@@ -186,7 +214,15 @@ absl::Status ReadIndexed(Statement& statement, const std::vector<Dimension>& dim
   std::sort(order.begin(), order.end());
   out.clear();
   out.reserve(groups.size());
-  for (const auto& [joined, i] : order) out.push_back(std::move(groups[i]));
+  for (size_t j = 0; j < order.size(); ++j) {
+    CountGroup& group = groups[order[j].second];
+    // Days outside the years 0000-9999 share the key "": one group.
+    if (j > 0 && order[j].first == order[j - 1].first) {
+      out.back().count += group.count;
+    } else {
+      out.push_back(std::move(group));
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -30,7 +30,10 @@ CountSource ChooseCountSource(const EventFilter& filter, const std::vector<Dimen
 // The groups of a count of `filter` (its topics and family resolved to
 // `topic_ids`, as ResolveTopicIds gives them) by `dimensions` (distinct),
 // read through `db` inside `snapshot`; sorted by key as EventReader::Count
-// promises. ResourceExhausted past `max_groups` (> 0); SqliteError's codes.
+// promises. A day key is timeutil::FormatDayKey's and an hour key
+// FormatHourKey's; an event outside the years 0000-9999 has the day and hour
+// key "" (one group however many days apart), from the rollups and the
+// events alike. ResourceExhausted past `max_groups` (> 0); SqliteError's codes.
 absl::StatusOr<std::vector<CountGroup>> CountGroups(
     const ReadTransaction& snapshot, sqlite3* db, const EventFilter& filter,
     const std::optional<std::vector<int64_t>>& topic_ids,

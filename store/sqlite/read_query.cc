@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "store/sqlite/row_decoder.h"
+#include "timeutil/time_util.h"
 
 namespace pdkarchive::store::sqlite {
 namespace {
@@ -156,11 +157,11 @@ void Conditions::AddFilter(const EventFilter& filter,
                            const std::optional<std::vector<int64_t>>& topic_ids, bool by_day) {
   if (filter.start_ms) {
     Add(by_day ? kStartDay : kStartTime);
-    values_.emplace_back(by_day ? *filter.start_ms / kDayMs : *filter.start_ms);
+    values_.emplace_back(by_day ? timeutil::DayOf(*filter.start_ms) : *filter.start_ms);
   }
   if (filter.end_ms) {
     Add(by_day ? kEndDay : kEndTime);
-    values_.emplace_back(by_day ? *filter.end_ms / kDayMs : *filter.end_ms);
+    values_.emplace_back(by_day ? timeutil::DayOf(*filter.end_ms) : *filter.end_ms);
   }
   if (topic_ids) AddTopicIds(*topic_ids);
   if (by_day) {
