@@ -27,8 +27,8 @@ enum class Dimension {
   kPanel,   // panel_id
   kDoor,    // door_id as decimal text, "" when absent
   kPerson,  // person_id as decimal text, "" when absent
-  kHour,    // UTC hour of occur_time, "2026-01-01T13:00:00Z"
-  kDay,     // UTC day of occur_time, "2026-01-01"
+  kHour,    // UTC hour of occur_time, "2026-01-01T13:00:00Z"; "" outside 0000-9999
+  kDay,     // UTC day of occur_time, "2026-01-01"; "" outside 0000-9999
 };
 
 // Bounds one query in time. The query is interrupted (inside SQLite, between
