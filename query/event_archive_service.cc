@@ -31,7 +31,7 @@ constexpr int kMaxPageSize = 1000;
 // ends after the row that crosses it, far below gRPC's 4 MiB message limit)
 // with room reserved for that last row.
 constexpr int kExportBatch = 10000;
-constexpr size_t kExportChunkBytes = 64 * 1024;
+constexpr size_t kExportChunkBytes = 256 * 1024;
 constexpr size_t kExportChunkSlack = 4 * 1024;
 // Watch: the most rows, and about the most bytes, one read takes in.
 constexpr int kWatchBatch = 500;

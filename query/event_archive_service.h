@@ -3,7 +3,7 @@
 // gRPC's callback threads (on the reader's lookup connections); ListEvents
 // runs on a small pool of list threads, and CountEvents and each chunk of an
 // ExportEvents on a pool of `max_heavy_queries` threads, so neither can hold
-// up gRPC's threads or each other. ExportEvents streams CSV in ~64 KiB
+// up gRPC's threads or each other. ExportEvents streams CSV in ~256 KiB
 // chunks from a keyset scan; WatchEvents sends the backlog, then rows as the
 // writer publishes commits on the CommitFeed, reading them on one helper
 // thread.
