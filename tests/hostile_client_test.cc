@@ -36,6 +36,7 @@
 #include "store/group_commit_writer.h"
 #include "store/sqlite/sqlite_store.h"
 #include "tests/test_support/http_client.h"
+#include "tests/test_support/raw_socket.h"
 
 namespace pdkarchive {
 namespace {
@@ -44,6 +45,7 @@ using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 using testing::HttpConnection;
 using testing::HttpReply;
+using testing::RawSocket;
 using testing::SignedHeaders;
 
 constexpr char kSecret[] = "hostile-client-secret";
@@ -64,82 +66,6 @@ constexpr milliseconds kPrompt{2000};
 int64_t MillisSince(steady_clock::time_point start) {
   return std::chrono::duration_cast<milliseconds>(steady_clock::now() - start).count();
 }
-
-// A bare TCP connection for clients that misbehave below HTTP: trickling
-// bytes, never sending any, or sending more than any server should read.
-class RawSocket {
- public:
-  static std::unique_ptr<RawSocket> Connect(int port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return nullptr;
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      ::close(fd);
-      return nullptr;
-    }
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    // A server that neither reads nor closes must not hang the test.
-    timeval send_timeout{10, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
-    return std::unique_ptr<RawSocket>(new RawSocket(fd));
-  }
-  ~RawSocket() { ::close(fd_); }
-  RawSocket(const RawSocket&) = delete;
-  RawSocket& operator=(const RawSocket&) = delete;
-
-  // False once the peer has closed or reset the connection.
-  bool Send(std::string_view data) {
-    while (!data.empty()) {
-      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      data.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
-  }
-
-  // Whether the server has answered or closed: something to read, EOF or an
-  // error, within `wait`.
-  bool Answered(milliseconds wait) {
-    pollfd p{fd_, POLLIN, 0};
-    return ::poll(&p, 1, static_cast<int>(wait.count())) > 0;
-  }
-
-  // What the server sent, and whether it then closed the connection.
-  struct Answer {
-    std::string bytes;
-    bool closed = false;
-    std::string StatusLine() const {
-      return bytes.empty() ? (closed ? "closed without an answer" : "no answer")
-                           : bytes.substr(0, bytes.find('\r'));
-    }
-  };
-
-  // Reads until the server closes, goes quiet for `wait`, or (with
-  // `first_head_only`) has sent the status line and headers of an answer.
-  Answer ReadAnswer(milliseconds wait, bool first_head_only = false) {
-    Answer answer;
-    char buf[4096];
-    while (!(first_head_only && absl::StrContains(answer.bytes, "\r\n\r\n"))) {
-      if (!Answered(wait)) break;
-      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) {
-        answer.closed = true;  // EOF, or a reset
-        break;
-      }
-      answer.bytes.append(buf, static_cast<size_t>(n));
-    }
-    return answer;
-  }
-
- private:
-  explicit RawSocket(int fd) : fd_(fd) {}
-  int fd_;
-};
 
 // An answer that cuts a slow client off: a 408, or the connection closed
 // without one (a reset may also swallow the 408 the server sent).

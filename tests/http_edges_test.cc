@@ -33,6 +33,7 @@
 #include "store/group_commit_writer.h"
 #include "store/sqlite/sqlite_store.h"
 #include "tests/test_support/http_client.h"
+#include "tests/test_support/raw_socket.h"
 #include "tests/test_support/server_process.h"
 
 namespace pdkarchive {
@@ -42,6 +43,7 @@ using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 using testing::HttpConnection;
 using testing::HttpReply;
+using testing::RawSocket;
 using testing::SignedHeaders;
 
 constexpr char kSecret[] = "http-edges-secret";
@@ -66,72 +68,6 @@ std::string SignedHead(const std::string& body, const std::string& extra = "") {
                       SignedHeaders(kSecret, body)[1].second,
                       "\r\nContent-Length: ", body.size(), "\r\n", extra);
 }
-
-// A bare TCP connection that sends exactly what it is told and reads raw bytes.
-class RawSocket {
- public:
-  static std::unique_ptr<RawSocket> Connect(int port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return nullptr;
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      ::close(fd);
-      return nullptr;
-    }
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    timeval send_timeout{10, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
-    return std::unique_ptr<RawSocket>(new RawSocket(fd));
-  }
-  ~RawSocket() { ::close(fd_); }
-  RawSocket(const RawSocket&) = delete;
-  RawSocket& operator=(const RawSocket&) = delete;
-
-  // False once the peer has closed or reset the connection.
-  bool Send(std::string_view data) {
-    while (!data.empty()) {
-      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      data.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
-  }
-
-  struct Answer {
-    std::string bytes;
-    bool closed = false;  // the server closed (EOF or reset)
-    std::string StatusLine() const {
-      return bytes.empty() ? (closed ? "closed without an answer" : "no answer")
-                           : bytes.substr(0, bytes.find('\r'));
-    }
-  };
-
-  // Reads until the server closes or goes quiet for `wait`.
-  Answer ReadAnswer(milliseconds wait) {
-    Answer answer;
-    char buf[65536];
-    for (;;) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) break;
-      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) {
-        answer.closed = true;
-        break;
-      }
-      answer.bytes.append(buf, static_cast<size_t>(n));
-    }
-    return answer;
-  }
-
- private:
-  explicit RawSocket(int fd) : fd_(fd) {}
-  int fd_;
-};
 
 // The body of the first answer in `bytes` (Content-Length framed).
 std::string FirstBody(const std::string& bytes) {
