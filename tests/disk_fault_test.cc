@@ -31,6 +31,7 @@
 #include "store/sqlite/sqlite_store.h"
 #include "tests/test_support/crash_vfs.h"
 #include "tests/test_support/http_client.h"
+#include "tests/test_support/ingest_stack.h"
 #include "tests/test_support/test_dir.h"
 
 namespace pdkarchive {
@@ -61,35 +62,12 @@ std::string EventBody(const std::string& id, int n,
                       R"(},"panelId":"1070000","topic":")", topic, R"("})");
 }
 
-// An ingest stack over `sink`, on a free loopback port.
-class IngestStack {
- public:
-  explicit IngestStack(store::BatchSink& sink)
-      : writer_(sink, feed_), handler_(Options(), writer_, metrics_) {
-    auto server = ingest::HttpServer::Start("127.0.0.1:0", handler_, {});
-    EXPECT_TRUE(server.ok()) << server.status();
-    if (server.ok()) server_ = *std::move(server);
-  }
-  ~IngestStack() {
-    handler_.StopAccepting();
-    writer_.Stop();
-    if (server_ != nullptr) server_->Shutdown();
-  }
-  int port() const { return server_ == nullptr ? 0 : server_->port(); }
-
- private:
-  static ingest::WebhookOptions Options() {
-    ingest::WebhookOptions options;
-    options.secret = kSecret;
-    return options;
-  }
-
-  store::LocalCommitFeed feed_;
-  store::GroupCommitWriter writer_;
-  ingest::Metrics metrics_;
-  ingest::WebhookHandler handler_;
-  std::unique_ptr<ingest::HttpServer> server_;
-};
+// An ingest stack over `sink` with the test's secret, on a free loopback port.
+ingest::WebhookOptions SignedOptions() {
+  ingest::WebhookOptions options;
+  options.secret = kSecret;
+  return options;
+}
 
 class DiskFaultTest : public ::testing::TestWithParam<FaultCase> {
  protected:
@@ -107,7 +85,7 @@ class DiskFaultTest : public ::testing::TestWithParam<FaultCase> {
     store_ = *std::move(store);
     // Checkpoints between nearly every batch, so they meet the fault too.
     store_->set_wal_limit_frames(4);
-    stack_ = std::make_unique<IngestStack>(*store_);
+    stack_ = std::make_unique<testing::IngestStack>(*store_, SignedOptions());
     ASSERT_NE(stack_->port(), 0);
     auto reader = store::EventReader::Open(db_);
     ASSERT_TRUE(reader.ok()) << reader.status();
@@ -159,7 +137,7 @@ class DiskFaultTest : public ::testing::TestWithParam<FaultCase> {
   std::string db_;
   std::unique_ptr<CrashVfs> vfs_;
   std::unique_ptr<store::SqliteStore> store_;
-  std::unique_ptr<IngestStack> stack_;
+  std::unique_ptr<testing::IngestStack> stack_;
   std::unique_ptr<store::EventReader> reader_;
 };
 

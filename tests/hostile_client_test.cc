@@ -36,6 +36,7 @@
 #include "store/group_commit_writer.h"
 #include "store/sqlite/sqlite_store.h"
 #include "tests/test_support/http_client.h"
+#include "tests/test_support/ingest_stack.h"
 #include "tests/test_support/raw_socket.h"
 
 namespace pdkarchive {
@@ -103,28 +104,20 @@ class HostileClientTest : public ::testing::Test {
     auto store = store::SqliteStore::Open(db_);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
-    writer_ = std::make_unique<store::GroupCommitWriter>(*store_, feed_);
     ingest::WebhookOptions options;
     options.secret = kSecret;
     options.max_body_bytes = 64 * 1024;
-    handler_ = std::make_unique<ingest::WebhookHandler>(options, *writer_, metrics_);
     ingest::HttpServerOptions http;
     http.threads = 2;
     http.max_body_bytes = options.max_body_bytes;
     http.header_timeout = ClientTimeout();
     http.body_timeout = ClientTimeout();
-    auto server = ingest::HttpServer::Start("127.0.0.1:0", *handler_, http);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
+    stack_ = std::make_unique<testing::IngestStack>(*store_, options, http);
+    ASSERT_NE(stack_->port(), 0);
   }
 
   void TearDown() override {
-    if (handler_) handler_->StopAccepting();
-    if (writer_) writer_->Stop();
-    if (server_) server_->Shutdown();
-    server_.reset();
-    handler_.reset();
-    writer_.reset();
+    stack_.reset();
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
@@ -132,7 +125,7 @@ class HostileClientTest : public ::testing::Test {
   // The header and body timeout the server is started with.
   virtual milliseconds ClientTimeout() const { return kRelaxedTimeout; }
 
-  int port() const { return server_->port(); }
+  int port() const { return stack_->port(); }
 
   // Posts one new signed event on a fresh connection; returns the latency in
   // microseconds, or -1 (after recording a failure) when it did not get a 200.
@@ -161,11 +154,7 @@ class HostileClientTest : public ::testing::Test {
   std::filesystem::path dir_;
   std::string db_;
   std::unique_ptr<store::SqliteStore> store_;
-  store::LocalCommitFeed feed_;
-  std::unique_ptr<store::GroupCommitWriter> writer_;
-  ingest::Metrics metrics_;
-  std::unique_ptr<ingest::WebhookHandler> handler_;
-  std::unique_ptr<ingest::HttpServer> server_;
+  std::unique_ptr<testing::IngestStack> stack_;
 };
 
 // The same server, with header and body timeouts short enough to wait for.
@@ -414,7 +403,7 @@ TEST_F(HostileClientTest, BadSignatureFloodBarelySlowsValidDeliveries) {
             << " us under flood, ratio " << ratio << "\n";
   RecordProperty("bad_signature_slowdown_ratio", std::to_string(ratio));
   EXPECT_EQ(flood_errors.load(), 0);
-  EXPECT_EQ(metrics_.deliveries(ingest::DeliveryResult::kUnauthorized),
+  EXPECT_EQ(stack_->metrics().deliveries(ingest::DeliveryResult::kUnauthorized),
             static_cast<uint64_t>(refused.load()));
   EXPECT_EQ(CountRows(), 2 * kValid);
   // Machines are noisy, and on a fast disk the calm median is a fraction of a

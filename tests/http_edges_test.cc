@@ -33,6 +33,7 @@
 #include "store/group_commit_writer.h"
 #include "store/sqlite/sqlite_store.h"
 #include "tests/test_support/http_client.h"
+#include "tests/test_support/ingest_stack.h"
 #include "tests/test_support/raw_socket.h"
 #include "tests/test_support/server_process.h"
 
@@ -87,29 +88,20 @@ class HttpEdgesTest : public ::testing::Test {
     auto store = store::SqliteStore::Open((dir_ / "archive.db").string());
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
-    writer_ = std::make_unique<store::GroupCommitWriter>(*store_, feed_);
     ingest::WebhookOptions options;
     options.secret = kSecret;
-    handler_ = std::make_unique<ingest::WebhookHandler>(options, *writer_, metrics_);
     // The serve defaults: a 1 MiB body, 100 header fields, a 16 KiB head.
-    ingest::HttpServerOptions http;
-    auto server = ingest::HttpServer::Start("127.0.0.1:0", *handler_, http);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
+    stack_ = std::make_unique<testing::IngestStack>(*store_, options);
+    ASSERT_NE(stack_->port(), 0);
   }
 
   void TearDown() override {
-    if (handler_) handler_->StopAccepting();
-    if (writer_) writer_->Stop();
-    if (server_) server_->Shutdown();
-    server_.reset();
-    handler_.reset();
-    writer_.reset();
+    stack_.reset();
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
 
-  int port() const { return server_->port(); }
+  int port() const { return stack_->port(); }
 
   // One raw request on a fresh connection; everything the server sent back
   // until it closed or went quiet for `wait` (requests that keep the
@@ -124,11 +116,7 @@ class HttpEdgesTest : public ::testing::Test {
 
   std::filesystem::path dir_;
   std::unique_ptr<store::SqliteStore> store_;
-  store::LocalCommitFeed feed_;
-  std::unique_ptr<store::GroupCommitWriter> writer_;
-  ingest::Metrics metrics_;
-  std::unique_ptr<ingest::WebhookHandler> handler_;
-  std::unique_ptr<ingest::HttpServer> server_;
+  std::unique_ptr<testing::IngestStack> stack_;
 };
 
 TEST_F(HttpEdgesTest, HeaderFloodIsRefusedWith431AtOnceAndDeliveriesGoOn) {
@@ -295,7 +283,7 @@ TEST_F(HttpEdgesTest, BodyFarOverTheLimitGetsAJson413) {
   EXPECT_TRUE(absl::StrContains(answer.bytes, "Content-Type: application/json\r\n"));
   EXPECT_EQ(FirstBody(answer.bytes),
             R"({"error":"body of 4718592 bytes exceeds the limit of 1048576"})");
-  EXPECT_EQ(metrics_.deliveries(ingest::DeliveryResult::kTooLarge), 1u);
+  EXPECT_EQ(stack_->metrics().deliveries(ingest::DeliveryResult::kTooLarge), 1u);
 }
 
 TEST_F(HttpEdgesTest, ChunkedBodiesWithChunkExtensionsAreAcceptedAndOtherCodingsAre501) {

@@ -30,6 +30,7 @@
 #include "store/sqlite/sqlite_store.h"
 #include "tests/test_support/archive_rows.h"
 #include "tests/test_support/http_client.h"
+#include "tests/test_support/ingest_stack.h"
 #include "tests/test_support/test_data.h"
 
 namespace pdkarchive {
@@ -80,36 +81,6 @@ int64_t CountRows(const std::filesystem::path& db) {
 }
 
 // A whole ingest stack over `sink`, on a free loopback port.
-class IngestStack {
- public:
-  IngestStack(store::BatchSink& sink, ingest::WebhookOptions options)
-      : writer_(sink, feed_),
-        handler_(std::move(options), writer_, metrics_) {
-    ingest::HttpServerOptions http;
-    http.threads = 2;
-    http.max_body_bytes = 1 << 20;
-    auto server = ingest::HttpServer::Start("127.0.0.1:0", handler_, http);
-    EXPECT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-  }
-  ~IngestStack() {
-    handler_.StopAccepting();
-    writer_.Stop();
-    server_->Shutdown();
-  }
-  int port() const { return server_->port(); }
-  store::GroupCommitWriter& writer() { return writer_; }
-  ingest::Metrics& metrics() { return metrics_; }
-  ingest::HttpServer& server() { return *server_; }
-
- private:
-  store::LocalCommitFeed feed_;
-  store::GroupCommitWriter writer_;
-  ingest::Metrics metrics_;
-  ingest::WebhookHandler handler_;
-  std::unique_ptr<ingest::HttpServer> server_;
-};
-
 ingest::WebhookOptions SignedOptions() {
   ingest::WebhookOptions options;
   options.secret = kSecret;
@@ -123,7 +94,7 @@ class HttpIngestTest : public ::testing::Test {
     auto store = store::SqliteStore::Open(db_path_.string());
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
-    stack_ = std::make_unique<IngestStack>(*store_, SignedOptions());
+    stack_ = std::make_unique<testing::IngestStack>(*store_, SignedOptions());
   }
   void TearDown() override {
     stack_.reset();
@@ -148,7 +119,7 @@ class HttpIngestTest : public ::testing::Test {
 
   std::filesystem::path db_path_;
   std::unique_ptr<store::SqliteStore> store_;
-  std::unique_ptr<IngestStack> stack_;
+  std::unique_ptr<testing::IngestStack> stack_;
 };
 
 TEST_F(HttpIngestTest, EverySpecExampleIsStoredOnceInItsFamily) {
@@ -427,7 +398,7 @@ class GatedSink final : public store::BatchSink {
 
 TEST(HttpIngestAckTest, NoAnswerBeforeTheCommit) {
   GatedSink sink;
-  IngestStack stack(sink, SignedOptions());
+  testing::IngestStack stack(sink, SignedOptions());
   const std::string body = R"({"topic":"door.request.allowed","id":"g1","panelId":"1"})";
   auto conn = HttpConnection::Connect(stack.port(), std::chrono::milliseconds(500));
   ASSERT_TRUE(conn.ok());
@@ -449,7 +420,7 @@ TEST(HttpIngestAckTest, NoAnswerBeforeTheCommit) {
 
 TEST(HttpIngestAckTest, PipelinedAnswersKeepRequestOrderAndTheirNumberIsBounded) {
   GatedSink sink;
-  IngestStack stack(sink, SignedOptions());
+  testing::IngestStack stack(sink, SignedOptions());
   const std::string body = R"({"topic":"door.request.allowed","id":"p1","panelId":"1"})";
   auto conn = HttpConnection::Connect(stack.port(), std::chrono::milliseconds(500));
   ASSERT_TRUE(conn.ok());
@@ -486,7 +457,7 @@ TEST(HttpIngestAckTest, PipelinedAnswersKeepRequestOrderAndTheirNumberIsBounded)
 TEST(HttpIngestAckTest, StoreThatCannotCommitAnswers503WithRetryAfter) {
   GatedSink sink;
   sink.Open(absl::UnavailableError("database or disk is full"));
-  IngestStack stack(sink, SignedOptions());
+  testing::IngestStack stack(sink, SignedOptions());
   const std::string body = R"({"topic":"door.request.allowed","id":"f1","panelId":"1"})";
   auto reply = HttpRequest(stack.port(), "POST", "/webhooks", body,
                            SignedHeaders(kSecret, body));
@@ -519,7 +490,7 @@ TEST(HttpIngestWalTest, MetricsShowTheWalKeptBounded) {
   (*store)->set_wal_limit_frames(kLimit);
   int posted = 0;
   {
-    IngestStack stack(**store, SignedOptions());
+    testing::IngestStack stack(**store, SignedOptions());
     auto post = [&] {
       const std::string body = absl::StrCat(R"({"topic":"door.request.allowed","id":"w)",
                                             posted++, R"(","panelId":"1"})");
@@ -572,7 +543,7 @@ TEST(HttpIngestAuthTest, BasicAuthIsRequiredWhenConfigured) {
   ingest::WebhookOptions options;
   options.basic_auth = "pdk:s3cret";
   {
-    IngestStack stack(**store, options);
+    testing::IngestStack stack(**store, options);
     const std::string body = R"({"topic":"door.request.allowed","id":"b1","panelId":"1"})";
     auto none = HttpRequest(stack.port(), "POST", "/webhooks", body);
     ASSERT_TRUE(none.ok());
@@ -600,7 +571,7 @@ TEST(HttpIngestAuthTest, MetricsNeedTheBasicCredentialsAndHealthDoesNot) {
   ingest::WebhookOptions options;
   options.basic_auth = "pdk:s3cret";
   {
-    IngestStack stack(**store, options);
+    testing::IngestStack stack(**store, options);
     auto none = HttpRequest(stack.port(), "GET", "/metrics");
     ASSERT_TRUE(none.ok());
     EXPECT_EQ(none->status, 401);
