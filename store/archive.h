@@ -1,5 +1,6 @@
 // Archive: an archive opened for writing, whatever its engine. OpenArchive
-// reads the --db value, picks the engine (today SQLite, for a file path) and
+// reads the --db value, picks the engine (PostgreSQL for a URI, SQLite for a
+// file path) and
 // returns it with everything the engine runs beside its writer already
 // wired (for SQLite, the WAL checkpointer). Callers append through sink(),
 // read through readers from OpenReader, and never see an engine's types;
@@ -9,6 +10,7 @@
 #define PDKARCHIVE_STORE_ARCHIVE_H_
 
 #include <memory>
+#include <span>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -23,6 +25,9 @@ struct ArchiveOptions {
   // file, a second one is refused (FailedPrecondition). `import` leaves it
   // false and may write beside a running serve.
   bool serve = false;
+  // The PostgreSQL password, when it is neither in the URI nor in ~/.pgpass
+  // (read by the CLI from --db-password-file). Ignored by SQLite.
+  std::string password;
 };
 
 class Archive {
@@ -41,12 +46,28 @@ class Archive {
   // nothing: destroy it before the archive.
   virtual absl::StatusOr<std::unique_ptr<ArchiveReader>> OpenReader(
       const EventReaderOptions& options) = 0;
+
+  // Stores rows read from another archive exactly as they were (for
+  // `pdk-archive copy`): each row has its sequence, times and payload, and
+  // its dedupe_key set (ingest::DedupeKey of the row). `rows` come in
+  // ascending sequence order, each above every sequence the archive holds;
+  // the call is atomic and durable, keeps the archive's rollups and dedupe
+  // current, and later appends get higher sequences. Not thread-safe with
+  // the sink. InvalidArgument when a row breaks those rules; Unimplemented
+  // where an engine cannot take copies.
+  virtual absl::Status CopyIn(std::span<const EventRow> rows) {
+    (void)rows;
+    return absl::UnimplementedError("this archive engine cannot be copied into");
+  }
 };
 
-// Opens (creating and migrating if needed) the archive `db` names: a SQLite
-// file path. InvalidArgument for an empty `db`; otherwise the engine's
-// errors (FailedPrecondition for a file that is not an archive, is
-// read-only or is served already; Internal for I/O errors).
+// Opens (creating and migrating if needed) the archive `db` names: a
+// PostgreSQL connection URI (postgresql://... or postgres://...) or else a
+// SQLite file path. InvalidArgument for an empty `db`; otherwise the engine's
+// errors (FailedPrecondition for a file or database that is not an archive,
+// is read-only or is served already; Unavailable for a server that cannot be
+// reached; PermissionDenied for refused credentials; Internal for I/O
+// errors).
 absl::StatusOr<std::unique_ptr<Archive>> OpenArchive(const std::string& db,
                                                      const ArchiveOptions& options = {});
 

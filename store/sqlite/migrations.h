@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "store/migration.h"
 
 namespace SQLite {
 class Database;
@@ -14,13 +15,8 @@ class Database;
 
 namespace pdkarchive::store {
 
-struct Migration {
-  int number;              // 1, 2, ... ; becomes PRAGMA user_version once applied
-  std::string_view name;   // the file name, for error messages
-  std::string_view sql;
-};
-
-// Every migration, in order. Defined in the generated migrations_embedded.cc.
+// Every SQLite migration, in order; each number becomes PRAGMA user_version
+// once applied. Defined in the generated migrations_embedded.cc.
 const std::vector<Migration>& EmbeddedMigrations();
 
 // Brings `db` to the newest schema: applies each migration newer than its
