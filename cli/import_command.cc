@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "absl/strings/ascii.h"
+#include "cli/archive_flags.h"
 #include "cli/flags.h"
 #include "ingest/normalizer.h"
 #include "store/archive.h"
@@ -31,11 +32,11 @@ int64_t NowMs() {
 }  // namespace
 
 int RunImport(const std::vector<std::string>& args) {
-  std::string db = "./pdk-archive.db";
+  ArchiveFlags archive_flags;
   std::string subscription = "import";
   int64_t batch_size = 5000;
   FlagSet flags("pdk-archive import [flags] FILE", kDescription);
-  flags.String("db", "PATH", &db, "the SQLite archive, created if missing");
+  AddArchiveFlags(flags, &archive_flags);
   flags.String("subscription", "NAME", &subscription,
                "recorded as the events' subscription");
   flags.Int("batch", "N", &batch_size, "events per transaction");
@@ -64,7 +65,7 @@ int RunImport(const std::vector<std::string>& args) {
   }
   std::istream& in = from_stdin ? std::cin : file;
 
-  absl::StatusOr<std::unique_ptr<store::Archive>> archive = store::OpenArchive(db);
+  absl::StatusOr<std::unique_ptr<store::Archive>> archive = OpenArchiveFromFlags(archive_flags);
   if (!archive.ok()) {
     std::cerr << "pdk-archive import: " << archive.status().message() << "\n";
     return 1;

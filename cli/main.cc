@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "cli/client_commands.h"
+#include "cli/copy_command.h"
 #include "cli/import_command.h"
 #include "cli/serve_command.h"
 
@@ -18,6 +19,7 @@ constexpr char kUsage[] =
     "  count    count archived events, grouped\n"
     "  export   export archived events as CSV\n"
     "  import   load webhook payloads from a JSON-lines file into the archive\n"
+    "  copy     copy an archive to another engine (SQLite to PostgreSQL, or back)\n"
     "\n"
     "Run `pdk-archive COMMAND --help` for a command's flags.\n";
 
@@ -35,6 +37,7 @@ int main(int argc, char** argv) {
   if (command == "count") return pdkarchive::cli::RunCount(args);
   if (command == "export") return pdkarchive::cli::RunExport(args);
   if (command == "import") return pdkarchive::cli::RunImport(args);
+  if (command == "copy") return pdkarchive::cli::RunCopy(args);
   if (command == "--help" || command == "-h" || command == "help") {
     std::cout << kUsage;
     return 0;

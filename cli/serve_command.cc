@@ -14,6 +14,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "cli/archive_flags.h"
 #include "cli/flags.h"
 #include "ingest/http_server.h"
 #include "ingest/metrics.h"
@@ -28,14 +29,15 @@ namespace {
 
 constexpr char kDescription[] =
     "Receives PDK webhooks on --http-listen (POST /webhooks, GET /healthz,\n"
-    "GET /metrics), keeps them in the SQLite archive --db, and answers queries\n"
-    "over gRPC (pdk.archive.v1.EventArchive) on --grpc-listen. Port 0 picks a\n"
-    "free port; the chosen addresses are printed as \"http listening on\n"
+    "GET /metrics), keeps them in the archive --db (a SQLite file or a\n"
+    "PostgreSQL database that several serve nodes may share), and answers\n"
+    "queries over gRPC (pdk.archive.v1.EventArchive) on --grpc-listen. Port 0\n"
+    "picks a free port; the chosen addresses are printed as \"http listening on\n"
     "HOST:PORT\" and \"grpc listening on HOST:PORT\". SIGTERM or SIGINT stops\n"
     "accepting, commits what was accepted, and exits 0.";
 
 struct ServeConfig {
-  std::string db = "./pdk-archive.db";
+  ArchiveFlags archive;
   std::string http_listen = "0.0.0.0:8080";
   std::string grpc_listen = "127.0.0.1:50051";
   std::optional<std::string> secret;
@@ -111,20 +113,6 @@ struct QueryLimitFlags {
   }
 };
 
-// The contents of the file named by `--flag`, for secrets kept out of the
-// command line (which any user can read in /proc/PID/cmdline).
-absl::StatusOr<std::string> ReadSecretFile(const std::string& flag, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read --", flag, " ", path));
-  std::stringstream contents;
-  contents << in.rdbuf();
-  // A trailing newline from an editor or `echo` is not part of the secret.
-  std::string secret(absl::StripTrailingAsciiWhitespace(contents.str()));
-  if (secret.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("--", flag, " ", path, " is empty"));
-  }
-  return secret;
-}
 
 int Fail(const absl::Status& status) {
   std::cerr << "pdk-archive serve: " << status.message() << "\n";
@@ -136,7 +124,7 @@ int Fail(const absl::Status& status) {
 int RunServe(const std::vector<std::string>& args) {
   ServeConfig config;
   FlagSet flags("pdk-archive serve [flags]", kDescription);
-  flags.String("db", "PATH", &config.db, "the SQLite archive, created if missing");
+  AddArchiveFlags(flags, &config.archive);
   flags.String("http-listen", "HOST:PORT", &config.http_listen,
                "where PDK delivers webhooks");
   flags.String("grpc-listen", "HOST:PORT", &config.grpc_listen,
@@ -226,7 +214,7 @@ int RunServe(const std::vector<std::string>& args) {
   store::ArchiveOptions archive_options;
   archive_options.serve = true;
   absl::StatusOr<std::unique_ptr<store::Archive>> archive =
-      store::OpenArchive(config.db, archive_options);
+      OpenArchiveFromFlags(config.archive, archive_options);
   if (!archive.ok()) return Fail(archive.status());
   absl::StatusOr<std::unique_ptr<store::ArchiveReader>> reader =
       (*archive)->OpenReader(reader_options);

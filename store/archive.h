@@ -71,6 +71,17 @@ class Archive {
 absl::StatusOr<std::unique_ptr<Archive>> OpenArchive(const std::string& db,
                                                      const ArchiveOptions& options = {});
 
+// `db` fit for a message or a log line: a URI's password replaced by "***".
+std::string DisplayDb(const std::string& db);
+
+// Opens only a reader of the archive `db` names, writing nothing to it (no
+// migration, no writer): for reading an archive another process serves, or
+// one that is being copied. NotFound when a SQLite file does not exist;
+// otherwise as OpenArchive.
+absl::StatusOr<std::unique_ptr<ArchiveReader>> OpenArchiveReader(
+    const std::string& db, const EventReaderOptions& reader_options,
+    const ArchiveOptions& options = {});
+
 }  // namespace pdkarchive::store
 
 #endif  // PDKARCHIVE_STORE_ARCHIVE_H_

@@ -6,7 +6,6 @@
 // nothing that was never sent may appear; the file must pass
 // integrity_check. At the end everything ever sent (acknowledged, refused or
 // in flight at a kill) is redelivered, and each event must be stored once.
-#include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -29,10 +28,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "store/event.h"
-#include "store/sqlite/event_reader.h"
 #include "tests/test_support/archive_rows.h"
 #include "tests/test_support/http_client.h"
 #include "tests/test_support/server_process.h"
+#include "tests/test_support/test_archive.h"
+#include "tests/test_support/test_dir.h"
 
 namespace pdkarchive {
 namespace {
@@ -131,28 +131,31 @@ void RunClient(int port, const std::string& id_prefix, Ledger& ledger,
 }
 
 
-std::string IntegrityCheck(const std::string& db_path) {
-  SQLite::Database db(db_path, SQLite::OPEN_READONLY);
-  return db.execAndGet("PRAGMA integrity_check").getString();
-}
-
-class CrashTest : public ::testing::Test {
+// Run against each storage engine: `serve` on a SQLite file, or on a
+// database of the test PostgreSQL cluster.
+class CrashTest : public ::testing::TestWithParam<testing::Engine> {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           absl::StrCat("pdkarchive-crash-", ::getpid(), "-",
-                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    db_ = (dir_ / "archive.db").string();
+    dir_ = testing::FreshTestDir("pdkarchive-crash");
+    auto location = testing::TestArchive::Create(GetParam(), dir_);
+    ASSERT_TRUE(location.ok()) << location.status();
+    location_ = *std::move(location);
+    db_ = location_->db();
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void TearDown() override {
+    location_.reset();
+    std::filesystem::remove_all(dir_);
+  }
 
   std::filesystem::path dir_;
+  std::unique_ptr<testing::TestArchive> location_;
   std::string db_;
 };
 
-TEST_F(CrashTest, EveryAcknowledgedEventSurvivesKillNineAndRedeliveryStoresOnce) {
+INSTANTIATE_TEST_SUITE_P(Engines, CrashTest, ::testing::ValuesIn(testing::AllEngines()),
+                         ::testing::PrintToStringParamName());
+
+TEST_P(CrashTest, EveryAcknowledgedEventSurvivesKillNineAndRedeliveryStoresOnce) {
   // PDKARCHIVE_CRASH_SEED replays a run; the seed is printed either way.
   uint32_t seed = std::random_device{}();
   if (const char* env = std::getenv("PDKARCHIVE_CRASH_SEED")) {
@@ -171,7 +174,7 @@ TEST_F(CrashTest, EveryAcknowledgedEventSurvivesKillNineAndRedeliveryStoresOnce)
 
     // Whatever was stored before this start is still there.
     if (cycle > 0) {
-      ASSERT_EQ(IntegrityCheck(db_), "ok") << "cycle " << cycle;
+      ASSERT_EQ(testing::ArchiveIntegrity(db_), "ok") << "cycle " << cycle;
       const std::map<std::string, std::string> sent = ledger.bodies();
       const std::map<std::string, int64_t> acked = ledger.acked();
       std::map<std::string, const store::EventRow*> by_id;
@@ -224,7 +227,7 @@ TEST_F(CrashTest, EveryAcknowledgedEventSurvivesKillNineAndRedeliveryStoresOnce)
   // A last restart: check, then redeliver everything ever sent.
   auto server = ServerProcess::Start(db_, {"--secret", kSecret});
   ASSERT_TRUE(server.ok()) << server.status();
-  ASSERT_EQ(IntegrityCheck(db_), "ok");
+  ASSERT_EQ(testing::ArchiveIntegrity(db_), "ok");
   const std::map<std::string, std::string> sent = ledger.bodies();
   const std::map<std::string, int64_t> acked = ledger.acked();
   // Events that were committed but whose 200 the kill cut off.
@@ -269,7 +272,7 @@ TEST_F(CrashTest, EveryAcknowledgedEventSurvivesKillNineAndRedeliveryStoresOnce)
   ASSERT_TRUE(code.ok()) << code.status();
   EXPECT_EQ(*code, 0) << server->Stderr();
 
-  ASSERT_EQ(IntegrityCheck(db_), "ok");
+  ASSERT_EQ(testing::ArchiveIntegrity(db_), "ok");
   std::map<std::string, int> copies;
   for (const store::EventRow& row : ReadAllRows(db_)) ++copies[row.event_id];
   EXPECT_EQ(copies.size(), sent.size());
@@ -280,11 +283,7 @@ TEST_F(CrashTest, EveryAcknowledgedEventSurvivesKillNineAndRedeliveryStoresOnce)
       ADD_FAILURE() << id << " stored " << copies[id] << " times after redelivery";
     }
   }
-  {
-    SQLite::Database db(db_, SQLite::OPEN_READONLY);
-    EXPECT_EQ(db.execAndGet("SELECT count(*) FROM events").getInt64(),
-              static_cast<int64_t>(sent.size()));
-  }
+  EXPECT_EQ(ReadAllRows(db_).size(), sent.size());
 
   std::cout << "[crash] cycles " << kCycles << ", events sent " << sent.size()
             << ", acknowledged " << acked.size() << ", acknowledged events checked "

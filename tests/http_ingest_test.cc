@@ -1,6 +1,7 @@
 // Ingest through its real interface: a Pistache server on 127.0.0.1:0 in
-// front of the group-commit writer and a SQLite file in a temp dir; checks
-// read the file back with a separate connection.
+// front of the group-commit writer and an archive of each engine (a SQLite
+// file in a temp dir, a database on the test PostgreSQL cluster); checks
+// read the archive back with a reader of their own.
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
@@ -24,6 +25,7 @@
 #include "ingest/http_server.h"
 #include "ingest/metrics.h"
 #include "ingest/webhook_handler.h"
+#include "store/archive.h"
 #include "store/commit_feed.h"
 #include "store/group_commit_writer.h"
 #include "store/sqlite/event_reader.h"
@@ -31,6 +33,8 @@
 #include "tests/test_support/archive_rows.h"
 #include "tests/test_support/http_client.h"
 #include "tests/test_support/ingest_stack.h"
+#include "tests/test_support/test_archive.h"
+#include "tests/test_support/test_dir.h"
 #include "tests/test_support/test_data.h"
 
 namespace pdkarchive {
@@ -71,10 +75,6 @@ std::filesystem::path TempDbPath(const std::string& name) {
   return dir / "archive.db";
 }
 
-std::vector<store::EventRow> AllRows(const std::filesystem::path& db) {
-  return testing::ReadAllRows(db.string());
-}
-
 int64_t CountRows(const std::filesystem::path& db) {
   SQLite::Database conn(db.string(), SQLite::OPEN_READONLY);
   return conn.execAndGet("SELECT count(*) FROM events").getInt64();
@@ -87,19 +87,25 @@ ingest::WebhookOptions SignedOptions() {
   return options;
 }
 
-class HttpIngestTest : public ::testing::Test {
+// The ingest behaviour suite, run against each storage engine: the archive
+// is opened through store::OpenArchive, as serve opens it.
+class HttpIngestTest : public ::testing::TestWithParam<testing::Engine> {
  protected:
   void SetUp() override {
-    db_path_ = TempDbPath("ingest");
-    auto store = store::SqliteStore::Open(db_path_.string());
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = *std::move(store);
-    stack_ = std::make_unique<testing::IngestStack>(*store_, SignedOptions());
+    dir_ = testing::FreshTestDir("ingest");
+    auto location = testing::TestArchive::Create(GetParam(), dir_);
+    ASSERT_TRUE(location.ok()) << location.status();
+    location_ = *std::move(location);
+    auto archive = store::OpenArchive(location_->db());
+    ASSERT_TRUE(archive.ok()) << archive.status();
+    archive_ = *std::move(archive);
+    stack_ = std::make_unique<testing::IngestStack>(archive_->sink(), SignedOptions());
   }
   void TearDown() override {
     stack_.reset();
-    store_.reset();
-    std::filesystem::remove_all(db_path_.parent_path());
+    archive_.reset();
+    location_.reset();
+    std::filesystem::remove_all(dir_);
   }
 
   HttpReply PostSigned(std::string_view body) {
@@ -117,12 +123,20 @@ class HttpIngestTest : public ::testing::Test {
     return reply.ok() ? *reply : HttpReply{};
   }
 
-  std::filesystem::path db_path_;
-  std::unique_ptr<store::SqliteStore> store_;
+  // Every stored row, in sequence order.
+  std::vector<store::EventRow> AllRows() { return testing::ReadAllRows(location_->db()); }
+  int64_t CountRows() { return static_cast<int64_t>(AllRows().size()); }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<testing::TestArchive> location_;
+  std::unique_ptr<store::Archive> archive_;
   std::unique_ptr<testing::IngestStack> stack_;
 };
 
-TEST_F(HttpIngestTest, EverySpecExampleIsStoredOnceInItsFamily) {
+INSTANTIATE_TEST_SUITE_P(Engines, HttpIngestTest, ::testing::ValuesIn(testing::AllEngines()),
+                         ::testing::PrintToStringParamName());
+
+TEST_P(HttpIngestTest, EverySpecExampleIsStoredOnceInItsFamily) {
   std::vector<Example> examples = SpecExamples();
   ASSERT_EQ(examples.size(), 70u);
   std::map<std::string, int64_t> sequence_by_topic;
@@ -135,10 +149,10 @@ TEST_F(HttpIngestTest, EverySpecExampleIsStoredOnceInItsFamily) {
     EXPECT_FALSE(doc["duplicate"].GetBool()) << e.topic;
     sequence_by_topic[e.topic] = doc["sequence"].GetInt64();
   }
-  EXPECT_EQ(CountRows(db_path_), 70);
+  EXPECT_EQ(CountRows(), 70);
 
   std::map<std::string, store::EventRow> by_topic;
-  for (store::EventRow& row : AllRows(db_path_)) {
+  for (store::EventRow& row : AllRows()) {
     EXPECT_TRUE(by_topic.emplace(row.topic, row).second) << row.topic << " stored twice";
   }
   for (const Example& e : examples) {
@@ -156,16 +170,16 @@ TEST_F(HttpIngestTest, EverySpecExampleIsStoredOnceInItsFamily) {
     EXPECT_EQ(reply.body, absl::StrCat("{\"sequence\":", sequence_by_topic[e.topic],
                                        ",\"duplicate\":true}"));
   }
-  EXPECT_EQ(CountRows(db_path_), 70);
+  EXPECT_EQ(CountRows(), 70);
 }
 
-TEST_F(HttpIngestTest, NormalizedFieldsLandInTheirColumns) {
+TEST_P(HttpIngestTest, NormalizedFieldsLandInTheirColumns) {
   const std::string body =
       R"({"id":"679521e4-c455-423f-8155-d012c98f5dcc","body":{"doorId":3,"personId":17,)"
       R"("requestFactor":"CARD_OR_PIN"},"metadata":{"occurred":1646922708300,)"
       R"("doorName":"Front Door"},"panelId":"1070000","topic":"door.request.allowed"})";
   ASSERT_EQ(PostSigned(body).status, 200);
-  std::vector<store::EventRow> rows = AllRows(db_path_);
+  std::vector<store::EventRow> rows = AllRows();
   ASSERT_EQ(rows.size(), 1u);
   const store::EventRow& row = rows[0];
   EXPECT_EQ(row.event_id, "679521e4-c455-423f-8155-d012c98f5dcc");
@@ -180,27 +194,27 @@ TEST_F(HttpIngestTest, NormalizedFieldsLandInTheirColumns) {
   EXPECT_EQ(row.raw, body);
 }
 
-TEST_F(HttpIngestTest, SameIdUnderAnotherTopicIsAnotherEvent) {
+TEST_P(HttpIngestTest, SameIdUnderAnotherTopicIsAnotherEvent) {
   const std::string allowed =
       R"({"id":"same","body":{"doorId":1},"panelId":"1","topic":"door.request.allowed"})";
   const std::string denied =
       R"({"id":"same","body":{"doorId":1},"panelId":"1","topic":"door.request.denied"})";
   EXPECT_EQ(PostSigned(allowed).status, 200);
   EXPECT_EQ(PostSigned(denied).status, 200);
-  EXPECT_EQ(CountRows(db_path_), 2);
+  EXPECT_EQ(CountRows(), 2);
 }
 
-TEST_F(HttpIngestTest, SignatureHeaderSpellingsAndCaseAreAccepted) {
+TEST_P(HttpIngestTest, SignatureHeaderSpellingsAndCaseAreAccepted) {
   const std::string body = R"({"topic":"door.request.allowed","id":"a1","panelId":"1"})";
   auto headers = SignedHeaders(kSecret, body);
   std::string hex = headers[1].second;
   std::string upper = absl::AsciiStrToUpper(hex);
   EXPECT_EQ(Post(body, {{"X_PDK_SIGNATURE", hex}}).status, 200);
   EXPECT_EQ(Post(body, {{"x-pdk-signature", upper}}).status, 200);  // a duplicate
-  EXPECT_EQ(CountRows(db_path_), 1);
+  EXPECT_EQ(CountRows(), 1);
 }
 
-TEST_F(HttpIngestTest, MissingOrWrongSignatureIs401AndStoresNothing) {
+TEST_P(HttpIngestTest, MissingOrWrongSignatureIs401AndStoresNothing) {
   const std::string body = R"({"topic":"door.request.allowed","id":"a1","panelId":"1"})";
   HttpReply missing = Post(body, {});
   EXPECT_EQ(missing.status, 401);
@@ -211,11 +225,11 @@ TEST_F(HttpIngestTest, MissingOrWrongSignatureIs401AndStoresNothing) {
   // A signature of other bytes: the body was changed in flight.
   auto tampered = SignedHeaders(kSecret, body + " ");
   EXPECT_EQ(Post(body, tampered).status, 401);
-  EXPECT_EQ(CountRows(db_path_), 0);
+  EXPECT_EQ(CountRows(), 0);
   EXPECT_EQ(stack_->metrics().deliveries(ingest::DeliveryResult::kUnauthorized), 4u);
 }
 
-TEST_F(HttpIngestTest, MalformedContentIs400WithAReasonAndStoresNothing) {
+TEST_P(HttpIngestTest, MalformedContentIs400WithAReasonAndStoresNothing) {
   const std::vector<std::string> bad = {
       "",
       "{",
@@ -238,44 +252,44 @@ TEST_F(HttpIngestTest, MalformedContentIs400WithAReasonAndStoresNothing) {
     ASSERT_TRUE(doc.IsObject() && doc.HasMember("error")) << reply.body;
     EXPECT_TRUE(doc["error"].IsString());
   }
-  EXPECT_EQ(CountRows(db_path_), 0);
+  EXPECT_EQ(CountRows(), 0);
 }
 
-TEST_F(HttpIngestTest, OversizedBodyIs413BeforeAuthentication) {
+TEST_P(HttpIngestTest, OversizedBodyIs413BeforeAuthentication) {
   std::string body = absl::StrCat(R"({"topic":"door.request.allowed","pad":")",
                                   std::string((1 << 20) + 10, 'x'), "\"}");
   // No signature at all: size is checked first.
   HttpReply reply = Post(body, {});
   EXPECT_EQ(reply.status, 413);
   EXPECT_TRUE(absl::StrContains(reply.body, "\"error\"")) << reply.body;
-  EXPECT_EQ(CountRows(db_path_), 0);
+  EXPECT_EQ(CountRows(), 0);
 }
 
-TEST_F(HttpIngestTest, LargeRealisticPayloadIsAccepted) {
+TEST_P(HttpIngestTest, LargeRealisticPayloadIsAccepted) {
   // Far beyond Pistache's 4 KiB default request size.
   std::string name(300000, 'N');
   std::string body = absl::StrCat(
       R"({"id":"big-1","body":{"doorId":2},"metadata":{"occurred":1646922708300,"doorName":")",
       name, R"("},"panelId":"1070000","topic":"door.request.allowed"})");
   EXPECT_EQ(PostSigned(body).status, 200);
-  EXPECT_EQ(CountRows(db_path_), 1);
+  EXPECT_EQ(CountRows(), 1);
 }
 
-TEST_F(HttpIngestTest, OtherMethodsAre405EvenWithoutAuth) {
+TEST_P(HttpIngestTest, OtherMethodsAre405EvenWithoutAuth) {
   for (const char* method : {"GET", "PUT", "DELETE", "PATCH"}) {
     HttpReply reply = Post("{", {}, method);
     EXPECT_EQ(reply.status, 405) << method;
     EXPECT_EQ(reply.Header("Allow"), "POST") << method;
     EXPECT_TRUE(absl::StrContains(reply.body, "\"error\"")) << reply.body;
   }
-  EXPECT_EQ(CountRows(db_path_), 0);
+  EXPECT_EQ(CountRows(), 0);
 }
 
-TEST_F(HttpIngestTest, UnknownTopicIsStoredAsUnknownAndCounted) {
+TEST_P(HttpIngestTest, UnknownTopicIsStoredAsUnknownAndCounted) {
   const std::string body =
       R"({"id":"u-1","topic":"device.battery.low","panelId":"1070000","body":{"doorId":4}})";
   ASSERT_EQ(PostSigned(body).status, 200);
-  std::vector<store::EventRow> rows = AllRows(db_path_);
+  std::vector<store::EventRow> rows = AllRows();
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].family, "unknown");
   EXPECT_EQ(rows[0].topic, "device.battery.low");
@@ -286,12 +300,12 @@ TEST_F(HttpIngestTest, UnknownTopicIsStoredAsUnknownAndCounted) {
       << metrics->body;
 }
 
-TEST_F(HttpIngestTest, FieldOfUnexpectedTypeIsKeptEmptyAndCounted) {
+TEST_P(HttpIngestTest, FieldOfUnexpectedTypeIsKeptEmptyAndCounted) {
   const std::string body =
       R"({"id":"t-1","body":{"doorId":"front","personId":{"x":1}},)"
       R"("metadata":{"occurred":"yesterday"},"panelId":"1070000","topic":"door.request.allowed"})";
   ASSERT_EQ(PostSigned(body).status, 200);
-  std::vector<store::EventRow> rows = AllRows(db_path_);
+  std::vector<store::EventRow> rows = AllRows();
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_FALSE(rows[0].door_id.has_value());
   EXPECT_FALSE(rows[0].person_id.has_value());
@@ -299,7 +313,7 @@ TEST_F(HttpIngestTest, FieldOfUnexpectedTypeIsKeptEmptyAndCounted) {
   EXPECT_GE(stack_->metrics().unreadable_fields(), 3u);
 }
 
-TEST_F(HttpIngestTest, HealthAndMetricsAnswer) {
+TEST_P(HttpIngestTest, HealthAndMetricsAnswer) {
   auto health = HttpRequest(stack_->port(), "GET", "/healthz");
   ASSERT_TRUE(health.ok());
   EXPECT_EQ(health->status, 200);
@@ -321,7 +335,7 @@ TEST_F(HttpIngestTest, HealthAndMetricsAnswer) {
   EXPECT_EQ(missing->status, 404);
 }
 
-TEST_F(HttpIngestTest, Http11ConnectionStaysOpenAcrossRequests) {
+TEST_P(HttpIngestTest, Http11ConnectionStaysOpenAcrossRequests) {
   auto conn = HttpConnection::Connect(stack_->port());
   ASSERT_TRUE(conn.ok());
   for (int i = 0; i < 5; ++i) {
@@ -332,10 +346,10 @@ TEST_F(HttpIngestTest, Http11ConnectionStaysOpenAcrossRequests) {
     EXPECT_EQ(reply->status, 200);
     EXPECT_EQ(absl::AsciiStrToLower(reply->Header("Connection")), "keep-alive");
   }
-  EXPECT_EQ(CountRows(db_path_), 5);
+  EXPECT_EQ(CountRows(), 5);
 }
 
-TEST_F(HttpIngestTest, ConcurrentDeliveriesShareCommits) {
+TEST_P(HttpIngestTest, ConcurrentDeliveriesShareCommits) {
   constexpr int kThreads = 32;
   constexpr int kPerThread = 40;
   std::atomic<int> ok{0};
@@ -355,7 +369,7 @@ TEST_F(HttpIngestTest, ConcurrentDeliveriesShareCommits) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), kThreads * kPerThread);
-  EXPECT_EQ(CountRows(db_path_), kThreads * kPerThread);
+  EXPECT_EQ(CountRows(), kThreads * kPerThread);
   store::WriterStats stats = stack_->writer().stats();
   EXPECT_EQ(stats.rows, static_cast<uint64_t>(kThreads * kPerThread));
   // Group commit: far fewer transactions than events.

@@ -2,7 +2,6 @@
 // posting. Every 200 a client received must be on disk; once the signal is
 // sent, every answer is a 200 for something on disk, a 503 with Retry-After,
 // or a connection error; the process exits 0 within a few seconds.
-#include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -23,9 +22,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "store/event.h"
-#include "store/sqlite/event_reader.h"
+#include "tests/test_support/archive_rows.h"
 #include "tests/test_support/http_client.h"
 #include "tests/test_support/server_process.h"
+#include "tests/test_support/test_archive.h"
+#include "tests/test_support/test_dir.h"
 
 namespace pdkarchive {
 namespace {
@@ -49,16 +50,8 @@ std::string EventBody(const std::string& id) {
 // Event id -> sequence of every row, read through the store's reader.
 std::map<std::string, int64_t> StoredSequences(const std::string& db_path) {
   std::map<std::string, int64_t> stored;
-  auto reader = store::EventReader::Open(db_path, 1);
-  EXPECT_TRUE(reader.ok()) << reader.status();
-  if (!reader.ok()) return stored;
-  int64_t after = 0;
-  while (true) {
-    auto page = (*reader)->ListAfterSequence(store::EventFilter{}, after, 1000);
-    EXPECT_TRUE(page.ok()) << page.status();
-    if (!page.ok() || page->rows.empty()) break;
-    for (const store::EventRow& row : page->rows) stored[row.event_id] = row.sequence;
-    after = page->scanned_through;
+  for (const store::EventRow& row : testing::ReadAllRows(db_path)) {
+    stored[row.event_id] = row.sequence;
   }
   return stored;
 }
@@ -129,23 +122,31 @@ void RunClient(int port, int client, const std::atomic<bool>& signalled,
   }
 }
 
-class ShutdownTest : public ::testing::Test {
+// Run against each storage engine: `serve` on a SQLite file, or on a
+// database of the test PostgreSQL cluster.
+class ShutdownTest : public ::testing::TestWithParam<testing::Engine> {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           absl::StrCat("pdkarchive-shutdown-", ::getpid(), "-",
-                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    db_ = (dir_ / "archive.db").string();
+    dir_ = testing::FreshTestDir("pdkarchive-shutdown");
+    auto location = testing::TestArchive::Create(GetParam(), dir_);
+    ASSERT_TRUE(location.ok()) << location.status();
+    location_ = *std::move(location);
+    db_ = location_->db();
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void TearDown() override {
+    location_.reset();
+    std::filesystem::remove_all(dir_);
+  }
 
   std::filesystem::path dir_;
+  std::unique_ptr<testing::TestArchive> location_;
   std::string db_;
 };
 
-TEST_F(ShutdownTest, SigtermUnderLoadCommitsEveryAcknowledgedEventAndExitsZero) {
+INSTANTIATE_TEST_SUITE_P(Engines, ShutdownTest, ::testing::ValuesIn(testing::AllEngines()),
+                         ::testing::PrintToStringParamName());
+
+TEST_P(ShutdownTest, SigtermUnderLoadCommitsEveryAcknowledgedEventAndExitsZero) {
   auto server = ServerProcess::Start(db_, {"--secret", kSecret});
   ASSERT_TRUE(server.ok()) << server.status();
   const int port = server->http_port();
@@ -191,10 +192,7 @@ TEST_F(ShutdownTest, SigtermUnderLoadCommitsEveryAcknowledgedEventAndExitsZero) 
     }
   }
   EXPECT_EQ(tally.unexpected, 0);
-  {
-    SQLite::Database db(db_, SQLite::OPEN_READONLY);
-    EXPECT_EQ(db.execAndGet("PRAGMA integrity_check").getString(), "ok");
-  }
+  EXPECT_EQ(testing::ArchiveIntegrity(db_), "ok");
 
   std::cout << "[shutdown] exit code " << *code << " after " << exit_ms
             << " ms; acknowledged before SIGTERM " << tally.acked_before_signal
@@ -209,7 +207,7 @@ TEST_F(ShutdownTest, SigtermUnderLoadCommitsEveryAcknowledgedEventAndExitsZero) 
   RecordProperty("missing", static_cast<int>(missing));
 }
 
-TEST_F(ShutdownTest, IdleKeepAliveConnectionsDoNotHoldUpTheExit) {
+TEST_P(ShutdownTest, IdleKeepAliveConnectionsDoNotHoldUpTheExit) {
   auto server = ServerProcess::Start(db_, {"--secret", kSecret});
   ASSERT_TRUE(server.ok()) << server.status();
   // Connections that made one request and then sit idle, and some that never

@@ -22,8 +22,8 @@ namespace {
 constexpr char kInsertEvent[] =
     "INSERT INTO events(event_id, topic_id, panel_ref, ou_id, door_id, "
     "door_name_ref, person_id, actor_user_id, occur_time, receive_time, "
-    "subscription_ref, dedupe_key, raw, merged) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+    "subscription_ref, dedupe_key, raw, merged, sequence) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 
 // The indexed events whose key hashes alike: almost always none, or the
 // original of a redelivery. Unmerged events are looked up by sequence.
@@ -505,6 +505,21 @@ std::vector<EngineStat> SqliteStore::Stats() const {
 
 absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
     std::span<const EventRow> rows) {
+  return AppendRows(rows, /*keep_sequences=*/false);
+}
+
+absl::Status SqliteStore::CopyBatch(std::span<const EventRow> rows) {
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i].sequence <= 0 || (i > 0 && rows[i].sequence <= rows[i - 1].sequence)) {
+      return absl::InvalidArgumentError("copied rows must come in ascending sequence order");
+    }
+  }
+  absl::StatusOr<std::vector<AppendResult>> results = AppendRows(rows, /*keep_sequences=*/true);
+  return results.status();
+}
+
+absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendRows(
+    std::span<const EventRow> rows, bool keep_sequences) {
   std::vector<AppendResult> results;
   results.reserve(rows.size());
   SQLite::Statement& insert = statements_->insert;
@@ -520,6 +535,17 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
     SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
     // With the write lock held, nobody else can commit until we do.
     SyncWithOtherWriters();
+    if (keep_sequences && !rows.empty()) {
+      // A copy goes on after everything the archive holds, or sequences
+      // would no longer follow commit order.
+      SQLite::Statement newest(*db_, "SELECT COALESCE(max(sequence), 0) FROM events");
+      newest.executeStep();
+      if (rows.front().sequence <= newest.getColumn(0).getInt64()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "copied event ", rows.front().sequence, " is not above the archive's newest, ",
+            newest.getColumn(0).getInt64()));
+      }
+    }
     for (const EventRow& row : rows) {
       const int64_t topic_id = TopicId(row.topic, row.family);
       const int64_t panel_ref = NameId(row.panel_id);
@@ -530,6 +556,17 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
       if (const int64_t original =
               FindOriginal(row, dedupe_hash, topic_id, panel_ref, stored_id, !packed_id.empty());
           original != 0) {
+        if (keep_sequences) {
+          // A copy holds each event once; the rollback below undoes the
+          // batch (the transaction's destructor) and this store's memory.
+          for (; added > 0; --added) ForgetNewestUnmerged();
+          topic_ids_.clear();
+          name_ids_.clear();
+          id_cache_bytes_ = 0;
+          insert.tryReset();
+          return absl::InvalidArgumentError(absl::StrCat(
+              "copied event ", row.sequence, " is already archived as event ", original));
+        }
         results.push_back({original, true});
         continue;
       }
@@ -552,6 +589,7 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendBatch(
       insert.bind(11, NameId(row.subscription));
       insert.bind(12, dedupe_hash);
       insert.bind(14, defer ? 0 : 1);
+      if (keep_sequences) insert.bind(15, row.sequence);
       const std::string* packed = &packed_raw;
       if (row.packed_raw) {
         packed = &*row.packed_raw;

@@ -52,6 +52,11 @@ class SqliteStore final : public BatchSink {
   absl::StatusOr<std::vector<AppendResult>> AppendBatch(
       std::span<const EventRow> rows) override;
 
+  // Archive::CopyIn: stores `rows` with their own sequences (ascending,
+  // above every stored one), like AppendBatch otherwise. InvalidArgument,
+  // storing nothing, when a row is out of order or already archived.
+  absl::Status CopyBatch(std::span<const EventRow> rows);
+
   // Compresses the payload (fills EventRow::packed_raw). Thread-safe.
   void Prepare(EventRow& row) const override;
 
@@ -122,6 +127,9 @@ class SqliteStore final : public BatchSink {
 
  private:
   struct Statements;
+  // AppendBatch, or CopyBatch when `keep_sequences`.
+  absl::StatusOr<std::vector<AppendResult>> AppendRows(std::span<const EventRow> rows,
+                                                       bool keep_sequences);
   SqliteStore(ArchiveLock serve_lock, std::unique_ptr<SQLite::Database> db,
               std::unique_ptr<RawCompressor> compressor,
               std::unique_ptr<RawDecompressor> decompressor);

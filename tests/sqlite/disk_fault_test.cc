@@ -29,7 +29,7 @@
 #include "store/group_commit_writer.h"
 #include "store/sqlite/event_reader.h"
 #include "store/sqlite/sqlite_store.h"
-#include "tests/test_support/crash_vfs.h"
+#include "tests/sqlite/crash_vfs.h"
 #include "tests/test_support/http_client.h"
 #include "tests/test_support/ingest_stack.h"
 #include "tests/test_support/test_dir.h"

@@ -35,7 +35,7 @@
 #include "store/sqlite/event_reader.h"
 #include "store/sqlite/sqlite_store.h"
 #include "tests/test_support/archive_rows.h"
-#include "tests/test_support/crash_vfs.h"
+#include "tests/sqlite/crash_vfs.h"
 
 namespace pdkarchive {
 namespace {

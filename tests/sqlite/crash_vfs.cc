@@ -1,4 +1,4 @@
-#include "tests/test_support/crash_vfs.h"
+#include "tests/sqlite/crash_vfs.h"
 
 #include <fcntl.h>
 #include <sqlite3.h>

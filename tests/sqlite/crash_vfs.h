@@ -21,8 +21,8 @@
 // Thread-safe: every file operation runs under one mutex. The real fsync is
 // skipped: the simulation decides what survives a cut, so the data only has
 // to reach the OS.
-#ifndef PDKARCHIVE_TESTS_TEST_SUPPORT_CRASH_VFS_H_
-#define PDKARCHIVE_TESTS_TEST_SUPPORT_CRASH_VFS_H_
+#ifndef PDKARCHIVE_TESTS_SQLITE_CRASH_VFS_H_
+#define PDKARCHIVE_TESTS_SQLITE_CRASH_VFS_H_
 
 #include <chrono>
 #include <cstdint>
@@ -89,4 +89,4 @@ class CrashVfs {
 
 }  // namespace pdkarchive::testing
 
-#endif  // PDKARCHIVE_TESTS_TEST_SUPPORT_CRASH_VFS_H_
+#endif  // PDKARCHIVE_TESTS_SQLITE_CRASH_VFS_H_
