@@ -1,4 +1,5 @@
-// pdk-store-ceiling: the store's ceiling. Appends generated PDK door events
+// pdk-store-ceiling: the store's ceiling. With --db URI, PostgreSQL's
+// instead: the same rows through that engine's sink. Appends generated PDK door events
 // straight through store::SqliteStore::AppendBatch, in batches of --batch
 // rows, to a new archive with serve's settings (WAL, synchronous=FULL, the
 // same migrations, a Checkpointer on its own thread and Maintain() after
@@ -27,8 +28,9 @@
 #include "bench/event_generator.h"
 #include "ingest/normalizer.h"
 #include "ingest/signature.h"
-#include "store/sqlite/checkpointer.h"
+#include "store/archive.h"
 #include "store/event.h"
+#include "store/sqlite/checkpointer.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace pdkarchive::bench {
@@ -58,6 +60,7 @@ int Main(int argc, char** argv) {
   bool keep = false;
   std::string label;
   std::string whatif_sql;
+  std::string db_uri;
   Flags flags("pdk-store-ceiling [--rows N] [--batch N] [--dir DIR] ...");
   flags.Int("rows", &rows, "rows to append");
   flags.Int("batch", &batch,
@@ -75,6 +78,10 @@ int Main(int argc, char** argv) {
   flags.String("whatif-sql", &whatif_sql,
                "SQL run on the new archive before appending, e.g. "
                "'DROP INDEX events_by_panel' to measure what an index costs");
+  flags.String("db", &db_uri,
+               "append to this archive instead (a PostgreSQL URI of an empty database), "
+               "through store::OpenArchive as serve does; --dir, --checkpointer and "
+               "--whatif-sql are then ignored");
   flags.Parse(argc, argv);
   if (rows <= 0 || batch <= 0 || (occurred != "year" && occurred != "live")) {
     std::cerr << "pdk-store-ceiling: --rows and --batch must be positive, "
@@ -156,8 +163,22 @@ int Main(int argc, char** argv) {
   const double normalize_us =
       SecondsSince(start) * 1e6 / static_cast<double>(rows);
 
+  // The PostgreSQL ceiling (--db): the engine's own sink, opened as serve
+  // opens it.
+  std::unique_ptr<store::Archive> archive;
+  if (!db_uri.empty()) {
+    absl::StatusOr<std::unique_ptr<store::Archive>> opened = store::OpenArchive(db_uri);
+    if (!opened.ok()) {
+      std::cerr << "pdk-store-ceiling: " << opened.status().message() << "\n";
+      return 1;
+    }
+    archive = *std::move(opened);
+    checkpointer = false;
+    whatif_sql.clear();
+  }
   absl::StatusOr<std::unique_ptr<store::SqliteStore>> store =
-      store::SqliteStore::Open(db_path.string());
+      archive != nullptr ? absl::StatusOr<std::unique_ptr<store::SqliteStore>>(nullptr)
+                         : store::SqliteStore::Open(db_path.string());
   if (!store.ok()) {
     std::cerr << "pdk-store-ceiling: " << store.status().message() << "\n";
     return 1;
@@ -182,6 +203,7 @@ int Main(int argc, char** argv) {
     checkpoints = *std::move(c);
     (*store)->set_checkpointer(checkpoints.get());
   }
+  store::BatchSink& sink = archive != nullptr ? archive->sink() : **store;
 
   const size_t batch_size = static_cast<size_t>(batch);
   std::vector<double> batch_ms;
@@ -194,7 +216,7 @@ int Main(int argc, char** argv) {
         all.subspan(offset, std::min(batch_size, all.size() - offset));
     const auto batch_start = std::chrono::steady_clock::now();
     absl::StatusOr<std::vector<store::AppendResult>> results =
-        (*store)->AppendBatch(part);
+        sink.AppendBatch(part);
     if (!results.ok()) {
       std::cerr << "pdk-store-ceiling: AppendBatch: "
                 << results.status().message() << "\n";
@@ -202,7 +224,7 @@ int Main(int argc, char** argv) {
     }
     // As store::GroupCommitWriter does after each batch (WAL housekeeping),
     // timed with the batch because the writer waits for it too.
-    (*store)->Maintain(store::BatchSink::Load::kBacklog);
+    sink.Maintain(store::BatchSink::Load::kBacklog);
     batch_ms.push_back(SecondsSince(batch_start) * 1e3);
     for (const store::AppendResult& r : *results) stored += r.duplicate ? 0 : 1;
     since_nudge += part.size();
@@ -229,6 +251,7 @@ int Main(int argc, char** argv) {
   const uint64_t wal_bytes = FileSize(db_path.string() + "-wal");
   checkpoints.reset();
   store->reset();
+  archive.reset();
   if (stored != event_rows.size()) {
     std::cerr << "pdk-store-ceiling: " << event_rows.size() - stored
               << " generated events were found to be duplicates\n";
@@ -244,7 +267,7 @@ int Main(int argc, char** argv) {
   const double rows_per_s = static_cast<double>(rows) / append_s;
   std::printf("pdk-store-ceiling: %" PRId64 " rows in batches of %" PRId64
               " on an empty archive (%s), occurred %s, checkpointer %s\n",
-              rows, batch, db_path.c_str(), occurred.c_str(),
+              rows, batch, db_uri.empty() ? db_path.c_str() : "PostgreSQL", occurred.c_str(),
               checkpointer ? "on" : "off");
   std::printf("rows/s       %.0f (%.2f s appending, %zu transactions)\n",
               rows_per_s, append_s, batch_ms.size());
