@@ -72,7 +72,7 @@ absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenWriteConnection(
 // The 64-bit hash events.dedupe_key holds for a normalizer dedupe key
 // (FNV-1a, then splitmix64's finalizer so every input bit reaches every
 // output bit). Equal hashes only make two events candidates: the store then
-// compares what the key was made from (store/sqlite_store.cc), so no hash
+// compares what the key was made from (store/sqlite/sqlite_store.cc), so no hash
 // collision can ever drop an event. Stable across versions: stored archives
 // depend on it.
 int64_t DedupeHash(std::string_view key);

@@ -266,7 +266,7 @@ class DeferredIndexTest : public ::testing::Test {
 };
 
 // The newest events are stored unmerged, in no secondary index and not yet
-// in the rollups (store/sqlite_store.h, SqliteStore::Merge); every read must
+// in the rollups (store/sqlite/sqlite_store.h, SqliteStore::Merge); every read must
 // answer the same whichever of its events are merged.
 TEST_F(DeferredIndexTest, ReadsDoNotDependOnWhatIsMerged) {
   const std::vector<EventRow> rows = MakeRows(kRowCount, 0, 42);

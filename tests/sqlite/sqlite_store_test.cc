@@ -425,28 +425,6 @@ TEST_F(SqliteStoreTest, PayloadsAndUuidsArePackedAndReadBackExactly) {
   }
 }
 
-TEST(RawCodecTest, DictionaryV1NeverChanges) {
-  // Rows compressed with format 1 can only be read with these exact bytes.
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(kRawDictionaryV1.data()),
-         kRawDictionaryV1.size(), digest);
-  std::string hex;
-  for (unsigned char b : digest) absl::StrAppend(&hex, absl::Hex(b, absl::kZeroPad2));
-  EXPECT_EQ(hex, "92ec5f33c797eb6183cfc385ac6c9ab8d926cb47b9bfacee82723291a1dc8c29");
-}
-
-TEST(RawCodecTest, UuidPackingRoundTripsAndRejectsOtherIds) {
-  const std::string id = "624af2c6-fc08-403f-94c7-a2d87d0703df";
-  std::string packed = PackUuid(id);
-  ASSERT_EQ(packed.size(), 16u);
-  EXPECT_EQ(UnpackUuid(packed), id);
-  for (const char* other : {"", "1070000", "624AF2C6-FC08-403F-94C7-A2D87D0703DF",
-                            "624af2c6-fc08-403f-94c7-a2d87d0703dg",
-                            "624af2c6fc08-403f-94c7-a2d87d0703df0"}) {
-    EXPECT_EQ(PackUuid(other), "") << other;
-  }
-}
-
 TEST_F(SqliteStoreTest, CorruptStoredPayloadIsDataLossNotACrash) {
   auto store = SqliteStore::Open(path_);
   ASSERT_TRUE(store.ok());
@@ -627,7 +605,7 @@ TEST_F(SqliteStoreTest, DailyRollupsCountWhatTheEventsHoldAndMigrationBackfillsT
 }
 
 // How many unmerged events Maintain merges for each load, seen in the file:
-// the writer's policy (store/sqlite_store.h), not a guess at timing.
+// the writer's policy (store/sqlite/sqlite_store.h), not a guess at timing.
 TEST_F(SqliteStoreTest, MaintainMergesWhatTheLoadAllowsOldestFirst) {
   auto store = SqliteStore::Open(path_);
   ASSERT_TRUE(store.ok());
