@@ -4,6 +4,9 @@
 // hold, CopyIn, and opening the archive.
 #include <libpq-fe.h>
 #include <poll.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include <atomic>
 #include <chrono>
@@ -524,6 +527,87 @@ TEST_F(PgStoreTest, NodesOpeningANewDatabaseTogetherAllSucceed) {
   for (const absl::Status& status : statuses) EXPECT_TRUE(status.ok()) << status;
   EXPECT_EQ(Value("SELECT count(*) FROM archive_meta WHERE name = 'page_token_key'"), "1");
   EXPECT_EQ(Value("SELECT count(*) FROM pdkarchive_schema"), "1");
+}
+
+// The output of shell command `command`, and whether it exited 0.
+std::pair<bool, std::string> Shell(const std::string& command) {
+  std::string out;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return {false, ""};
+  char buffer[512];
+  while (size_t n = fread(buffer, 1, sizeof(buffer), pipe)) out.append(buffer, n);
+  const int status = pclose(pipe);
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return {status == 0, out};
+}
+
+// A cluster of the test's own (scripts/pg_cluster.sh), to stop and start.
+// Its directory is short: the server's Unix socket path must fit 107 bytes.
+class OwnCluster {
+ public:
+  OwnCluster()
+      : script_(std::filesystem::path(PDKARCHIVE_TESTDATA_DIR) / "../../scripts/pg_cluster.sh") {
+    char dir[] = "/tmp/pgc-XXXXXX";
+    EXPECT_NE(mkdtemp(dir), nullptr);
+    // The server may run as another user (postgres, when tests run as root).
+    std::filesystem::permissions(dir, std::filesystem::perms::owner_all |
+                                          std::filesystem::perms::group_exec |
+                                          std::filesystem::perms::others_exec);
+    dir_ = std::filesystem::path(dir) / "c";
+    auto [ok, uri] = Shell(absl::StrCat(script_.string(), " start ", dir_.string()));
+    EXPECT_TRUE(ok) << uri;
+    if (ok) uri_ = uri;
+  }
+  ~OwnCluster() {
+    Shell(absl::StrCat(script_.string(), " stop ", dir_.string()));
+    std::filesystem::remove_all(dir_.parent_path());
+  }
+  const std::string& uri() const { return uri_; }
+  bool PgCtl(const std::string& args) {
+    const std::string as_owner = getuid() == 0 ? "runuser -u postgres -- " : "";
+    auto [ok, out] = Shell(absl::StrCat(as_owner, "/usr/lib/postgresql/15/bin/pg_ctl -D ",
+                                        dir_.string(), "/data -l ", dir_.string(),
+                                        "/server.log -w ", args, " 2>&1"));
+    EXPECT_TRUE(ok) << out;
+    return ok;
+  }
+
+ private:
+  std::filesystem::path dir_;
+  std::filesystem::path script_;
+  std::string uri_;
+};
+
+TEST(PgServerRestartTest, IsUnavailableThenTheWriterAndFeedReconnect) {
+  OwnCluster cluster;
+  ASSERT_FALSE(cluster.uri().empty());
+  absl::StatusOr<std::unique_ptr<Archive>> opened = store::OpenArchive(cluster.uri());
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::unique_ptr<Archive> archive = *std::move(opened);
+  std::atomic<int64_t> heard{0};
+  const int id = archive->feed().Subscribe([&](int64_t sequence) { heard = sequence; });
+  ASSERT_TRUE(archive->sink().AppendBatch(std::vector<EventRow>{Row(1)}).ok());
+  ASSERT_TRUE(cluster.PgCtl("-m fast stop"));
+  absl::StatusOr<std::vector<AppendResult>> down =
+      archive->sink().AppendBatch(std::vector<EventRow>{Row(2)});
+  EXPECT_TRUE(absl::IsUnavailable(down.status())) << down.status();
+  ASSERT_TRUE(cluster.PgCtl("start"));
+  absl::StatusOr<std::vector<AppendResult>> up =
+      archive->sink().AppendBatch(std::vector<EventRow>{Row(2)});
+  ASSERT_TRUE(up.ok()) << up.status();
+  EXPECT_EQ((*up)[0].sequence, 2);
+  EXPECT_EQ(store::FindEngineStat(archive->sink().Stats(), "postgres_reconnects_total"), 1);
+  // The feed reconnects within its retry delay and catches up within a
+  // second of that.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (heard.load() < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(heard.load(), 2);
+  archive->feed().Unsubscribe(id);
+  const auto closing = std::chrono::steady_clock::now();
+  archive.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - closing, std::chrono::seconds(1));
 }
 
 // Not a timed assertion: prints the single-node append rate for the report.
