@@ -21,30 +21,106 @@ namespace {
 constexpr char kBeginAndLock[] =
     "BEGIN; SELECT last_sequence FROM archive_state WHERE id = 1 FOR UPDATE";
 
-// The statements below are assembled from these pieces and numbered
-// placeholders only: every value is bound.
-constexpr char kSelectKeysHead[] =
-    "SELECT dedupe_key, sequence FROM event_keys WHERE dedupe_key IN (";
-constexpr char kInsertKeysHead[] = "k AS (INSERT INTO event_keys (dedupe_key, sequence) VALUES ";
-constexpr char kInsertEventsHead[] =
+// A batch goes to the server as columns: each parameter below is an array
+// (in PostgreSQL's binary format, see ArrayParam) holding one field of every
+// row, so the statement has a fixed text and a few parameters whatever the
+// batch's size, and costs little to plan. Rows whose key is NULL (rows
+// without a dedupe key) get no event_keys row. The rollups come aggregated.
+constexpr char kSelectStoredKeys[] =
+    "SELECT dedupe_key, sequence FROM event_keys WHERE dedupe_key = ANY($1::bytea[])";
+constexpr char kInsertBatch[] =
+    "WITH r AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], "
+    "$5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::bigint[], $11::text[], "
+    "$12::text[], $13::text[], $14::bytea[], $15::bytea[]) AS r(sequence, occur_time, "
+    "receive_time, topic, family, panel_id, ou_id, door_id, door_name, person_id, "
+    "actor_user_id, event_id, subscription, raw, dedupe_key)), "
     "e AS (INSERT INTO events (sequence, occur_time, receive_time, topic, family, panel_id, "
-    "ou_id, door_id, door_name, person_id, actor_user_id, event_id, subscription, raw) VALUES ";
-constexpr char kAddDailyHead[] =
-    "c AS (INSERT INTO counts_daily (day, topic, family, panel_id, door_id, n) VALUES ";
-constexpr char kAddDailyTail[] =
-    " ON CONFLICT (day, topic, family, panel_id, door_id) "
-    "DO UPDATE SET n = counts_daily.n + excluded.n)";
-constexpr char kAddDailyTopicHead[] =
-    "t AS (INSERT INTO counts_daily_topic (day, topic, family, n) VALUES ";
-constexpr char kAddDailyTopicTail[] =
-    " ON CONFLICT (day, topic, family) DO UPDATE SET n = counts_daily_topic.n + excluded.n)";
+    "ou_id, door_id, door_name, person_id, actor_user_id, event_id, subscription, raw) "
+    "SELECT sequence, occur_time, receive_time, topic, family, panel_id, ou_id, door_id, "
+    "door_name, person_id, actor_user_id, event_id, subscription, raw FROM r), "
+    "k AS (INSERT INTO event_keys (dedupe_key, sequence) "
+    "SELECT dedupe_key, sequence FROM r WHERE dedupe_key IS NOT NULL), "
+    "c AS (INSERT INTO counts_daily (day, topic, family, panel_id, door_id, n) "
+    "SELECT * FROM unnest($16::bigint[], $17::text[], $18::text[], $19::text[], "
+    "$20::bigint[], $21::bigint[]) "
+    "ON CONFLICT (day, topic, family, panel_id, door_id) "
+    "DO UPDATE SET n = counts_daily.n + excluded.n), "
+    "t AS (INSERT INTO counts_daily_topic (day, topic, family, n) "
+    "SELECT * FROM unnest($22::bigint[], $23::text[], $24::text[], $25::bigint[]) "
+    "ON CONFLICT (day, topic, family) DO UPDATE SET n = counts_daily_topic.n + excluded.n), "
+    "s AS (UPDATE archive_state SET last_sequence = $26 WHERE id = 1) "
+    "SELECT pg_notify($27, $28)";
 
-constexpr int kEventColumns = 14;
-// Parameters per row at most: the event, its key, a rollup row of each kind.
-constexpr int kParamsPerRow = kEventColumns + 2 + 6 + 4;
-// PostgreSQL's protocol allows 65535 parameters per statement.
-constexpr size_t kRowsPerStatement = 60000 / kParamsPerRow;
-constexpr size_t kKeysPerLookup = 30000;
+// Element types of ArrayParam (pg_type OIDs).
+constexpr uint32_t kByteaOid = 17;
+constexpr uint32_t kInt8Oid = 20;
+constexpr uint32_t kTextOid = 25;
+
+void AppendBigEndian32(std::string& out, uint32_t value) {
+  for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((value >> shift) & 0xff);
+}
+
+void AppendBigEndian64(std::string& out, uint64_t value) {
+  for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>((value >> shift) & 0xff);
+}
+
+// A one-dimensional array parameter in PostgreSQL's binary format (what
+// array_recv reads): a header (dimensions, a has-nulls flag, the element
+// type, then the length and lower bound of the one dimension) and each
+// element as a 32-bit length (-1 for NULL) and its bytes, all big-endian.
+class ArrayParam {
+ public:
+  explicit ArrayParam(uint32_t element_type) : element_type_(element_type) {}
+
+  // An element's bytes in its type's binary format: a text's or a bytea's
+  // bytes as they are.
+  void Add(std::string_view value) {
+    AppendBigEndian32(data_, static_cast<uint32_t>(value.size()));
+    data_.append(value);
+    ++count_;
+  }
+  void AddInt(int64_t value) {
+    AppendBigEndian32(data_, 8);
+    AppendBigEndian64(data_, static_cast<uint64_t>(value));
+    ++count_;
+  }
+  void AddNull() {
+    AppendBigEndian32(data_, 0xffffffffu);
+    has_null_ = true;
+    ++count_;
+  }
+  void AddOptionalInt(std::optional<int64_t> value) {
+    if (value.has_value()) {
+      AddInt(*value);
+    } else {
+      AddNull();
+    }
+  }
+
+  // Adds the array to `params` (as binary) and empties it.
+  void AddTo(Params& params) {
+    std::string out;
+    out.reserve(20 + data_.size());
+    AppendBigEndian32(out, count_ > 0 ? 1 : 0);
+    AppendBigEndian32(out, has_null_ ? 1 : 0);
+    AppendBigEndian32(out, element_type_);
+    if (count_ > 0) {
+      AppendBigEndian32(out, count_);
+      AppendBigEndian32(out, 1);
+    }
+    out.append(data_);
+    params.Bytes(out);
+    data_.clear();
+    count_ = 0;
+    has_null_ = false;
+  }
+
+ private:
+  const uint32_t element_type_;
+  std::string data_;
+  uint32_t count_ = 0;
+  bool has_null_ = false;
+};
 
 constexpr char kReplacement[] = "\xEF\xBF\xBD";  // U+FFFD
 
@@ -63,16 +139,6 @@ std::string PgText(std::string_view text) {
     }
   }
   return replaced;
-}
-
-// Appends "($n, $n+1, ..., $n+count-1)" and advances `next`.
-void AppendTuple(std::string& sql, int& next, int count) {
-  sql += '(';
-  for (int i = 0; i < count; ++i) {
-    if (i > 0) sql += ", ";
-    absl::StrAppend(&sql, "$", next++);
-  }
-  sql += ')';
 }
 
 // A bytea value in text output format ("\x0a1b...") as bytes.
@@ -186,24 +252,19 @@ absl::Status PgStore::Abort(absl::Status failure) {
 
 absl::StatusOr<std::vector<AppendResult>> PgStore::AssignSequences(
     std::span<const EventRow> rows, int64_t last_sequence) {
-  // The keys stored already: one lookup per kKeysPerLookup distinct keys.
-  std::vector<std::string_view> keys;
+  // The keys stored already, in one lookup.
+  ArrayParam keys(kByteaOid);
+  bool any_key = false;
   for (const EventRow& row : rows) {
-    if (!row.dedupe_key.empty()) keys.push_back(row.dedupe_key);
+    if (row.dedupe_key.empty()) continue;
+    keys.Add(row.dedupe_key);
+    any_key = true;
   }
-  std::sort(keys.begin(), keys.end());
-  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   std::unordered_map<std::string, int64_t> stored;
-  for (size_t start = 0; start < keys.size(); start += kKeysPerLookup) {
-    const size_t end = std::min(keys.size(), start + kKeysPerLookup);
-    std::string sql = kSelectKeysHead;
+  if (any_key) {
     Params params;
-    for (size_t i = start; i < end; ++i) {
-      absl::StrAppend(&sql, i > start ? ", " : "", "$", params.size() + 1);
-      params.Bytes(keys[i]);
-    }
-    sql += ')';
-    absl::StatusOr<Result> found = conn_->Query(sql, params);
+    keys.AddTo(params);
+    absl::StatusOr<Result> found = conn_->Query(kSelectStoredKeys, params);
     if (!found.ok()) return found.status();
     for (int r = 0; r < found->rows(); ++r) {
       stored.emplace(FromHexBytea(found->bytes(r, 0)), found->int64(r, 1));
@@ -231,86 +292,68 @@ absl::StatusOr<std::vector<AppendResult>> PgStore::AssignSequences(
 }
 
 absl::Status PgStore::WriteRows(std::span<const ToStore> rows, int64_t new_last) {
-  for (size_t start = 0; start < rows.size(); start += kRowsPerStatement) {
-    const size_t count = std::min(kRowsPerStatement, rows.size() - start);
-    const bool last = start + count == rows.size();
-    if (absl::Status written = WriteChunk(rows.subspan(start, count), last, new_last);
-        !written.ok()) {
-      return written;
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status PgStore::WriteChunk(std::span<const ToStore> rows, bool last, int64_t new_last) {
-  Params params;
-  int next = 1;
-  std::string keys_sql;
-  std::string events_sql;
+  ArrayParam sequence(kInt8Oid), occur_time(kInt8Oid), receive_time(kInt8Oid);
+  ArrayParam topic(kTextOid), family(kTextOid), panel_id(kTextOid), ou_id(kTextOid);
+  ArrayParam door_id(kInt8Oid), door_name(kTextOid), person_id(kInt8Oid);
+  ArrayParam actor_user_id(kTextOid), event_id(kTextOid), subscription(kTextOid);
+  ArrayParam raw(kByteaOid), dedupe_key(kByteaOid);
   std::map<DailyKey, int64_t> daily;
   std::map<DailyTopicKey, int64_t> daily_topic;
-  // The events first, then their keys: parameters are numbered in the order
-  // they are added, so each part keeps its own numbering.
   for (const ToStore& item : rows) {
     const EventRow& row = *item.row;
-    if (!events_sql.empty()) events_sql += ", ";
-    AppendTuple(events_sql, next, kEventColumns);
-    std::string topic = PgText(row.topic);
-    std::string family = PgText(row.family);
-    std::string panel = PgText(row.panel_id);
-    params.Int(item.sequence)
-        .Int(row.occur_time_ms)
-        .Int(row.receive_time_ms)
-        .Text(topic)
-        .Text(family)
-        .Text(panel)
-        .Text(PgText(row.ou_id))
-        .OptionalInt(row.door_id)
-        .Text(PgText(row.door_name))
-        .OptionalInt(row.person_id)
-        .Text(PgText(row.actor_user_id))
-        .Text(PgText(row.event_id))
-        .Text(PgText(row.subscription))
-        .Bytes(row.raw);
+    std::string row_topic = PgText(row.topic);
+    std::string row_family = PgText(row.family);
+    std::string row_panel = PgText(row.panel_id);
+    sequence.AddInt(item.sequence);
+    occur_time.AddInt(row.occur_time_ms);
+    receive_time.AddInt(row.receive_time_ms);
+    topic.Add(row_topic);
+    family.Add(row_family);
+    panel_id.Add(row_panel);
+    ou_id.Add(PgText(row.ou_id));
+    door_id.AddOptionalInt(row.door_id);
+    door_name.Add(PgText(row.door_name));
+    person_id.AddOptionalInt(row.person_id);
+    actor_user_id.Add(PgText(row.actor_user_id));
+    event_id.Add(PgText(row.event_id));
+    subscription.Add(PgText(row.subscription));
+    raw.Add(row.raw);
+    if (row.dedupe_key.empty()) {
+      dedupe_key.AddNull();
+    } else {
+      dedupe_key.Add(row.dedupe_key);
+    }
     const int64_t day = timeutil::DayOf(row.occur_time_ms);
-    daily_topic[{day, topic, family}] += 1;
-    daily[{day, std::move(topic), std::move(family), std::move(panel),
+    daily_topic[{day, row_topic, row_family}] += 1;
+    daily[{day, std::move(row_topic), std::move(row_family), std::move(row_panel),
            row.door_id.value_or(kNoDoor)}] += 1;
   }
-  for (const ToStore& item : rows) {
-    if (item.row->dedupe_key.empty()) continue;
-    if (!keys_sql.empty()) keys_sql += ", ";
-    AppendTuple(keys_sql, next, 2);
-    params.Bytes(item.row->dedupe_key).Int(item.sequence);
+  Params params;
+  for (ArrayParam* column : {&sequence, &occur_time, &receive_time, &topic, &family, &panel_id,
+                             &ou_id, &door_id, &door_name, &person_id, &actor_user_id, &event_id,
+                             &subscription, &raw, &dedupe_key}) {
+    column->AddTo(params);
   }
-  std::string daily_sql;
-  for (const auto& [key, n] : daily) {
-    if (!daily_sql.empty()) daily_sql += ", ";
-    AppendTuple(daily_sql, next, 6);
-    const auto& [day, topic, family, panel, door] = key;
-    params.Int(day).Text(topic).Text(family).Text(panel).Int(door).Int(n);
+  ArrayParam day(kInt8Oid), n(kInt8Oid), door(kInt8Oid);
+  for (const auto& [key, count] : daily) {
+    day.AddInt(std::get<0>(key));
+    topic.Add(std::get<1>(key));
+    family.Add(std::get<2>(key));
+    panel_id.Add(std::get<3>(key));
+    door.AddInt(std::get<4>(key));
+    n.AddInt(count);
   }
-  std::string daily_topic_sql;
-  for (const auto& [key, n] : daily_topic) {
-    if (!daily_topic_sql.empty()) daily_topic_sql += ", ";
-    AppendTuple(daily_topic_sql, next, 4);
-    const auto& [day, topic, family] = key;
-    params.Int(day).Text(topic).Text(family).Int(n);
+  for (ArrayParam* column : {&day, &topic, &family, &panel_id, &door, &n}) column->AddTo(params);
+  for (const auto& [key, count] : daily_topic) {
+    day.AddInt(std::get<0>(key));
+    topic.Add(std::get<1>(key));
+    family.Add(std::get<2>(key));
+    n.AddInt(count);
   }
-  std::string sql = absl::StrCat("WITH ", kInsertEventsHead, events_sql, "), ", kAddDailyHead,
-                                 daily_sql, kAddDailyTail, ", ", kAddDailyTopicHead,
-                                 daily_topic_sql, kAddDailyTopicTail);
-  if (!keys_sql.empty()) absl::StrAppend(&sql, ", ", kInsertKeysHead, keys_sql, ")");
-  if (last) {
-    // The new last sequence, as bigint for the row and as text for NOTIFY.
-    absl::StrAppend(&sql, ", s AS (UPDATE archive_state SET last_sequence = $", next,
-                    " WHERE id = 1) SELECT pg_notify($", next + 1, ", $", next + 2, ")");
-    params.Int(new_last).Text(kCommitChannel).Text(absl::StrCat(new_last));
-  } else {
-    sql += " SELECT 1";
-  }
-  absl::StatusOr<Result> done = conn_->Query(sql, params);
-  return done.status();
+  for (ArrayParam* column : {&day, &topic, &family, &n}) column->AddTo(params);
+  // The new last sequence, for the row and as the NOTIFY payload.
+  params.Int(new_last).Text(kCommitChannel).Text(absl::StrCat(new_last));
+  return conn_->Query(kInsertBatch, params).status();
 }
 
 absl::StatusOr<std::vector<AppendResult>> PgStore::AppendBatch(std::span<const EventRow> rows) {

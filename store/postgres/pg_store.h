@@ -94,12 +94,9 @@ class PgStore final : public BatchSink {
   // row gets or answers. In the transaction.
   absl::StatusOr<std::vector<AppendResult>> AssignSequences(std::span<const EventRow> rows,
                                                             int64_t last_sequence);
-  // Inserts `rows` (keys, events, rollups), sets last_sequence to
-  // `new_last` and notifies it. In the transaction.
+  // Inserts `rows` (events, keys, rollups), sets last_sequence to
+  // `new_last` and notifies it, in one statement. In the transaction.
   absl::Status WriteRows(std::span<const ToStore> rows, int64_t new_last);
-  // Writes one chunk small enough for one statement's parameters; `last`
-  // also sets last_sequence and notifies.
-  absl::Status WriteChunk(std::span<const ToStore> rows, bool last, int64_t new_last);
   // Rolls back after `failure`, drops a broken connection, and returns
   // `failure`.
   absl::Status Abort(absl::Status failure);
