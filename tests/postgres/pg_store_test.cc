@@ -636,5 +636,41 @@ TEST_F(PgStoreTest, AppendRateOfFullBatches) {
   EXPECT_EQ(Value("SELECT count(*) FROM events"), absl::StrCat(kBatches * kBatchRows));
 }
 
+// Not a timed assertion: the same rows through two nodes at once, whose
+// commits take turns (pg_store.h), for the report.
+TEST_F(PgStoreTest, AppendRateOfTwoNodesAtOnce) {
+  std::unique_ptr<Archive> nodes[2] = {Open(), Open()};
+  ASSERT_NE(nodes[0], nullptr);
+  ASSERT_NE(nodes[1], nullptr);
+  constexpr int kBatches = 20;  // per node
+  constexpr int kBatchRows = 256;
+  std::atomic<int> failures{0};
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  for (int node = 0; node < 2; ++node) {
+    threads.emplace_back([&, node] {
+      for (int b = 0; b < kBatches; ++b) {
+        std::vector<EventRow> batch;
+        for (int i = 0; i < kBatchRows; ++i) {
+          const int64_t n = (node * kBatches + b) * kBatchRows + i;
+          EventRow row = Row(n, kMarch2026Ms + n * 1000);
+          row.raw.append(400, 'x');
+          batch.push_back(std::move(row));
+        }
+        if (!nodes[node]->sink().AppendBatch(batch).ok()) ++failures;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_EQ(failures.load(), 0);
+  const int rows = 2 * kBatches * kBatchRows;
+  std::printf("AppendBatch, two nodes: %d rows in %d-row batches in %.3f s = %.0f rows/s\n", rows,
+              kBatchRows, seconds, rows / seconds);
+  EXPECT_EQ(Value("SELECT count(*) FROM events"), absl::StrCat(rows));
+  EXPECT_EQ(Value("SELECT max(sequence) FROM events"), absl::StrCat(rows));
+}
+
 }  // namespace
 }  // namespace pdkarchive
