@@ -49,7 +49,12 @@ constexpr char kInsertBatch[] =
     "SELECT * FROM unnest($22::bigint[], $23::text[], $24::text[], $25::bigint[]) "
     "ON CONFLICT (day, topic, family) DO UPDATE SET n = counts_daily_topic.n + excluded.n), "
     "s AS (UPDATE archive_state SET last_sequence = $26 WHERE id = 1) "
-    "SELECT pg_notify($27, $28)";
+    "SELECT pg_notify($27, $28::text) WHERE $28::text IS NOT NULL";
+
+// A statement carries at most about this many bytes of payload: PostgreSQL
+// takes no value over 1 GB, and a batch of 1024 webhooks of 1 MiB would be.
+// A bigger batch is written by several statements in its one transaction.
+constexpr size_t kChunkBytes = size_t{64} << 20;
 
 // Element types of ArrayParam (pg_type OIDs).
 constexpr uint32_t kByteaOid = 17;
@@ -291,7 +296,25 @@ absl::StatusOr<std::vector<AppendResult>> PgStore::AssignSequences(
   return results;
 }
 
-absl::Status PgStore::WriteRows(std::span<const ToStore> rows, int64_t new_last) {
+absl::Status PgStore::WriteRows(std::span<const ToStore> rows) {
+  size_t start = 0;
+  while (start < rows.size()) {
+    size_t end = start;
+    size_t bytes = 0;
+    do {
+      bytes += rows[end].row->raw.size() + rows[end].row->event_id.size() + 256;
+      ++end;
+    } while (end < rows.size() && bytes + rows[end].row->raw.size() <= kChunkBytes);
+    if (absl::Status written = WriteChunk(rows.subspan(start, end - start), end == rows.size());
+        !written.ok()) {
+      return written;
+    }
+    start = end;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PgStore::WriteChunk(std::span<const ToStore> rows, bool last) {
   ArrayParam sequence(kInt8Oid), occur_time(kInt8Oid), receive_time(kInt8Oid);
   ArrayParam topic(kTextOid), family(kTextOid), panel_id(kTextOid), ou_id(kTextOid);
   ArrayParam door_id(kInt8Oid), door_name(kTextOid), person_id(kInt8Oid);
@@ -351,8 +374,15 @@ absl::Status PgStore::WriteRows(std::span<const ToStore> rows, int64_t new_last)
     n.AddInt(count);
   }
   for (ArrayParam* column : {&day, &topic, &family, &n}) column->AddTo(params);
-  // The new last sequence, for the row and as the NOTIFY payload.
-  params.Int(new_last).Text(kCommitChannel).Text(absl::StrCat(new_last));
+  // The new last sequence, for the row and, with the last chunk, as the
+  // NOTIFY payload.
+  const int64_t new_last = rows.back().sequence;
+  params.Int(new_last).Text(kCommitChannel);
+  if (last) {
+    params.Text(absl::StrCat(new_last));
+  } else {
+    params.Null();
+  }
   return conn_->Query(kInsertBatch, params).status();
 }
 
@@ -377,15 +407,12 @@ absl::StatusOr<std::vector<AppendResult>> PgStore::AppendBatch(std::span<const E
   if (!results.ok()) return Abort(results.status());
   std::vector<ToStore> to_store;
   to_store.reserve(rows.size());
-  int64_t new_last = *last_sequence;
   for (size_t i = 0; i < rows.size(); ++i) {
     const AppendResult& r = (*results)[i];
-    if (r.duplicate) continue;
-    to_store.push_back({&rows[i], r.sequence});
-    new_last = r.sequence;
+    if (!r.duplicate) to_store.push_back({&rows[i], r.sequence});
   }
   if (!to_store.empty()) {
-    if (absl::Status written = WriteRows(to_store, new_last); !written.ok()) {
+    if (absl::Status written = WriteRows(to_store); !written.ok()) {
       return Abort(written);
     }
   }
@@ -420,7 +447,7 @@ absl::Status PgStore::CopyIn(std::span<const EventRow> rows) {
   std::vector<ToStore> to_store;
   to_store.reserve(rows.size());
   for (const EventRow& row : rows) to_store.push_back({&row, row.sequence});
-  if (absl::Status written = WriteRows(to_store, rows.back().sequence); !written.ok()) {
+  if (absl::Status written = WriteRows(to_store); !written.ok()) {
     if (absl::IsAlreadyExists(written)) {
       written = absl::InvalidArgumentError(
           absl::StrCat("a copied row's dedupe key is stored already: ", written.message()));

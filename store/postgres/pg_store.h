@@ -94,9 +94,12 @@ class PgStore final : public BatchSink {
   // row gets or answers. In the transaction.
   absl::StatusOr<std::vector<AppendResult>> AssignSequences(std::span<const EventRow> rows,
                                                             int64_t last_sequence);
-  // Inserts `rows` (events, keys, rollups), sets last_sequence to
-  // `new_last` and notifies it, in one statement. In the transaction.
-  absl::Status WriteRows(std::span<const ToStore> rows, int64_t new_last);
+  // Inserts `rows` (events, keys, rollups; ascending sequences), sets
+  // last_sequence to the last one's and notifies it: one statement per
+  // kChunkBytes of payload. In the transaction.
+  absl::Status WriteRows(std::span<const ToStore> rows);
+  // One statement of WriteRows; `last` notifies.
+  absl::Status WriteChunk(std::span<const ToStore> rows, bool last);
   // Rolls back after `failure`, drops a broken connection, and returns
   // `failure`.
   absl::Status Abort(absl::Status failure);

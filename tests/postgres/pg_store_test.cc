@@ -461,6 +461,29 @@ TEST_F(PgStoreTest, TextPostgresCannotHoldIsReplacedAndRawKeptByteForByte) {
   EXPECT_EQ(Value("SELECT encode(raw, 'hex') FROM events"), Hex(row.raw));
 }
 
+TEST_F(PgStoreTest, ABatchOfLargePayloadsIsWrittenInPartsOfOneTransaction) {
+  std::unique_ptr<Archive> archive = Open();
+  ASSERT_NE(archive, nullptr);
+  NotifyRecorder recorder(db());
+  // 72 MiB of payload: more than one statement carries (64 MiB).
+  std::vector<EventRow> rows = {Row(1), Row(2), Row(3)};
+  for (size_t i = 0; i < rows.size(); ++i) {
+    rows[i].raw.assign(size_t{24} << 20, static_cast<char>('a' + i));
+  }
+  absl::StatusOr<std::vector<AppendResult>> results = archive->sink().AppendBatch(rows);
+  ASSERT_TRUE(results.ok()) << results.status();
+  EXPECT_EQ((*results)[2].sequence, 3);
+  EXPECT_EQ(Value("SELECT string_agg(length(raw)::text, ',' ORDER BY sequence) FROM events"),
+            absl::StrCat(24 << 20, ",", 24 << 20, ",", 24 << 20));
+  EXPECT_EQ(Value("SELECT string_agg(get_byte(raw, 1000)::text, ',' ORDER BY sequence) "
+                  "FROM events"),
+            "97,98,99");
+  EXPECT_EQ(Value("SELECT last_sequence FROM archive_state"), "3");
+  EXPECT_EQ(Value("SELECT sum(n) FROM counts_daily"), "3");
+  // One notification for the batch, when it committed.
+  EXPECT_EQ(recorder.WaitFor(3, std::chrono::seconds(2)), std::vector<int64_t>{3});
+}
+
 TEST_F(PgStoreTest, CopyInKeepsSequencesAndLaterAppendsGoAbove) {
   std::unique_ptr<Archive> archive = Open();
   ASSERT_NE(archive, nullptr);
