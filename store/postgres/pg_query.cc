@@ -66,15 +66,40 @@ std::vector<T> SortedUnique(std::vector<T> values) {
   return values;
 }
 
-bool IsPrefixPattern(std::string_view topic) {
-  return topic.size() >= 2 && topic.substr(topic.size() - 2) == ".*";
-}
-
 std::string SelectRows(bool with_raw) {
   return absl::StrCat("SELECT ", kRowColumnsButRaw, with_raw ? kRaw : kNoRaw, kFromEvents);
 }
 
 }  // namespace
+
+bool IsPrefixPattern(std::string_view topic) {
+  return topic.size() >= 2 && topic.substr(topic.size() - 2) == ".*";
+}
+
+std::optional<Query> ResolvePrefixes(const std::vector<std::string>& topics) {
+  Query out;
+  for (const std::string& topic : SortedUnique(topics)) {
+    if (!IsPrefixPattern(topic)) continue;
+    std::string low = topic.substr(0, topic.size() - 1);
+    std::string high = low;
+    high.back() = '/';
+    out.params.Text(low);
+    const int low_param = out.params.size();
+    out.params.Text(high);
+    const int high_param = out.params.size();
+    // A loose index scan: each step finds the next topic above the last.
+    if (!out.sql.empty()) out.sql += kUnionAll;
+    out.sql += absl::StrCat(
+        "(WITH RECURSIVE t(topic) AS ((SELECT topic FROM counts_daily_topic WHERE topic >= $",
+        low_param, " AND topic < $", high_param,
+        " ORDER BY topic LIMIT 1) UNION ALL SELECT (SELECT c.topic FROM counts_daily_topic c "
+        "WHERE c.topic > t.topic AND c.topic < $",
+        high_param, " ORDER BY c.topic LIMIT 1) FROM t WHERE t.topic IS NOT NULL) "
+        "SELECT topic FROM t WHERE topic IS NOT NULL)");
+  }
+  if (out.sql.empty()) return std::nullopt;
+  return out;
+}
 
 std::string Conditions::Bind(std::string_view text) {
   query_.params.Text(text);
@@ -231,6 +256,8 @@ Query BuildList(const ListQuery& query, int64_t limit) {
   if (split == Split::kPanel) filter.panel_ids.clear();
 
   Query out;
+  out.params.Int(limit);
+  const int limit_param = out.params.size();
   for (size_t arm = 0; arm < arms; ++arm) {
     Conditions conditions(out);
     conditions.AddFilter(filter);
@@ -251,13 +278,22 @@ Query BuildList(const ListQuery& query, int64_t limit) {
         break;
     }
     if (query.after) conditions.AddCursor(*query.after, query.descending);
+    if (arms == 1) {
+      out.sql += SelectRows(query.with_raw);
+      out.sql += conditions.Where();
+      break;
+    }
+    // Each arm ordered and limited on its own, so the planner merges them
+    // (a Merge Append of Limits) rather than sorting every match.
     if (arm > 0) out.sql += kUnionAll;
+    out.sql += "(";
     out.sql += SelectRows(query.with_raw);
     out.sql += conditions.Where();
+    out.sql += absl::StrCat(query.descending ? kOrderDescending : kOrderAscending, "$",
+                            limit_param, ")");
   }
-  out.params.Int(limit);
   out.sql += absl::StrCat(query.descending ? kOrderDescending : kOrderAscending, "$",
-                          out.params.size());
+                          limit_param);
   return out;
 }
 

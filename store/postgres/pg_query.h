@@ -60,6 +60,16 @@ class Conditions {
   std::vector<std::string> parts_;
 };
 
+// Whether `topic` is a "prefix.*" pattern.
+bool IsPrefixPattern(std::string_view topic);
+
+// The statement that resolves the "prefix.*" patterns among `topics` to the
+// stored topics they match (one text column, one topic a row), skipping
+// through counts_daily_topic's topic index; nullopt when `topics` holds no
+// pattern. The rollups hold every stored topic: the writer adds a topic's
+// first row in the transaction of its first event.
+std::optional<Query> ResolvePrefixes(const std::vector<std::string>& topics);
+
 // The statement List runs for `query` (and ScanEach, ascending): rows in
 // (occur_time, sequence) order (reversed when descending), at most `limit`.
 // A field that lists 2 to 64 values is split into one arm per value,

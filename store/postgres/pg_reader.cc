@@ -31,6 +31,23 @@ constexpr char kCursorName[] = "pdkarchive_scan";
 // catch-up stays bounded.
 constexpr int64_t kMaxSequencesPerRead = 8192;
 
+// Replaces the "prefix.*" patterns among `filter`'s topics by the stored
+// topics they match (so a list can walk each topic's index range in order).
+// False when the filter names topics and none is stored.
+absl::StatusOr<bool> ResolveTopics(Lease& lease, EventFilter& filter, std::string_view what) {
+  std::optional<Query> resolve = ResolvePrefixes(filter.topics);
+  if (!resolve) return true;
+  absl::StatusOr<Result> result = lease.Query(resolve->sql, resolve->params, what);
+  if (!result.ok()) return result.status();
+  std::vector<std::string> topics;
+  for (const std::string& topic : filter.topics) {
+    if (!IsPrefixPattern(topic)) topics.push_back(topic);
+  }
+  for (int i = 0; i < result->rows(); ++i) topics.emplace_back(result->bytes(i, 0));
+  filter.topics = std::move(topics);
+  return !filter.topics.empty();
+}
+
 class PgReader final : public ArchiveReader {
  public:
   explicit PgReader(std::unique_ptr<ConnectionPool> pool) : pool_(std::move(pool)) {}
@@ -62,8 +79,12 @@ absl::StatusOr<ListPage> PgReader::List(const ListQuery& query, const QueryContr
   if (query.limit < 1) return absl::InvalidArgumentError("limit must be >= 1");
   Lease lease(*pool_, Lane::kScan, control);
   if (!lease.status().ok()) return lease.status();
+  ListQuery resolved = query;
+  absl::StatusOr<bool> any = ResolveTopics(lease, resolved.filter, kWhat);
+  if (!any.ok()) return any.status();
+  if (!*any) return ListPage{};
   // One row more than asked for says whether more follow.
-  const Query built = BuildList(query, static_cast<int64_t>(query.limit) + 1);
+  const Query built = BuildList(resolved, static_cast<int64_t>(query.limit) + 1);
   absl::StatusOr<Result> result = lease.Query(built.sql, built.params, kWhat);
   if (!result.ok()) return result.status();
   ListPage page;
@@ -141,8 +162,14 @@ absl::StatusOr<ScanProgress> PgReader::ScanEach(const EventFilter& filter,
   query.limit = limit;
   query.after = after;
   query.with_raw = with_raw;
-  const Query built = BuildList(query, limit);
   ScanProgress progress;
+  absl::StatusOr<bool> any = ResolveTopics(lease, query.filter, kWhat);
+  if (!any.ok()) return any.status();
+  if (!*any) {
+    progress.exhausted = true;
+    return progress;
+  }
+  const Query built = BuildList(query, limit);
   EventView view;
   // Visits the rows of one result; false once the visitor stopped.
   auto visit_all = [&](const Result& result) {
