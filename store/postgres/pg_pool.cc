@@ -15,6 +15,9 @@ namespace {
 // this often.
 constexpr auto kCancelPoll = std::chrono::milliseconds(20);
 constexpr char kRollback[] = "ROLLBACK";
+// Counts group tens of thousands of rollup rows (door x day over a month):
+// room for their hash table in memory, on the reader's own sessions only.
+constexpr char kSessionSettings[] = "SET work_mem = '32MB'";
 // PQexecParams' resultFormat for binary columns.
 constexpr int kBinaryResults = 1;
 
@@ -71,6 +74,9 @@ absl::StatusOr<std::unique_ptr<Connection>> ConnectionPool::Acquire(
   }
   // Opened outside the lock: connecting takes round trips.
   absl::StatusOr<std::unique_ptr<Connection>> conn = Connection::Open(connect_);
+  if (conn.ok()) {
+    if (absl::Status set = (*conn)->Exec(kSessionSettings); !set.ok()) conn = set;
+  }
   if (!conn.ok()) {
     std::lock_guard lock(mu_);
     --open_;
@@ -161,12 +167,10 @@ Lease::~Lease() {
   // A transaction left open (an error between BEGIN and COMMIT) must not
   // reach the next borrower. A connection that was sent a cancel is closed
   // instead: the cancel might yet hit the next borrower's statement.
-  if (!cancelled && conn_->healthy() &&
-      PQtransactionStatus(conn_->raw()) != PQTRANS_IDLE) {
+  if (!cancelled && conn_->healthy() && PQtransactionStatus(conn_->raw()) != PQTRANS_IDLE) {
     (void)conn_->Exec(kRollback);
   }
-  const bool discard =
-      cancelled || PQtransactionStatus(conn_->raw()) != PQTRANS_IDLE;
+  const bool discard = cancelled || PQtransactionStatus(conn_->raw()) != PQTRANS_IDLE;
   pool_.Release(lane_, std::move(conn_), discard);
 }
 

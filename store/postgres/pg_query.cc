@@ -315,8 +315,8 @@ Query RowsAfterSequence(const EventFilter& filter, int64_t after, int64_t throug
   out.params.Int(after);
   const int after_param = out.params.size();
   out.params.Int(through);
-  conditions.Add(absl::StrCat("sequence > $", after_param, " AND sequence <= LEAST(s.last_sequence, $",
-                              out.params.size(), ")"));
+  conditions.Add(absl::StrCat("sequence > $", after_param,
+                              " AND sequence <= LEAST(s.last_sequence, $", out.params.size(), ")"));
   out.params.Int(limit);
   out.sql = absl::StrCat(
       "SELECT s.last_sequence, e.* FROM (SELECT last_sequence FROM archive_state WHERE id = 1) s "
