@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -58,6 +59,9 @@ constexpr size_t kMaxMergedArms = 64;
 // repeated values stay few, so a large filter cannot multiply into a huge
 // statement.
 constexpr size_t kMaxRepeatedArmValues = 2048;
+// Past this many values, an IN list binds one array instead of a parameter
+// each.
+constexpr size_t kMaxInParameters = 256;
 
 template <typename T>
 std::vector<T> SortedUnique(std::vector<T> values) {
@@ -113,11 +117,34 @@ std::string Conditions::Bind(int64_t value) {
 
 void Conditions::Add(std::string_view fragment) { parts_.emplace_back(fragment); }
 
-void Conditions::AddIn(std::string_view column, const std::vector<int64_t>& raw) {
+template <typename T>
+void Conditions::AddInList(std::string_view column, const std::vector<T>& raw) {
   if (raw.empty()) return;
-  const std::vector<int64_t> values = SortedUnique(raw);
+  const std::vector<T> values = SortedUnique(raw);
   if (values.size() == 1) {
     parts_.push_back(absl::StrCat(std::string(column), " = ", Bind(values[0])));
+    return;
+  }
+  if (values.size() > kMaxInParameters) {
+    // One array parameter: no filter can reach the protocol's limit of
+    // 65535 parameters.
+    std::string array = "{";
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (i > 0) array += ',';
+      if constexpr (std::is_same_v<T, int64_t>) {
+        array += std::to_string(values[i]);
+      } else {
+        array += '"';
+        for (char c : values[i]) {
+          if (c == '"' || c == '\\') array += '\\';
+          array += c;
+        }
+        array += '"';
+      }
+    }
+    array += '}';
+    constexpr const char* kArrayType = std::is_same_v<T, int64_t> ? "::bigint[])" : "::text[])";
+    parts_.push_back(absl::StrCat(std::string(column), " = ANY(", Bind(array), kArrayType));
     return;
   }
   std::string out = absl::StrCat(std::string(column), " IN (");
@@ -129,20 +156,12 @@ void Conditions::AddIn(std::string_view column, const std::vector<int64_t>& raw)
   parts_.push_back(std::move(out));
 }
 
-void Conditions::AddIn(std::string_view column, const std::vector<std::string>& raw) {
-  if (raw.empty()) return;
-  const std::vector<std::string> values = SortedUnique(raw);
-  if (values.size() == 1) {
-    parts_.push_back(absl::StrCat(std::string(column), " = ", Bind(values[0])));
-    return;
-  }
-  std::string out = absl::StrCat(std::string(column), " IN (");
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += Bind(values[i]);
-  }
-  out += ")";
-  parts_.push_back(std::move(out));
+void Conditions::AddIn(std::string_view column, const std::vector<int64_t>& values) {
+  AddInList(column, values);
+}
+
+void Conditions::AddIn(std::string_view column, const std::vector<std::string>& values) {
+  AddInList(column, values);
 }
 
 void Conditions::AddTopics(std::string_view column, const std::vector<std::string>& topics) {

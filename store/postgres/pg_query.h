@@ -33,8 +33,9 @@ class Conditions {
 
   // Adds a fixed fragment that binds nothing.
   void Add(std::string_view fragment);
-  // `column` IN ($a, $b, ...) (or = for one value) over the sorted distinct
-  // values; nothing when `values` is empty.
+  // `column` IN ($a, $b, ...) (or = for one value, or = ANY of one array
+  // parameter for hundreds) over the sorted distinct values; nothing when
+  // `values` is empty.
   void AddIn(std::string_view column, const std::vector<int64_t>& values);
   void AddIn(std::string_view column, const std::vector<std::string>& values);
   // The filter's topic patterns on `column`: exact names, and "prefix.*" as
@@ -53,6 +54,8 @@ class Conditions {
   std::string Where() const;
 
  private:
+  template <typename T>
+  void AddInList(std::string_view column, const std::vector<T>& values);
   std::string Bind(std::string_view text);
   std::string Bind(int64_t value);
 

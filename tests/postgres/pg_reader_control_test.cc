@@ -44,23 +44,17 @@ TEST_F(PgReaderTest, ListShapesWalkTheirIndexesInOrder) {
   // panels; the rollups summed from them.
   Params p;
   p.Int(kJan1);
-  ASSERT_TRUE(conn_
-                  ->Query("INSERT INTO events SELECT g, $1::bigint + g::bigint "
-                          "* 259000, $1::bigint, "
-                          "'topic.' || (g % 15) || '.x', 'panel', 'panel-' || "
-                          "(g % 20), 'ou1', "
-                          "NULLIF(g % 301, 300), 'Door', NULLIF(g % 503, 500), "
-                          "'', 'e' || g, "
-                          "'default', convert_to(repeat('x', 300), 'UTF8') "
-                          "FROM generate_series(1, 30000) g",
-                          p)
-                  .ok());
-  ASSERT_TRUE(conn_
-                  ->Exec("INSERT INTO counts_daily_topic SELECT floor(occur_time / "
-                         "86400000.0), "
-                         "topic, family, count(*) FROM events GROUP BY 1, 2, 3; "
-                         "UPDATE archive_state SET last_sequence = 30000; ANALYZE")
-                  .ok());
+  constexpr char kInsertRows[] =
+      "INSERT INTO events SELECT g, $1::bigint + g::bigint * 259000, $1::bigint, "
+      "'topic.' || (g % 15) || '.x', 'panel', 'panel-' || (g % 20), 'ou1', "
+      "NULLIF(g % 301, 300), 'Door', NULLIF(g % 503, 500), '', 'e' || g, 'default', "
+      "convert_to(repeat('x', 300), 'UTF8') FROM generate_series(1, 30000) g";
+  constexpr char kSumRollups[] =
+      "INSERT INTO counts_daily_topic SELECT floor(occur_time / 86400000.0), topic, family, "
+      "count(*) FROM events GROUP BY 1, 2, 3; "
+      "UPDATE archive_state SET last_sequence = 30000; ANALYZE";
+  ASSERT_TRUE(conn_->Query(kInsertRows, p).ok());
+  ASSERT_TRUE(conn_->Exec(kSumRollups).ok());
   struct Shape {
     std::string name;
     EventFilter filter;

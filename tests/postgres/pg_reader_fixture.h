@@ -142,7 +142,8 @@ inline std::vector<EventRow> SampleRows() {
       {"org.user.created", "org"},
       {"door", "unknown"},
       {"doorx.y", "unknown"}};
-  const std::vector<std::string> panels = {"p1", "p2", "p3"};
+  // One panel id with a quote and a backslash, as array literals escape them.
+  const std::vector<std::string> panels = {"p1", "p2", "p\"3\\"};
   std::vector<EventRow> rows;
   for (int i = 0; i < 420; ++i) {
     EventRow r;
@@ -362,7 +363,7 @@ inline std::vector<EventFilter> FilterShapes() {
   f = {};
   f.panel_ids = {"p2"};
   shapes.push_back(f);
-  f.panel_ids = {"p2", "p3"};
+  f.panel_ids = {"p2", "p\"3\\"};
   f.end_ms = kJan1 + 50 * kDay;
   shapes.push_back(f);
   f = {};
@@ -373,6 +374,12 @@ inline std::vector<EventFilter> FilterShapes() {
   f.door_ids = {1, 2};
   f.topics = {"door.*"};
   shapes.push_back(f);  // AND across fields
+  f = {};
+  // Hundreds of values: bound as one array each.
+  for (int door = -1; door < 400; ++door) f.door_ids.push_back(door);
+  f.panel_ids = {"p1", "p\"3\\"};
+  for (int panel = 0; panel < 300; ++panel) f.panel_ids.push_back(absl::StrCat("x\"", panel));
+  shapes.push_back(f);
   f = {};
   f.topics = {"no.such.*"};
   shapes.push_back(f);  // nothing

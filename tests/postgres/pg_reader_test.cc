@@ -115,11 +115,9 @@ TEST_F(PgReaderTest, MaxSequenceAndPageTokenKey) {
   const std::string key("k\0\xff-secret", 10);
   Params p;
   p.Bytes(key);
-  ASSERT_TRUE(conn_
-                  ->Query("INSERT INTO archive_meta (name, value) VALUES "
-                          "('page_token_key', $1)",
-                          p)
-                  .ok());
+  constexpr char kInsertKey[] =
+      "INSERT INTO archive_meta (name, value) VALUES ('page_token_key', $1)";
+  ASSERT_TRUE(conn_->Query(kInsertKey, p).ok());
   absl::StatusOr<std::string> got = reader_->PageTokenKey();
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, key);
