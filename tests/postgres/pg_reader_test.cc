@@ -155,6 +155,10 @@ TEST_F(PgReaderTest, CountsMatchTheModelFromRollupsAndFromEvents) {
   days = {};
   days.end_ms = kJan1;  // only the far past
   filters.push_back(days);
+  // kNoDoor is the rollups' "no door": as a filter value it is a door id.
+  days = {};
+  days.door_ids = {kNoDoor, 1};
+  filters.push_back(days);
   int rollup_counts = 0;
   int event_counts = 0;
   for (const EventFilter& filter : filters) {
