@@ -1,8 +1,7 @@
 #include "store/postgres/pg_query.h"
 
 #include <algorithm>
-#include <climits>
-#include <cstring>
+#include <cstdint>
 #include <type_traits>
 #include <utility>
 
