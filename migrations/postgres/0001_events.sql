@@ -85,6 +85,10 @@ CREATE TABLE counts_daily_topic (
   n      bigint  NOT NULL,
   PRIMARY KEY (day, topic, family)
 );
+-- The stored topics in order, for the reader to resolve a "prefix.*" filter
+-- into the exact topics it matches (a skip over this index, a few rows read
+-- per topic), so that a list walks each topic's index range in order.
+CREATE INDEX counts_daily_topic_by_topic ON counts_daily_topic (topic);
 
 -- For people reading the archive with psql. The payload is left out: it is
 -- kept byte for byte, which may not be valid UTF-8; convert_from(raw, 'UTF8')

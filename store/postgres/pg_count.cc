@@ -1,0 +1,169 @@
+#include "store/postgres/pg_count.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "timeutil/time_util.h"
+
+namespace pdkarchive::store::pg {
+namespace {
+
+// The first instant and day RFC 3339 can write (0000-01-01, a whole day).
+constexpr int64_t kMinMs = timeutil::kMinRfc3339Ms;
+constexpr int64_t kMinDay = timeutil::DayOf(timeutil::kMinRfc3339Ms);
+constexpr int64_t kMaxDay = timeutil::DayOf(timeutil::kMaxRfc3339Ms);
+static_assert(kMinMs % timeutil::kDayMs == 0);
+
+bool IsWholeDay(const std::optional<int64_t>& ms) { return !ms || *ms % timeutil::kDayMs == 0; }
+
+// The hours and days of the events are grouped as numbers counted from
+// kMinMs (non-negative, so integer division floors them), NULL outside the
+// years 0000-9999; ReadCountGroups formats each group's key once.
+std::string EventsTimeKey(int64_t unit_ms) {
+  return absl::StrCat("CASE WHEN occur_time BETWEEN ", kMinMs, " AND ", timeutil::kMaxRfc3339Ms,
+                      " THEN (occur_time - (", kMinMs, ")) / ", unit_ms, " END");
+}
+
+std::string KeyExpression(Dimension dimension, CountSource source) {
+  const bool rollup = source != CountSource::kEvents;
+  switch (dimension) {
+    case Dimension::kTopic:
+      return "topic";
+    case Dimension::kPanel:
+      return "panel_id";
+    case Dimension::kDoor:
+      return "door_id";
+    case Dimension::kPerson:
+      return "person_id";
+    case Dimension::kHour:
+      return EventsTimeKey(timeutil::kHourMs);
+    case Dimension::kDay:
+      if (!rollup) return EventsTimeKey(timeutil::kDayMs);
+      return absl::StrCat("CASE WHEN day BETWEEN ", kMinDay, " AND ", kMaxDay,
+                          " THEN day::bigint END");
+  }
+  return "topic";
+}
+
+std::string KeyText(Dimension dimension, CountSource source, const Result& result, int row,
+                    int column) {
+  switch (dimension) {
+    case Dimension::kTopic:
+    case Dimension::kPanel:
+      return std::string(result.bytes(row, column));
+    case Dimension::kDoor:
+    case Dimension::kPerson: {
+      const std::optional<int64_t> id = BinaryOptionalInt(result, row, column);
+      // In the rollups kNoDoor stands for "no door".
+      if (!id || (source != CountSource::kEvents && *id == kNoDoor)) return "";
+      return std::to_string(*id);
+    }
+    case Dimension::kHour: {
+      const std::optional<int64_t> hour = BinaryOptionalInt(result, row, column);
+      if (!hour) return "";
+      return timeutil::FormatHourKey(kMinMs + *hour * timeutil::kHourMs).value_or("");
+    }
+    case Dimension::kDay: {
+      const std::optional<int64_t> day = BinaryOptionalInt(result, row, column);
+      if (!day) return "";
+      return timeutil::FormatDayKey(source == CountSource::kEvents ? kMinDay + *day : *day)
+          .value_or("");
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+CountSource ChooseCountSource(const EventFilter& filter,
+                              const std::vector<Dimension>& dimensions) {
+  if (!filter.person_ids.empty() || !filter.ou_ids.empty() || !IsWholeDay(filter.start_ms) ||
+      !IsWholeDay(filter.end_ms)) {
+    return CountSource::kEvents;
+  }
+  // In the rollups kNoDoor stands for "no door"; a filter on that number
+  // asks for events whose door is that number, which only the events know.
+  if (std::find(filter.door_ids.begin(), filter.door_ids.end(), kNoDoor) !=
+      filter.door_ids.end()) {
+    return CountSource::kEvents;
+  }
+  bool topic_and_day_only = filter.panel_ids.empty() && filter.door_ids.empty();
+  for (Dimension d : dimensions) {
+    if (d == Dimension::kPerson || d == Dimension::kHour) return CountSource::kEvents;
+    if (d == Dimension::kPanel || d == Dimension::kDoor) topic_and_day_only = false;
+  }
+  return topic_and_day_only ? CountSource::kDailyTopic : CountSource::kDaily;
+}
+
+Query BuildCount(const EventFilter& filter, const std::vector<Dimension>& dimensions,
+                 CountSource source, int64_t max_rows) {
+  Query out;
+  Conditions conditions(out);
+  conditions.AddFilter(filter, /*by_day=*/source != CountSource::kEvents);
+  std::string keys;
+  std::string positions;
+  for (size_t i = 0; i < dimensions.size(); ++i) {
+    if (i > 0) {
+      keys += ", ";
+      positions += ", ";
+    }
+    keys += KeyExpression(dimensions[i], source);
+    positions += std::to_string(i + 1);
+  }
+  out.sql = "SELECT ";
+  if (!keys.empty()) out.sql += keys + ", ";
+  switch (source) {
+    case CountSource::kEvents:
+      out.sql += "COUNT(*) FROM events";
+      break;
+    case CountSource::kDaily:
+      out.sql += "COALESCE(SUM(n), 0)::bigint FROM counts_daily";
+      break;
+    case CountSource::kDailyTopic:
+      out.sql += "COALESCE(SUM(n), 0)::bigint FROM counts_daily_topic";
+      break;
+  }
+  out.sql += conditions.Where();
+  if (!positions.empty()) {
+    out.sql += " GROUP BY " + positions;
+    if (max_rows > 0) {
+      out.params.Int(max_rows);
+      out.sql += absl::StrCat(" LIMIT $", out.params.size());
+    }
+  }
+  return out;
+}
+
+std::vector<CountGroup> ReadCountGroups(const Result& result,
+                                        const std::vector<Dimension>& dimensions,
+                                        CountSource source) {
+  const int key_count = static_cast<int>(dimensions.size());
+  std::vector<CountGroup> groups;
+  groups.reserve(static_cast<size_t>(result.rows()));
+  for (int row = 0; row < result.rows(); ++row) {
+    CountGroup& group = groups.emplace_back();
+    group.key.reserve(dimensions.size());
+    for (int i = 0; i < key_count; ++i) {
+      group.key.push_back(KeyText(dimensions[static_cast<size_t>(i)], source, result, row, i));
+    }
+    group.count = BinaryInt(result, row, key_count);
+  }
+  if (dimensions.empty() && groups.empty()) groups.push_back({});
+  std::sort(groups.begin(), groups.end(),
+            [](const CountGroup& a, const CountGroup& b) { return a.key < b.key; });
+  // Distinct numbers give distinct keys, but stay safe: equal keys sum.
+  size_t last = 0;
+  for (size_t i = 1; i < groups.size(); ++i) {
+    if (groups[i].key == groups[last].key) {
+      groups[last].count += groups[i].count;
+    } else if (++last != i) {
+      groups[last] = std::move(groups[i]);
+    }
+  }
+  if (!groups.empty()) groups.resize(last + 1);
+  return groups;
+}
+
+}  // namespace pdkarchive::store::pg
