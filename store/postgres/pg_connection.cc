@@ -164,6 +164,8 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectOption
     }
     return absl::UnavailableError(text);
   }
+  // Notices ("relation already exists, skipping") are not for our users.
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
   std::unique_ptr<Connection> connection(new Connection(conn));
   absl::Status set_up = connection->Exec(
       "SET TIME ZONE 'UTC'; SET synchronous_commit = on; "
