@@ -109,10 +109,13 @@ class Lease {
   // Runs statements without parameters or results (BEGIN, COMMIT).
   absl::Status Exec(std::string_view sql, std::string_view what);
 
+  // DeadlineExceeded or Cancelled when the control says stop by now; OK
+  // otherwise. For work done on the client after a statement (decoding,
+  // sorting many groups), which the server-side cancel cannot reach.
+  absl::Status CheckControl(std::string_view what) const;
+
  private:
   absl::Status Failed(absl::Status status, std::string_view what);
-  // DeadlineExceeded or Cancelled when the control already says stop.
-  absl::Status CheckControl(std::string_view what) const;
 
   ConnectionPool& pool_;
   const Lane lane_;

@@ -145,7 +145,11 @@ absl::StatusOr<std::vector<CountGroup>> PgReader::Count(const EventFilter& filte
         absl::StrCat("the count has more than ", max_groups,
                      " groups; narrow the filter or group by fewer dimensions"));
   }
-  return ReadCountGroups(*result, dimensions, source);
+  std::vector<CountGroup> groups = ReadCountGroups(*result, dimensions, source);
+  // Formatting and sorting many groups takes a while too: past the deadline
+  // the answer is as late as an unfinished one.
+  if (absl::Status stopped = lease.CheckControl(kWhat); !stopped.ok()) return stopped;
+  return groups;
 }
 
 absl::StatusOr<ScanProgress> PgReader::ScanEach(const EventFilter& filter,
