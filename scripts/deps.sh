@@ -12,7 +12,7 @@ packages=(
 )
 for option in "$@"; do
   case "$option" in
-    --with-test-tools) packages+=(python3 sqlite3 postgresql-15 prometheus nginx openssl systemd) ;;
+    --with-test-tools) packages+=(python3 sqlite3 postgresql-15 prometheus nginx openssl systemd strace) ;;
     --with-fuzz-tools) packages+=(clang-14 libclang-rt-14-dev) ;;
     *) echo "deps.sh: unknown option $option" >&2; exit 2 ;;
   esac

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -20,7 +21,9 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -28,9 +31,13 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "tests/test_support/http_client.h"
 #include "tests/test_support/server_process.h"
 #include "tests/test_support/test_archive.h"
@@ -50,6 +57,7 @@ constexpr char kNginx[] = "/usr/sbin/nginx";
 constexpr char kPromtool[] = "/usr/bin/promtool";
 constexpr char kSystemdAnalyze[] = "/usr/bin/systemd-analyze";
 constexpr char kOpenssl[] = "/usr/bin/openssl";
+constexpr char kStrace[] = "/usr/bin/strace";
 
 std::string SourcePath(const std::string& relative) {
   return absl::StrCat(PDKARCHIVE_SOURCE_DIR, "/", relative);
@@ -217,11 +225,26 @@ class Child {
     return std::unique_ptr<Child>(new Child(pid));
   }
   ~Child() {
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      ::waitpid(pid_, nullptr, 0);
+    }
   }
-  bool Running() { return ::waitpid(pid_, nullptr, WNOHANG) == 0; }
+  bool Running() {
+    if (pid_ <= 0) return false;
+    if (::waitpid(pid_, nullptr, WNOHANG) == 0) return true;
+    pid_ = -1;
+    return false;
+  }
+  // Waits up to `timeout` for the exit.
+  bool Wait(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (Running()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return true;
+  }
 
  private:
   explicit Child(pid_t pid) : pid_(pid) {}
@@ -307,6 +330,180 @@ TEST_P(MetricsTest, PromtoolAcceptsMetricsWithoutLintWarnings) {
   ASSERT_TRUE(code.ok());
   EXPECT_EQ(*code, 0);
 }
+
+// ---------------------------------------------------------------------------
+// The unit's system-call filter lets serve do its work: serve under strace
+// (as an unprivileged user, like the unit's DynamicUser) through start-up,
+// deliveries, /metrics, every client command and SIGTERM; every system call
+// it made must be one the unit's SystemCallFilter= lines allow, as
+// systemd-analyze expands them.
+
+// The system calls of each group `systemd-analyze syscall-filter` lists.
+std::map<std::string, std::vector<std::string>> SyscallGroups(const std::string& listing) {
+  std::map<std::string, std::vector<std::string>> groups;
+  std::string group;
+  for (absl::string_view line : absl::StrSplit(listing, '\n')) {
+    if (absl::StartsWith(line, "@")) {
+      group = std::string(line.substr(0, line.find(' ')));
+      continue;
+    }
+    line = absl::StripAsciiWhitespace(line);
+    if (group.empty() || line.empty() || line[0] == '#') continue;
+    groups[group].emplace_back(line.substr(0, line.find(' ')));
+  }
+  return groups;
+}
+
+void Expand(const std::map<std::string, std::vector<std::string>>& groups,
+            const std::string& item, std::set<std::string>& out) {
+  if (item.empty() || item[0] != '@') {
+    out.insert(item);
+    return;
+  }
+  auto it = groups.find(item);
+  if (it == groups.end()) return;
+  for (const std::string& member : it->second) Expand(groups, member, out);
+}
+
+// The system calls named on each line of strace -f output after `main_pid`
+// exec'd `binary` (what strace's own child did before that is not serve's).
+std::set<std::string> SyscallsAfterExec(const std::string& trace, int main_pid,
+                                        const std::string& binary) {
+  std::set<std::string> used;
+  bool exec_seen = false;
+  for (absl::string_view line : absl::StrSplit(trace, '\n')) {
+    const size_t space = line.find(' ');
+    int pid = 0;
+    if (space == absl::string_view::npos || !absl::SimpleAtoi(line.substr(0, space), &pid)) {
+      continue;
+    }
+    absl::string_view call = absl::StripLeadingAsciiWhitespace(line.substr(space));
+    if (pid == main_pid && !exec_seen) {
+      exec_seen = absl::StartsWith(call, absl::StrCat("execve(\"", binary, "\""));
+      if (!exec_seen) continue;
+    }
+    if (absl::StartsWith(call, "<... ")) call.remove_prefix(5);
+    const size_t name_end = call.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_");
+    if (name_end == 0 || name_end == absl::string_view::npos) continue;
+    if (call[name_end] != '(' && call[name_end] != ' ') continue;
+    used.emplace(call.substr(0, name_end));
+  }
+  return used;
+}
+
+class SandboxTest : public DeployTest,
+                    public ::testing::WithParamInterface<testing::Engine> {};
+
+TEST_P(SandboxTest, ServeMakesOnlySystemCallsTheUnitAllows) {
+  ASSERT_TRUE(Installed(kSystemdAnalyze));
+  ASSERT_TRUE(Installed(kStrace));
+  const std::string unit = ReadFile(SourcePath("deploy/systemd/pdk-archive.service"));
+  CommandResult listing = RunProgram({kSystemdAnalyze, "syscall-filter"});
+  ASSERT_EQ(listing.exit_code, 0) << listing.err;
+  const auto groups = SyscallGroups(listing.out);
+  ASSERT_TRUE(groups.count("@system-service")) << listing.out;
+  std::set<std::string> allowed;
+  std::set<std::string> denied;
+  int filter_lines = 0;
+  for (absl::string_view line : absl::StrSplit(unit, '\n')) {
+    if (!absl::ConsumePrefix(&line, "SystemCallFilter=")) continue;
+    ++filter_lines;
+    const bool deny = absl::ConsumePrefix(&line, "~");
+    for (absl::string_view item : absl::StrSplit(line, ' ', absl::SkipEmpty())) {
+      Expand(groups, std::string(item), deny ? denied : allowed);
+    }
+  }
+  ASSERT_GT(filter_lines, 0) << "the unit has no SystemCallFilter=";
+  ASSERT_GT(allowed.size(), 100u);
+
+  // The archive's directory belongs to the unprivileged user, as the unit's
+  // StateDirectory= belongs to its DynamicUser.
+  const fs::path state = dir_ / "state";
+  fs::create_directories(state);
+  std::vector<std::string> argv = {kStrace, "-f", "-qq", "-o", (dir_ / "trace.txt").string()};
+  if (::geteuid() == 0) {
+    const passwd* nobody = ::getpwnam("nobody");
+    ASSERT_NE(nobody, nullptr);
+    ASSERT_EQ(::chown(state.c_str(), nobody->pw_uid, nobody->pw_gid), 0);
+    argv.insert(argv.end(), {"-u", "nobody"});
+  }
+  auto archive = testing::TestArchive::Create(GetParam(), state);
+  ASSERT_TRUE(archive.ok()) << archive.status();
+  const std::string secret_file = (dir_ / "secret").string();
+  WriteFile(secret_file, kSecret);
+  ::chmod(secret_file.c_str(), 0644);
+  const std::string binary = testing::BinaryPath();
+  argv.insert(argv.end(), {binary, "serve", "--db", (*archive)->db(), "--http-listen",
+                           "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--secret-file",
+                           secret_file});
+  auto traced = Child::Start(argv, dir_ / "serve.out");
+  ASSERT_TRUE(traced.ok()) << traced.status();
+
+  // Serve's own pid (from its execve line) and its ports (from its stdout).
+  int serve_pid = 0;
+  int http_port = 0;
+  std::string grpc_address;
+  for (int i = 0; i < 600 && (http_port == 0 || grpc_address.empty()); ++i) {
+    ASSERT_TRUE((*traced)->Running()) << ReadFile(dir_ / "serve.out");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const std::string out = ReadFile(dir_ / "serve.out");
+    for (absl::string_view line : absl::StrSplit(out, '\n')) {
+      if (absl::ConsumePrefix(&line, "http listening on ")) {
+        ASSERT_TRUE(absl::SimpleAtoi(line.substr(line.rfind(':') + 1), &http_port));
+      } else if (absl::ConsumePrefix(&line, "grpc listening on ")) {
+        grpc_address = std::string(line);
+      }
+    }
+  }
+  ASSERT_GT(http_port, 0) << ReadFile(dir_ / "serve.out");
+  for (absl::string_view line : absl::StrSplit(ReadFile(dir_ / "trace.txt"), '\n')) {
+    if (absl::StrContains(line, absl::StrCat("execve(\"", binary, "\""))) {
+      ASSERT_TRUE(absl::SimpleAtoi(line.substr(0, line.find(' ')), &serve_pid));
+      break;
+    }
+  }
+  ASSERT_GT(serve_pid, 0);
+  // Whatever happens below, serve does not outlive the test.
+  struct KillOnExit {
+    int pid;
+    ~KillOnExit() { ::kill(pid, SIGKILL); }
+  } kill_on_exit{serve_pid};
+
+  for (int i = 1; i <= 20; ++i) {
+    const std::string body = Event(absl::StrCat("sandbox-", i % 15), i % 4);
+    auto r = testing::HttpRequest(http_port, "POST", "/webhooks", body,
+                                  testing::SignedHeaders(kSecret, body));
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 200) << r->body;
+  }
+  for (const char* path : {"/metrics", "/healthz"}) {
+    auto r = testing::HttpRequest(http_port, "GET", path);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 200) << path;
+  }
+  auto events = RunCli({"events", "--server", grpc_address, "--door", "1", "--json"});
+  EXPECT_EQ(events.exit_code, 0) << events.err;
+  auto count = RunCli({"count", "--server", grpc_address, "--by", "door,day"});
+  EXPECT_EQ(count.exit_code, 0) << count.err;
+  auto exported = RunCli({"export", "--server", grpc_address, "-o", "/dev/null"});
+  EXPECT_EQ(exported.exit_code, 0) << exported.err;
+  ASSERT_EQ(::kill(serve_pid, SIGTERM), 0);
+  ASSERT_TRUE((*traced)->Wait(std::chrono::seconds(30)));
+  EXPECT_TRUE(absl::StrContains(ReadFile(dir_ / "serve.out"), "shutting down"));
+
+  const std::set<std::string> used =
+      SyscallsAfterExec(ReadFile(dir_ / "trace.txt"), serve_pid, binary);
+  ASSERT_GT(used.size(), 30u);
+  std::vector<std::string> refused;
+  for (const std::string& call : used) {
+    if (!allowed.count(call) || denied.count(call)) refused.push_back(call);
+  }
+  EXPECT_TRUE(refused.empty()) << "the unit's SystemCallFilter= would refuse: "
+                               << absl::StrJoin(refused, ", ");
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, SandboxTest, ::testing::ValuesIn(testing::AllEngines()),
+                         ::testing::PrintToStringParamName());
 
 INSTANTIATE_TEST_SUITE_P(Engines, MetricsTest, ::testing::ValuesIn(testing::AllEngines()),
                          ::testing::PrintToStringParamName());
