@@ -205,7 +205,8 @@ absl::Status FlagSet::ApplyConfig(const std::string& path,
           if (absl::Status s = flag->set(**node.as_string()); !s.ok()) return s;
           break;
         }
-        if (!node.is_array() || !node.as_array()->is_homogeneous(toml::node_type::string)) {
+        if (!node.is_array() || (!node.as_array()->empty() &&
+                                 !node.as_array()->is_homogeneous(toml::node_type::string))) {
           return wrong_type("a string or an array of strings");
         }
         for (const toml::node& item : *node.as_array()) {

@@ -157,6 +157,11 @@ TEST_F(ConfigTest, AWrongTypeIsRefusedByName) {
     EXPECT_EQ(r.exit_code, 2) << c.toml;
     EXPECT_TRUE(absl::StrContains(r.err, c.expected)) << c.toml << r.err;
   }
+  const std::string list_config = WriteConfig("list.toml", "door = [3]\n");
+  auto l = RunCli({"events", "--config", list_config});
+  EXPECT_EQ(l.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(l.err, "key \"door\" wants a string or an array of strings"))
+      << l.err;
   const std::string bool_config = WriteConfig("bool.toml", "json = \"yes\"\n");
   auto b = RunCli({"count", "--config", bool_config});
   EXPECT_EQ(b.exit_code, 2);
