@@ -302,7 +302,15 @@ TEST_P(MetricsTest, PromtoolAcceptsMetricsWithoutLintWarnings) {
   // The renamed histogram is in seconds, with its buckets' bounds in seconds.
   EXPECT_TRUE(absl::StrContains(text, "\n# TYPE pdkarchive_commit_latency_seconds histogram\n"));
   EXPECT_TRUE(absl::StrContains(text, "\npdkarchive_commit_latency_seconds_bucket{le=\"0.001\"} "));
-  EXPECT_TRUE(absl::StrContains(text, "\npdkarchive_commit_latency_seconds_sum 0.")) << text;
+  const std::string sum_key = "\npdkarchive_commit_latency_seconds_sum ";
+  const size_t sum_at = text.find(sum_key);
+  ASSERT_NE(sum_at, std::string::npos) << text;
+  double sum = -1;
+  EXPECT_TRUE(absl::SimpleAtod(
+      text.substr(sum_at + sum_key.size(), text.find('\n', sum_at + 1) - sum_at - sum_key.size()),
+      &sum));
+  EXPECT_GT(sum, 0);
+  EXPECT_LT(sum, 60) << "seconds, not milliseconds";
   EXPECT_TRUE(absl::StrContains(text, "\npdkarchive_deliveries_total{result=\"duplicate\"} 1\n"));
   EXPECT_FALSE(absl::StrContains(text, "millisecond")) << text;
 
