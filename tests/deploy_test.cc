@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -519,6 +520,80 @@ INSTANTIATE_TEST_SUITE_P(Engines, MetricsTest, ::testing::ValuesIn(testing::AllE
 // ---------------------------------------------------------------------------
 // nginx + TLS in front of serve, configured by deploy/nginx/pdk-archive.conf.
 
+// Fault injection for the proxy's retry: a node that answers every request
+// 503 with Retry-After (as serve does when its store cannot commit) and
+// stores nothing. Listens on 127.0.0.1:port() until destroyed.
+class RefusingNode {
+ public:
+  RefusingNode() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+        ::listen(fd_, 16) == 0 &&
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port_ = ntohs(addr.sin_port);
+    }
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~RefusingNode() {
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+  }
+  int port() const { return port_; }
+  int requests() const { return requests_.load(); }
+
+ private:
+  void Serve() {
+    for (;;) {
+      const int conn = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (conn < 0) return;
+      const timeval timeout{5, 0};
+      ::setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+      // Read the head and its Content-Length body, then refuse.
+      std::string in;
+      char buffer[65536];
+      size_t need = std::string::npos;
+      while (need == std::string::npos || in.size() < need) {
+        const ssize_t n = ::recv(conn, buffer, sizeof(buffer), 0);
+        if (n <= 0) break;
+        in.append(buffer, static_cast<size_t>(n));
+        const size_t head_end = in.find("\r\n\r\n");
+        if (need == std::string::npos && head_end != std::string::npos) {
+          size_t length = 0;
+          const std::string head = absl::AsciiStrToLower(in.substr(0, head_end));
+          const size_t at = head.find("\ncontent-length:");
+          if (at != std::string::npos) {
+            const size_t start = at + 16;
+            (void)absl::SimpleAtoi(
+                absl::StripAsciiWhitespace(head.substr(start, head.find('\r', start) - start)),
+                &length);
+          }
+          need = head_end + 4 + length;
+        }
+      }
+      if (need != std::string::npos) {
+        ++requests_;
+        const std::string body = R"({"error":"the store cannot commit"})";
+        const std::string reply = absl::StrCat(
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            "Retry-After: 1\r\nContent-Length: ", body.size(), "\r\nConnection: close\r\n\r\n",
+            body);
+        (void)::send(conn, reply.data(), reply.size(), MSG_NOSIGNAL);
+      }
+      ::close(conn);
+    }
+  }
+
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<int> requests_{0};
+  std::thread thread_;
+};
+
 TEST_F(DeployTest, NginxTerminatesTlsForASignedPdkDelivery) {
   ASSERT_TRUE(Installed(kNginx));
   ASSERT_TRUE(Installed(kOpenssl));
@@ -545,8 +620,13 @@ TEST_F(DeployTest, NginxTerminatesTlsForASignedPdkDelivery) {
   site = ReplaceOnce(site, "listen 443 ssl;", absl::StrCat("listen 127.0.0.1:", https_port,
                                                             " ssl;"));
   site = ReplaceOnce(site, "listen [::]:443 ssl;", "");
+  // Two nodes: one refusing every request with 503, then the real serve.
+  RefusingNode refusing;
+  ASSERT_GT(refusing.port(), 0);
   site = ReplaceOnce(site, "server 127.0.0.1:8080 ",
-                     absl::StrCat("server 127.0.0.1:", server->http_port(), " "));
+                     absl::StrCat("server 127.0.0.1:", refusing.port(),
+                                  " max_fails=0;\n    server 127.0.0.1:", server->http_port(),
+                                  " "));
   site = ReplaceOnce(site, "/etc/ssl/certs/pdk-archive.pem", cert);
   site = ReplaceOnce(site, "/etc/ssl/private/pdk-archive.key", key);
   ASSERT_FALSE(HasFailure());
@@ -617,10 +697,23 @@ TEST_F(DeployTest, NginxTerminatesTlsForASignedPdkDelivery) {
   ASSERT_TRUE(metrics.ok());
   EXPECT_EQ(metrics->status, 404);
 
+  // nginx retried on the other node what the refusing one answered 503
+  // (a POST: proxy_next_upstream's non_idempotent), and every delivery
+  // above still got serve's own answer.
+  for (int i = 3; i <= 6; ++i) {
+    const std::string b = Event(absl::StrCat("nginx-", i), 1);
+    auto r = HttpsExchange(https_port, cert, PdkPost("/webhooks", b, Signature(b)));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, 200) << r->body;
+    EXPECT_TRUE(absl::StrContains(r->body, "\"duplicate\":false")) << r->body;
+  }
+  EXPECT_GE(refusing.requests(), 2);
+
   // Read back through the archive's own query API.
   auto events = RunCli({"events", "--server", server->grpc_address(), "--json"});
   EXPECT_EQ(events.exit_code, 0) << events.err;
   EXPECT_TRUE(absl::StrContains(events.out, "\"nginx-1\"")) << events.out;
+  EXPECT_TRUE(absl::StrContains(events.out, "\"nginx-6\"")) << events.out;
   EXPECT_FALSE(absl::StrContains(events.out, "\"nginx-2\"")) << events.out;
 }
 
