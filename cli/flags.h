@@ -4,7 +4,7 @@
 //
 // Every FlagSet also takes "--config FILE": a TOML file whose top-level keys
 // are the long flag names without the dashes (db = "...", max-body-bytes =
-// 1048576, grpc-insecure = true, by = ["door", "day"]). A flag given on the
+// 1048576, json = true, by = ["door", "day"]). A flag given on the
 // command line wins over the file. An unknown key, a value of the wrong TOML
 // type and a key whose flag has a "-file" twin (a secret: it belongs in that
 // file, so the config file may be world-readable) are errors naming the key.
