@@ -578,7 +578,7 @@ struct ServerMetrics {
   bool ok = false;
   double batch_rows = 0;  // pdkarchive_commit_batch_size_sum
   double batches = 0;     // pdkarchive_commit_batch_size_count
-  double commit_ms = 0;   // pdkarchive_commit_latency_milliseconds_sum
+  double commit_ms = 0;   // pdkarchive_commit_latency_seconds_sum, in ms
   double accepted = 0;    // pdkarchive_deliveries_total{result="accepted"}
 };
 
@@ -621,8 +621,8 @@ ServerMetrics ScrapeMetrics(const Config& config) {
       m.batch_rows = *v, ++found;
     if (auto v = value_of("pdkarchive_commit_batch_size_count"))
       m.batches = *v, ++found;
-    if (auto v = value_of("pdkarchive_commit_latency_milliseconds_sum")) {
-      m.commit_ms = *v;
+    if (auto v = value_of("pdkarchive_commit_latency_seconds_sum")) {
+      m.commit_ms = *v * 1000;
       ++found;
     }
     if (auto v = value_of("pdkarchive_deliveries_total{result=\"accepted\"}")) {

@@ -258,7 +258,7 @@ REPORT="$OUT_DIR/results-$STAMP.md"
   echo
   echo "Latency is per request, from send (closed loop) or from the scheduled send time"
   echo "(fixed rate) to the 200. Mean batch and commit time come from GET /metrics"
-  echo "(pdkarchive_commit_batch_size and _latency_milliseconds, _sum/_count diffed over the"
+  echo "(pdkarchive_commit_batch_size and _latency_seconds, _sum/_count diffed over the"
   echo "measured window). \"fsync ms before\": a 200-write dd probe just before the level (the"
   echo "disk is shared; this moves). \"check\": every 200 is a row in the archive (pdk-archive count)."
   echo

@@ -1,6 +1,13 @@
 // A small command-line flag parser: "--name value", "--name=value" and
 // boolean "--name". Each command declares its flags, with help text, then
 // parses its arguments; unknown flags and missing values are errors.
+//
+// Every FlagSet also takes "--config FILE": a TOML file whose top-level keys
+// are the long flag names without the dashes (db = "...", max-body-bytes =
+// 1048576, json = true, by = ["door", "day"]). A flag given on the
+// command line wins over the file. An unknown key, a value of the wrong TOML
+// type and a key whose flag has a "-file" twin (a secret: it belongs in that
+// file, so the config file may be world-readable) are errors naming the key.
 #ifndef PDKARCHIVE_CLI_FLAGS_H_
 #define PDKARCHIVE_CLI_FLAGS_H_
 
@@ -35,9 +42,11 @@ class FlagSet {
   // Makes "-`short_name`" mean "--`long_name`" (e.g. "-o" for "--output").
   void Alias(char short_name, std::string long_name);
 
-  // Parses `args` (without the program and command names). Non-flag
-  // arguments go to `positional` when it is given, else they are errors.
-  // Sets help_requested() on --help / -h. InvalidArgument says what is wrong.
+  // Parses `args` (without the program and command names), then the
+  // --config file if one is named. Non-flag arguments go to `positional`
+  // when it is given, else they are errors. Sets help_requested() on
+  // --help / -h. InvalidArgument says what is wrong (for the config file:
+  // its path, the key and the line).
   absl::Status Parse(const std::vector<std::string>& args,
                      std::vector<std::string>* positional = nullptr);
 
@@ -45,7 +54,9 @@ class FlagSet {
   std::string Help() const;
 
  private:
+  enum class Kind { kString, kInt, kBool, kList };
   struct Flag {
+    Kind kind = Kind::kString;
     std::string name;
     std::string value_name;  // empty for booleans
     std::string help;
@@ -53,6 +64,8 @@ class FlagSet {
     std::function<absl::Status(const std::string&)> set;
   };
   const Flag* Find(const std::string& name) const;
+  // Applies the TOML file at `path` to the flags not in `given`.
+  absl::Status ApplyConfig(const std::string& path, const std::vector<std::string>& given);
 
   std::string usage_;
   std::string description_;

@@ -13,16 +13,17 @@ constexpr const char* kResultLabels[] = {
     "too_large", "method_not_allowed", "not_found", "unavailable"};
 static_assert(std::size(kResultLabels) == static_cast<size_t>(DeliveryResult::kCount));
 
-// Appends a cumulative Prometheus histogram from per-bucket counts.
-template <typename Bound, size_t N>
+// Appends a cumulative Prometheus histogram from per-bucket counts;
+// `le(bounds[i])` is bucket i's upper bound as printed in its le label.
+template <typename Bound, size_t N, typename Le>
 void AppendHistogram(std::string& out, const char* name, const char* help,
                      const Bound (&bounds)[N], const uint64_t (&buckets)[N + 1],
-                     const std::string& sum) {
+                     const std::string& sum, Le le) {
   absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " histogram\n");
   uint64_t cumulative = 0;
   for (size_t i = 0; i < N; ++i) {
     cumulative += buckets[i];
-    absl::StrAppend(&out, name, "_bucket{le=\"", bounds[i], "\"} ", cumulative, "\n");
+    absl::StrAppend(&out, name, "_bucket{le=\"", le(bounds[i]), "\"} ", cumulative, "\n");
   }
   cumulative += buckets[N];
   absl::StrAppend(&out, name, "_bucket{le=\"+Inf\"} ", cumulative, "\n", name, "_sum ",
@@ -75,13 +76,15 @@ std::string Metrics::Render(const store::WriterStats& writer) const {
   }
   AppendHistogram(out, "pdkarchive_commit_batch_size", "Events per committed transaction.",
                   store::kBatchSizeBounds, writer.batch_size_buckets,
-                  absl::StrCat(writer.rows));
-  AppendHistogram(out, "pdkarchive_commit_latency_milliseconds",
-                  "Time to write and fsync one batch.", store::kCommitMsBounds,
+                  absl::StrCat(writer.rows), [](size_t bound) { return absl::StrCat(bound); });
+  // Seconds, Prometheus' base unit: the bounds are whole milliseconds.
+  AppendHistogram(out, "pdkarchive_commit_latency_seconds",
+                  "Time to write and make durable one batch.", store::kCommitMsBounds,
                   writer.commit_ms_buckets,
-                  // Exact to the microsecond (a double would round past 1e6).
-                  absl::StrFormat("%d.%03d", writer.commit_micros / 1000,
-                                  writer.commit_micros % 1000));
+                  // Exact to the microsecond (a double would round past 1e6 s).
+                  absl::StrFormat("%d.%06d", writer.commit_micros / 1000000,
+                                  writer.commit_micros % 1000000),
+                  [](uint64_t ms) { return absl::StrCat(static_cast<double>(ms) / 1000); });
   return out;
 }
 

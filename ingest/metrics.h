@@ -35,7 +35,9 @@ class Metrics {
   uint64_t unreadable_fields() const { return unreadable_fields_.load(); }
 
   // The Prometheus text exposition of these counters and of `writer`'s
-  // batch-size and commit-latency histograms, all prefixed `pdkarchive_`.
+  // batch-size and commit-latency histograms, all prefixed `pdkarchive_`,
+  // in Prometheus' conventions (base units: the latency is in seconds;
+  // counters end in _total), so `promtool check metrics` accepts it.
   std::string Render(const store::WriterStats& writer) const;
 
  private:

@@ -7,12 +7,12 @@ packages=(
   g++ cmake ninja-build pkg-config
   libpistache-dev libsqlitecpp-dev libsqlite3-dev rapidjson-dev libssl-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev libzstd-dev
-  libpq-dev
+  libpq-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev
 )
 for option in "$@"; do
   case "$option" in
-    --with-test-tools) packages+=(python3 sqlite3 postgresql-15) ;;
+    --with-test-tools) packages+=(python3 sqlite3 postgresql-15 prometheus nginx openssl systemd strace) ;;
     --with-fuzz-tools) packages+=(clang-14 libclang-rt-14-dev) ;;
     *) echo "deps.sh: unknown option $option" >&2; exit 2 ;;
   esac

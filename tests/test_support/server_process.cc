@@ -108,6 +108,11 @@ absl::StatusOr<ServerProcess> ServerProcess::Start(
   std::vector<std::string> args = {"serve", "--db", db_path, "--http-listen",
                                    "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0"};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
+  return StartWithArgs(args);
+}
+
+absl::StatusOr<ServerProcess> ServerProcess::StartWithArgs(
+    const std::vector<std::string>& args) {
   ServerProcess server;
   server.pid_ = Spawn(args, &server.stdout_fd_, &server.stderr_fd_);
   if (server.pid_ < 0) return absl::InternalError("cannot start pdk-archive");

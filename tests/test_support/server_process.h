@@ -39,6 +39,9 @@ class ServerProcess {
   // 127.0.0.1:0, and `extra_args`; waits for both "listening on" lines.
   static absl::StatusOr<ServerProcess> Start(const std::string& db_path,
                                              const std::vector<std::string>& extra_args);
+  // Starts `pdk-archive` with exactly `args` (e.g. {"serve", "--config", F});
+  // waits for both "listening on" lines.
+  static absl::StatusOr<ServerProcess> StartWithArgs(const std::vector<std::string>& args);
 
   ServerProcess(ServerProcess&& other) noexcept;
   ServerProcess& operator=(ServerProcess&&) = delete;
