@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <future>
 #include <iomanip>
 #include <iostream>
 #include <memory>
@@ -115,26 +116,40 @@ int RunCopy(const std::vector<std::string>& args) {
   const auto start = std::chrono::steady_clock::now();
   int64_t after = *resume;
   int64_t copied_rows = 0;
-  while (after < *newest) {
-    absl::StatusOr<store::SequencePage> page = (*source)->ListAfterSequence(
-        store::EventFilter{}, after, static_cast<int>(batch_size));
+  // The next page is read (and its dedupe keys computed) on another thread
+  // while this one writes the current page: the two engines work at once.
+  auto read_page = [&source](int64_t start_after, int limit) -> absl::StatusOr<store::SequencePage> {
+    absl::StatusOr<store::SequencePage> page =
+        (*source)->ListAfterSequence(store::EventFilter{}, start_after, limit);
+    if (page.ok()) {
+      for (store::EventRow& row : page->rows) {
+        row.dedupe_key = ingest::DedupeKey(row.topic, row.panel_id, row.event_id, row.raw);
+      }
+    }
+    return page;
+  };
+  const int limit = static_cast<int>(batch_size);
+  std::future<absl::StatusOr<store::SequencePage>> next;
+  if (after < *newest) next = std::async(std::launch::async, read_page, after, limit);
+  while (next.valid()) {
+    absl::StatusOr<store::SequencePage> page = next.get();
     if (!page.ok()) {
       std::cerr << (progress ? "\r\033[K" : "") << "pdk-archive copy: reading --from: "
                 << page.status().message() << "\n";
       return 1;
     }
     if (page->scanned_through <= after) break;
-    for (store::EventRow& row : page->rows) {
-      row.dedupe_key = ingest::DedupeKey(row.topic, row.panel_id, row.event_id, row.raw);
-    }
+    const int64_t through = page->scanned_through;
+    if (through < *newest) next = std::async(std::launch::async, read_page, through, limit);
     if (absl::Status stored = (*destination)->CopyIn(page->rows); !stored.ok()) {
       std::cerr << (progress ? "\r\033[K" : "") << "pdk-archive copy: writing --to: "
                 << stored.message() << " (everything up to sequence " << after
                 << " is copied; run copy again to resume)\n";
+      if (next.valid()) next.wait();
       return 1;
     }
     copied_rows += static_cast<int64_t>(page->rows.size());
-    after = page->scanned_through;
+    after = through;
     if (progress) {
       std::cerr << "\rcopying: sequence " << after << " of " << *newest << ", " << copied_rows
                 << " events copied" << std::flush;
