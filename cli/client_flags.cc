@@ -92,11 +92,13 @@ absl::StatusOr<int64_t> ParseTimeFlag(const std::string& flag, const std::string
   if (text == "now") return now_ms;
   if (text == "today") return MidnightOf(now_ms);
   if (text == "yesterday") return MidnightOf(now_ms) - timeutil::kDayMs;
-  if (text.size() >= 2 && UnitMs(text.back()) != 0 &&
-      absl::ascii_isdigit(static_cast<unsigned char>(text[0]))) {
+  const std::string digits = text.substr(0, text.empty() ? 0 : text.size() - 1);
+  if (!digits.empty() && UnitMs(text.back()) != 0 &&
+      absl::ascii_isdigit(static_cast<unsigned char>(digits[0]))) {
     int64_t count = 0;
     const int64_t unit = UnitMs(text.back());
-    if (!absl::SimpleAtoi(std::string(text.substr(0, text.size() - 1)), &count) ||
+    if (digits.find_first_not_of("0123456789") != std::string::npos ||
+        !absl::SimpleAtoi(digits, &count) ||
         count <= 0 || count > (now_ms - timeutil::kMinTimeMs) / unit) {
       return absl::InvalidArgumentError(absl::StrCat(
           "--", flag, " wants a positive duration before now reaching no further back than "
