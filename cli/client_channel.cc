@@ -10,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "cli/grpc_security.h"
 
 namespace pdkarchive::cli {
 namespace {
@@ -89,6 +90,10 @@ absl::StatusOr<std::unique_ptr<ServerConnection>> ServerConnection::Open(
     connection->token_ = *std::move(token);
   }
 
+  if (!connection->token_.empty() && !f.UsesTls() && !IsLocalAddress(f.server)) {
+    std::cerr << "pdk-archive: WARNING: sending the token to " << f.server
+              << " without TLS: anyone on the way can read it (add --tls-ca FILE or --tls)\n";
+  }
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   if (f.UsesTls()) {
     grpc::SslCredentialsOptions ssl;  // empty roots: gRPC's default, the system's CAs

@@ -81,13 +81,14 @@ bool IsLoopbackHost(std::string_view host) {
   return false;
 }
 
+bool IsLocalAddress(std::string_view host_port) {
+  if (host_port.rfind("unix:", 0) == 0 || host_port.rfind("unix-abstract:", 0) == 0) return true;
+  return IsLoopbackHost(HostOf(host_port));
+}
+
 absl::Status CheckGrpcExposure(const std::string& listen, bool tls, bool holds_token,
                                bool insecure) {
-  if (insecure || listen.rfind("unix:", 0) == 0 || listen.rfind("unix-abstract:", 0) == 0) {
-    return absl::OkStatus();
-  }
-  const std::string_view host = HostOf(listen);
-  if (IsLoopbackHost(host)) return absl::OkStatus();
+  if (insecure || IsLocalAddress(listen)) return absl::OkStatus();
   if (tls && holds_token) return absl::OkStatus();
   std::string missing;
   if (!tls) missing = "TLS (--grpc-tls-cert FILE --grpc-tls-key FILE)";

@@ -21,6 +21,10 @@ namespace pdkarchive::cli {
 // address are allowed.
 bool IsLoopbackHost(std::string_view host);
 
+// True when gRPC address `host_port` (HOST:PORT, [IPV6]:PORT, or a unix:
+// socket) stays on this machine: a unix socket, or a loopback HOST.
+bool IsLocalAddress(std::string_view host_port);
+
 // Whether gRPC may listen on `listen` (HOST:PORT, [IPV6]:PORT, or a
 // unix: socket) with this protection. A loopback host or a unix socket is
 // always allowed; any other (0.0.0.0, [::], a LAN address, a host name)

@@ -102,6 +102,29 @@ class TlsCliTest : public ::testing::Test {
   TlsFiles tls_;
 };
 
+TEST_F(TlsCliTest, HelpNamesTheNewCommandsAndFlags) {
+  CommandResult top = RunCli({"--help"});
+  EXPECT_EQ(top.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(top.out, "  get ")) << top.out;
+  EXPECT_TRUE(absl::StrContains(top.out, "  watch ")) << top.out;
+  for (const char* command : {"events", "count", "export", "get", "watch"}) {
+    CommandResult help = RunCli({command, "--help"});
+    EXPECT_EQ(help.exit_code, 0) << command;
+    for (const char* flag : {"--server", "--tls ", "--tls-ca", "--tls-cert", "--tls-key",
+                             "--token-file", "PDKARCHIVE_TOKEN"}) {
+      EXPECT_TRUE(absl::StrContains(help.out, flag)) << command << " " << flag;
+    }
+  }
+  CommandResult watch = RunCli({"watch", "--help"});
+  EXPECT_TRUE(absl::StrContains(watch.out, "--after")) << watch.out;
+  EXPECT_TRUE(absl::StrContains(watch.out, "yesterday")) << watch.out;
+  CommandResult serve = RunCli({"serve", "--help"});
+  for (const char* flag : {"--grpc-tls-cert", "--grpc-tls-key", "--grpc-client-ca",
+                           "--grpc-insecure"}) {
+    EXPECT_TRUE(absl::StrContains(serve.out, flag)) << flag;
+  }
+}
+
 TEST_F(TlsCliTest, TlsServerRefusesPlaintextAndServesEveryClientCommandOverTls) {
   auto server = StartTls();
   ASSERT_TRUE(server.ok()) << server.status();
@@ -452,6 +475,14 @@ TEST_F(TlsCliTest, ClientsSendTheTokenFromAFileOrTheEnvironment) {
   EXPECT_TRUE(absl::StrContains(from_env.out, "raw:\nBearer pdk_env-token-456\n"))
       << from_env.out;
   EXPECT_TRUE(absl::StrContains(both.out, "Bearer pdk_file-token-123")) << both.out;
+
+  // Over plaintext to a non-loopback address (0.0.0.0 reaches this machine,
+  // refused at once) the token is sent with a warning.
+  CommandResult remote = RunCli({"get", "1", "--server", "0.0.0.0:1", "--token-file",
+                                 token_file},
+                                std::chrono::seconds(90));
+  EXPECT_TRUE(absl::StrContains(remote.err, "WARNING: sending the token")) << remote.err;
+  EXPECT_FALSE(absl::StrContains(from_file.err, "WARNING")) << from_file.err;
 
   CommandResult missing =
       RunCli({"get", "1", "--server", addr, "--token-file", (dir_ / "nope").string()});
