@@ -51,7 +51,9 @@ absl::StatusOr<std::string> CheckToken(const std::string& where, std::string_vie
 
 void ConnectionFlags::Declare(FlagSet& flags) {
   flags.String("server", "HOST:PORT", &server, "the pdk-archive gRPC address");
-  flags.Bool("tls", &tls, "use TLS, verifying the server with the system's CA certificates");
+  flags.Bool("tls", &tls,
+             "use TLS, verifying the server with the default CA certificates (gRPC's\n"
+             "bundle, else the system's; $GRPC_DEFAULT_SSL_ROOTS_FILE_PATH overrides)");
   flags.String("tls-ca", "FILE", &tls_ca,
                "use TLS, verifying the server with the CA certificates (PEM) in FILE");
   flags.String("tls-cert", "FILE", &tls_cert,
@@ -96,7 +98,7 @@ absl::StatusOr<std::unique_ptr<ServerConnection>> ServerConnection::Open(
   }
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   if (f.UsesTls()) {
-    grpc::SslCredentialsOptions ssl;  // empty roots: gRPC's default, the system's CAs
+    grpc::SslCredentialsOptions ssl;  // empty roots: gRPC's default roots
     if (!f.tls_ca.empty()) {
       absl::StatusOr<std::string> roots = ReadWholeFile("tls-ca", f.tls_ca);
       if (!roots.ok()) return roots.status();

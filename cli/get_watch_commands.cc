@@ -5,7 +5,6 @@
 #include <signal.h>
 
 #include <atomic>
-#include <cerrno>
 #include <ctime>
 #include <iostream>
 #include <memory>

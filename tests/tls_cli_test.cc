@@ -167,6 +167,17 @@ TEST_F(TlsCliTest, TlsServerRefusesPlaintextAndServesEveryClientCommandOverTls) 
   ASSERT_EQ(get.exit_code, 0) << get.err;
   EXPECT_TRUE(absl::StrContains(get.out, body)) << get.out;
 
+  // --tls verifies with the default roots: not our throwaway CA, unless
+  // gRPC's variable points there.
+  ::unsetenv("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH");
+  CommandResult default_roots = RunCli({"events", "--server", addr, "--tls"});
+  EXPECT_EQ(default_roots.exit_code, 1) << default_roots.out;
+  ::setenv("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", tls_.ca_cert.c_str(), 1);
+  CommandResult our_roots = RunCli({"events", "--server", addr, "--tls", "--json"});
+  ::unsetenv("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH");
+  EXPECT_EQ(our_roots.exit_code, 0) << our_roots.err;
+  EXPECT_TRUE(absl::StrContains(our_roots.out, "tls-1")) << our_roots.out;
+
   // A CA that did not sign the server's certificate is refused.
   const std::filesystem::path other = dir_ / "other";
   std::filesystem::create_directories(other);
