@@ -39,7 +39,8 @@ class ServerConnection {
   // InvalidArgument for flags that do not go together or a bad value;
   // FailedPrecondition for a file that cannot be read or parsed. Connects
   // lazily: an unreachable server shows on the first call.
-  static absl::StatusOr<std::unique_ptr<ServerConnection>> Open(const ConnectionFlags& flags);
+  static absl::StatusOr<std::unique_ptr<ServerConnection>> Open(
+      const ConnectionFlags& flags);
 
   pdk::archive::v1::EventArchive::Stub& stub() { return *stub_; }
 
@@ -56,7 +57,8 @@ class ServerConnection {
 // `command`: ") and returns nullptr. A bad flag is exit status 2, an
 // unreadable file 1: `*exit_code` says which.
 std::unique_ptr<ServerConnection> ConnectOrSay(const char* command,
-                                               const ConnectionFlags& flags, int* exit_code);
+                                               const ConnectionFlags& flags,
+                                               int* exit_code);
 
 // True when the call failed because a reply was over this client's
 // --max-reply-mib (gRPC reports that as RESOURCE_EXHAUSTED on the client).
@@ -64,7 +66,8 @@ bool ReplyOverClientLimit(const grpc::Status& status);
 
 // Prints why a call to the server failed, with what to try, and returns the
 // exit status (1).
-int RpcFailed(const char* command, const ConnectionFlags& flags, const grpc::Status& status);
+int RpcFailed(const char* command, const ConnectionFlags& flags,
+              const grpc::Status& status);
 
 }  // namespace pdkarchive::cli
 

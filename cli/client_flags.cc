@@ -22,12 +22,18 @@ constexpr char kTimeForms[] =
 // The ms in one `unit` of a relative time, or 0 for an unknown unit.
 int64_t UnitMs(char unit) {
   switch (unit) {
-    case 's': return 1000;
-    case 'm': return 60 * 1000;
-    case 'h': return timeutil::kHourMs;
-    case 'd': return timeutil::kDayMs;
-    case 'w': return 7 * timeutil::kDayMs;
-    default: return 0;
+    case 's':
+      return 1000;
+    case 'm':
+      return 60 * 1000;
+    case 'h':
+      return timeutil::kHourMs;
+    case 'd':
+      return timeutil::kDayMs;
+    case 'w':
+      return 7 * timeutil::kDayMs;
+    default:
+      return 0;
   }
 }
 
@@ -49,7 +55,8 @@ void SetTimestamp(int64_t ms, google::protobuf::Timestamp* ts) {
   ts->set_nanos(static_cast<int32_t>(millis * 1000000));
 }
 
-absl::Status ParseIds(const std::string& flag, const std::vector<std::string>& values,
+absl::Status ParseIds(const std::string& flag,
+                      const std::vector<std::string>& values,
                       google::protobuf::RepeatedField<int64_t>* out) {
   for (const std::string& v : values) {
     int64_t id = 0;
@@ -65,14 +72,18 @@ absl::Status ParseIds(const std::string& flag, const std::vector<std::string>& v
 }  // namespace
 
 void FilterFlags::Declare(FlagSet& flags) {
-  flags.String("from", "TIME", &from,
-               "events at or after TIME: RFC 3339, a date YYYY-MM-DD (its 00:00 UTC),\n"
-               "now, today, yesterday (UTC midnights), or a duration ago (15m, 24h, 7d)");
-  flags.String("to", "TIME", &to,
-               "events before TIME: as --from, but a date YYYY-MM-DD means through\n"
-               "that whole day");
+  flags.String(
+      "from", "TIME", &from,
+      "events at or after TIME: RFC 3339, a date YYYY-MM-DD (its 00:00 UTC),\n"
+      "now, today, yesterday (UTC midnights), or a duration ago (15m, 24h, "
+      "7d)");
+  flags.String(
+      "to", "TIME", &to,
+      "events before TIME: as --from, but a date YYYY-MM-DD means through\n"
+      "that whole day");
   flags.List("topic", "TOPIC", &topics,
-             "a topic, or a prefix such as door.request.* (repeatable, or comma-separated)");
+             "a topic, or a prefix such as door.request.* (repeatable, or "
+             "comma-separated)");
   flags.List("panel", "ID", &panels, "panel id (repeatable)");
   flags.List("door", "ID", &doors, "door id (repeatable)");
   flags.List("person", "ID", &people, "person id (repeatable)");
@@ -86,8 +97,10 @@ int64_t NowMs() {
       .count();
 }
 
-absl::StatusOr<int64_t> ParseTimeFlag(const std::string& flag, const std::string& raw,
-                                      bool date_means_end_of_day, int64_t now_ms) {
+absl::StatusOr<int64_t> ParseTimeFlag(const std::string& flag,
+                                      const std::string& raw,
+                                      bool date_means_end_of_day,
+                                      int64_t now_ms) {
   const std::string text = absl::AsciiStrToLower(raw);
   if (text == "now") return now_ms;
   if (text == "today") return MidnightOf(now_ms);
@@ -98,11 +111,13 @@ absl::StatusOr<int64_t> ParseTimeFlag(const std::string& flag, const std::string
     int64_t count = 0;
     const int64_t unit = UnitMs(text.back());
     if (digits.find_first_not_of("0123456789") != std::string::npos ||
-        !absl::SimpleAtoi(digits, &count) ||
-        count <= 0 || count > (now_ms - timeutil::kMinTimeMs) / unit) {
+        !absl::SimpleAtoi(digits, &count) || count <= 0 ||
+        count > (now_ms - timeutil::kMinTimeMs) / unit) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "--", flag, " wants a positive duration before now reaching no further back than "
-          "the year 0001, such as 15m, 24h or 7d; got \"", raw, "\""));
+          "--", flag,
+          " wants a positive duration before now reaching no further back than "
+          "the year 0001, such as 15m, 24h or 7d; got \"",
+          raw, "\""));
     }
     return now_ms - count * unit;
   }
@@ -117,7 +132,8 @@ absl::StatusOr<int64_t> ParseTimeFlag(const std::string& flag, const std::string
   return *ms;
 }
 
-absl::Status BuildFilter(const FilterFlags& f, int64_t now_ms, v1::EventFilter* filter) {
+absl::Status BuildFilter(const FilterFlags& f, int64_t now_ms,
+                         v1::EventFilter* filter) {
   if (!f.from.empty()) {
     absl::StatusOr<int64_t> ms = ParseTimeFlag("from", f.from, false, now_ms);
     if (!ms.ok()) return ms.status();
@@ -131,15 +147,20 @@ absl::Status BuildFilter(const FilterFlags& f, int64_t now_ms, v1::EventFilter* 
   for (const auto& t : f.topics) filter->add_topics(t);
   for (const auto& p : f.panels) filter->add_panel_ids(p);
   for (const auto& o : f.ous) filter->add_ou_ids(o);
-  if (absl::Status s = ParseIds("door", f.doors, filter->mutable_door_ids()); !s.ok()) return s;
-  if (absl::Status s = ParseIds("person", f.people, filter->mutable_person_ids()); !s.ok()) {
+  if (absl::Status s = ParseIds("door", f.doors, filter->mutable_door_ids());
+      !s.ok())
+    return s;
+  if (absl::Status s =
+          ParseIds("person", f.people, filter->mutable_person_ids());
+      !s.ok()) {
     return s;
   }
   filter->set_family(f.family);
   return absl::OkStatus();
 }
 
-bool BuildFilterOrSay(const char* command, const FilterFlags& f, v1::EventFilter* filter) {
+bool BuildFilterOrSay(const char* command, const FilterFlags& f,
+                      v1::EventFilter* filter) {
   absl::Status s = BuildFilter(f, NowMs(), filter);
   if (s.ok()) return true;
   std::cerr << "pdk-archive " << command << ": " << s.message() << "\n";
@@ -150,7 +171,8 @@ std::optional<int> ParseOrExit(const char* command, FlagSet& flags,
                                const std::vector<std::string>& args,
                                std::vector<std::string>* positional) {
   if (absl::Status s = flags.Parse(args, positional); !s.ok()) {
-    std::cerr << "pdk-archive " << command << ": " << s.message() << "\n\n" << flags.Help();
+    std::cerr << "pdk-archive " << command << ": " << s.message() << "\n\n"
+              << flags.Help();
     return 2;
   }
   if (flags.help_requested()) {

@@ -37,8 +37,10 @@ struct FilterFlags {
 // and --to alike); or a duration before now: a positive whole number and s,
 // m, h, d or w ("15m", "24h", "7d"). `now_ms` is the current time.
 // InvalidArgument names the flag and the forms it accepts.
-absl::StatusOr<int64_t> ParseTimeFlag(const std::string& flag, const std::string& text,
-                                      bool date_means_end_of_day, int64_t now_ms);
+absl::StatusOr<int64_t> ParseTimeFlag(const std::string& flag,
+                                      const std::string& text,
+                                      bool date_means_end_of_day,
+                                      int64_t now_ms);
 
 // Fills `filter` from `flags`, times taken relative to `now_ms`.
 // InvalidArgument names the bad flag.

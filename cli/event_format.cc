@@ -35,20 +35,36 @@ void AppendJsonString(std::string_view raw, std::string& out) {
   for (size_t i = 0; i < text.size(); ++i) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
     // U+2028 and U+2029 are valid JSON but end lines in JavaScript.
-    if (c == 0xE2 && i + 2 < text.size() && static_cast<unsigned char>(text[i + 1]) == 0x80 &&
+    if (c == 0xE2 && i + 2 < text.size() &&
+        static_cast<unsigned char>(text[i + 1]) == 0x80 &&
         (static_cast<unsigned char>(text[i + 2]) & 0xFE) == 0xA8) {
-      out.append(static_cast<unsigned char>(text[i + 2]) == 0xA8 ? "\\u2028" : "\\u2029");
+      out.append(static_cast<unsigned char>(text[i + 2]) == 0xA8 ? "\\u2028"
+                                                                 : "\\u2029");
       i += 2;
       continue;
     }
     switch (c) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\b': out.append("\\b"); break;
-      case '\f': out.append("\\f"); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      case '\t': out.append("\\t"); break;
+      case '"':
+        out.append("\\\"");
+        break;
+      case '\\':
+        out.append("\\\\");
+        break;
+      case '\b':
+        out.append("\\b");
+        break;
+      case '\f':
+        out.append("\\f");
+        break;
+      case '\n':
+        out.append("\\n");
+        break;
+      case '\r':
+        out.append("\\r");
+        break;
+      case '\t':
+        out.append("\\t");
+        break;
       default:
         if (c < 0x20 || c == 0x7F) {
           out.append("\\u00");
@@ -62,7 +78,8 @@ void AppendJsonString(std::string_view raw, std::string& out) {
   out.push_back('"');
 }
 
-absl::Status AppendJsonMessage(const google::protobuf::Message& message, std::string& out);
+absl::Status AppendJsonMessage(const google::protobuf::Message& message,
+                               std::string& out);
 
 // Appends one value of `field` (element `index` of a repeated field, or the
 // singular value when `index` < 0) as protobuf's JSON mapping writes it:
@@ -70,8 +87,8 @@ absl::Status AppendJsonMessage(const google::protobuf::Message& message, std::st
 // Timestamps as RFC 3339 strings. InvalidArgument for a Timestamp that RFC
 // 3339 cannot express.
 absl::Status AppendJsonValue(const google::protobuf::Message& message,
-                             const google::protobuf::FieldDescriptor& field, int index,
-                             std::string& out) {
+                             const google::protobuf::FieldDescriptor& field,
+                             int index, std::string& out) {
   using google::protobuf::FieldDescriptor;
   const google::protobuf::Reflection& r = *message.GetReflection();
   const bool rep = index >= 0;
@@ -100,8 +117,10 @@ absl::Status AppendJsonValue(const google::protobuf::Message& message,
     case FieldDescriptor::CPPTYPE_FLOAT: {
       const double value =
           field.cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE
-              ? (rep ? r.GetRepeatedDouble(message, &field, index) : r.GetDouble(message, &field))
-              : (rep ? r.GetRepeatedFloat(message, &field, index) : r.GetFloat(message, &field));
+              ? (rep ? r.GetRepeatedDouble(message, &field, index)
+                     : r.GetDouble(message, &field))
+              : (rep ? r.GetRepeatedFloat(message, &field, index)
+                     : r.GetFloat(message, &field));
       if (std::isnan(value)) {
         out.append("\"NaN\"");
       } else if (std::isinf(value)) {
@@ -114,7 +133,8 @@ absl::Status AppendJsonValue(const google::protobuf::Message& message,
       break;
     }
     case FieldDescriptor::CPPTYPE_BOOL:
-      out.append((rep ? r.GetRepeatedBool(message, &field, index) : r.GetBool(message, &field))
+      out.append((rep ? r.GetRepeatedBool(message, &field, index)
+                      : r.GetBool(message, &field))
                      ? "true"
                      : "false");
       break;
@@ -144,7 +164,8 @@ absl::Status AppendJsonValue(const google::protobuf::Message& message,
     }
     case FieldDescriptor::CPPTYPE_MESSAGE: {
       const google::protobuf::Message& sub =
-          rep ? r.GetRepeatedMessage(message, &field, index) : r.GetMessage(message, &field);
+          rep ? r.GetRepeatedMessage(message, &field, index)
+              : r.GetMessage(message, &field);
       if (sub.GetDescriptor()->full_name() != "google.protobuf.Timestamp") {
         return AppendJsonMessage(sub, out);
       }
@@ -153,8 +174,11 @@ absl::Status AppendJsonValue(const google::protobuf::Message& message,
       const int64_t seconds = sub_r.GetInt64(sub, type.FindFieldByNumber(1));
       const int64_t nanos = sub_r.GetInt32(sub, type.FindFieldByNumber(2));
       std::string text;
-      if (absl::Status s = timeutil::AppendRfc3339(seconds, nanos, timeutil::Fraction::kAsNeeded, text); !s.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(field.name(), ": ", s.message()));
+      if (absl::Status s = timeutil::AppendRfc3339(
+              seconds, nanos, timeutil::Fraction::kAsNeeded, text);
+          !s.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(field.name(), ": ", s.message()));
       }
       AppendJsonString(text, out);
       break;
@@ -168,7 +192,8 @@ absl::Status AppendJsonValue(const google::protobuf::Message& message,
 // our messages do not use, come out as arrays of {"key","value"} objects).
 // Always valid JSON when it succeeds; InvalidArgument (with `out` partly
 // written) when a time cannot be written.
-absl::Status AppendJsonMessage(const google::protobuf::Message& message, std::string& out) {
+absl::Status AppendJsonMessage(const google::protobuf::Message& message,
+                               std::string& out) {
   std::vector<const google::protobuf::FieldDescriptor*> fields;
   message.GetReflection()->ListFields(message, &fields);
   out.push_back('{');
@@ -178,14 +203,16 @@ absl::Status AppendJsonMessage(const google::protobuf::Message& message, std::st
     AppendJsonString(field.name(), out);
     out.push_back(':');
     if (!field.is_repeated()) {
-      if (absl::Status s = AppendJsonValue(message, field, -1, out); !s.ok()) return s;
+      if (absl::Status s = AppendJsonValue(message, field, -1, out); !s.ok())
+        return s;
       continue;
     }
     out.push_back('[');
     const int size = message.GetReflection()->FieldSize(message, &field);
     for (int j = 0; j < size; ++j) {
       if (j > 0) out.push_back(',');
-      if (absl::Status s = AppendJsonValue(message, field, j, out); !s.ok()) return s;
+      if (absl::Status s = AppendJsonValue(message, field, j, out); !s.ok())
+        return s;
     }
     out.push_back(']');
   }
@@ -196,7 +223,8 @@ absl::Status AppendJsonMessage(const google::protobuf::Message& message, std::st
 // The number of code points in valid UTF-8 `text`.
 size_t CodePoints(std::string_view text) {
   size_t n = 0;
-  for (char c : text) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
+  for (char c : text)
+    n += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
   return n;
 }
 
@@ -215,8 +243,8 @@ std::string_view FirstCodePoints(std::string_view text, size_t count) {
 // The width a column needs for `values` (plus the separating space),
 // between `heading`'s and `cap`.
 template <typename Get>
-size_t ColumnWidth(const google::protobuf::RepeatedPtrField<v1::Event>& events, Get get,
-                   std::string_view heading, size_t cap) {
+size_t ColumnWidth(const google::protobuf::RepeatedPtrField<v1::Event>& events,
+                   Get get, std::string_view heading, size_t cap) {
   size_t widest = heading.size();
   for (const v1::Event& e : events) {
     widest = std::max(widest, CodePoints(store::SanitizeUtf8(get(e))));
@@ -224,7 +252,9 @@ size_t ColumnWidth(const google::protobuf::RepeatedPtrField<v1::Event>& events, 
   return std::min(widest, cap) + 1;
 }
 
-std::string OrDash(const std::string& text) { return text.empty() ? "-" : text; }
+std::string OrDash(const std::string& text) {
+  return text.empty() ? "-" : text;
+}
 
 }  // namespace
 
@@ -237,8 +267,8 @@ absl::StatusOr<std::string> JsonLine(const google::protobuf::Message& message) {
 
 absl::StatusOr<std::string> TableTime(const google::protobuf::Timestamp& ts) {
   std::string text;
-  if (absl::Status s = timeutil::AppendRfc3339(ts.seconds(), ts.nanos(),
-                                               timeutil::Fraction::kMillis, text);
+  if (absl::Status s = timeutil::AppendRfc3339(
+          ts.seconds(), ts.nanos(), timeutil::Fraction::kMillis, text);
       !s.ok()) {
     return s;
   }
@@ -259,40 +289,50 @@ std::string TableCell(std::string_view raw, size_t width, bool keep_whole) {
   const size_t room = width > 0 ? width - 1 : 0;
   size_t length = CodePoints(text);
   if (!keep_whole && length > room) {
-    text = room == 0 ? std::string() : std::string(FirstCodePoints(text, room - 1)) + "…";
+    text = room == 0 ? std::string()
+                     : std::string(FirstCodePoints(text, room - 1)) + "…";
     length = room;
   }
   text.append(length < width ? width - length : 1, ' ');
   return text;
 }
 
-EventTableLayout LayoutFor(const google::protobuf::RepeatedPtrField<v1::Event>& events) {
+EventTableLayout LayoutFor(
+    const google::protobuf::RepeatedPtrField<v1::Event>& events) {
   EventTableLayout layout;
-  layout.topic = ColumnWidth(events, [](const v1::Event& e) { return e.topic(); }, "TOPIC", 48);
-  layout.panel =
-      ColumnWidth(events, [](const v1::Event& e) { return e.panel_id(); }, "PANEL", 24);
+  layout.topic = ColumnWidth(
+      events, [](const v1::Event& e) { return e.topic(); }, "TOPIC", 48);
+  layout.panel = ColumnWidth(
+      events, [](const v1::Event& e) { return e.panel_id(); }, "PANEL", 24);
   layout.door_name = ColumnWidth(
-      events, [](const v1::Event& e) { return OrDash(e.door_name()); }, "DOOR NAME", 32);
+      events, [](const v1::Event& e) { return OrDash(e.door_name()); },
+      "DOOR NAME", 32);
   return layout;
 }
 
 std::string EventTableHeader(const EventTableLayout& layout) {
-  return absl::StrCat(TableCell("SEQUENCE", layout.sequence), TableCell("OCCURRED (UTC)", layout.occurred),
-                      TableCell("TOPIC", layout.topic), TableCell("PANEL", layout.panel),
-                      TableCell("DOOR", layout.door), TableCell("DOOR NAME", layout.door_name),
-                      "PERSON\n");
+  return absl::StrCat(TableCell("SEQUENCE", layout.sequence),
+                      TableCell("OCCURRED (UTC)", layout.occurred),
+                      TableCell("TOPIC", layout.topic),
+                      TableCell("PANEL", layout.panel),
+                      TableCell("DOOR", layout.door),
+                      TableCell("DOOR NAME", layout.door_name), "PERSON\n");
 }
 
-absl::StatusOr<std::string> EventTableRow(const v1::Event& e, const EventTableLayout& layout) {
+absl::StatusOr<std::string> EventTableRow(const v1::Event& e,
+                                          const EventTableLayout& layout) {
   absl::StatusOr<std::string> occurred = TableTime(e.occur_time());
   if (!occurred.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("occur_time: ", occurred.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("occur_time: ", occurred.status().message()));
   }
   return absl::StrCat(
       TableCell(absl::StrCat(e.sequence()), layout.sequence, true),
-      TableCell(*occurred, layout.occurred, true), TableCell(OrDash(e.topic()), layout.topic),
+      TableCell(*occurred, layout.occurred, true),
+      TableCell(OrDash(e.topic()), layout.topic),
       TableCell(OrDash(e.panel_id()), layout.panel),
-      TableCell(e.has_door_id() ? absl::StrCat(e.door_id()) : "-", layout.door, true),
+      TableCell(e.has_door_id() ? absl::StrCat(e.door_id()) : "-", layout.door,
+                true),
       TableCell(OrDash(e.door_name()), layout.door_name),
       e.has_person_id() ? absl::StrCat(e.person_id()) : "-", "\n");
 }

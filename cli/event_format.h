@@ -33,7 +33,8 @@ std::string PrintableText(std::string_view text);
 // always ends in at least one space: PrintableText, and text longer than
 // width - 1 is cut and ends in "…". With `keep_whole` (numbers) the text is
 // never cut; a longer one pushes the rest of its row right instead.
-std::string TableCell(std::string_view text, size_t width, bool keep_whole = false);
+std::string TableCell(std::string_view text, size_t width,
+                      bool keep_whole = false);
 
 // The widths of the `events` table's columns, each including the space
 // that separates it from the next one.
@@ -49,7 +50,8 @@ struct EventTableLayout {
 // A layout sized to `events` (the first page): each text column as wide as
 // its longest value, between its heading and a cap (topic 48, panel 24,
 // door name 32); later, longer values are cut with "…".
-EventTableLayout LayoutFor(const google::protobuf::RepeatedPtrField<pdk::archive::v1::Event>& events);
+EventTableLayout LayoutFor(
+    const google::protobuf::RepeatedPtrField<pdk::archive::v1::Event>& events);
 
 // The heading line of the `events` table, with its newline.
 std::string EventTableHeader(const EventTableLayout& layout);

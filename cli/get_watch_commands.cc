@@ -32,7 +32,8 @@ absl::StatusOr<std::string> EventText(const v1::Event& e) {
   if (!received.ok()) return received.status();
   std::string out;
   auto line = [&out](const char* name, const std::string& value) {
-    absl::StrAppend(&out, TableCell(name, 15), value.empty() ? "-" : PrintableText(value), "\n");
+    absl::StrAppend(&out, TableCell(name, 15),
+                    value.empty() ? "-" : PrintableText(value), "\n");
   };
   line("sequence", absl::StrCat(e.sequence()));
   line("event_id", e.event_id());
@@ -47,7 +48,8 @@ absl::StatusOr<std::string> EventText(const v1::Event& e) {
   line("ou_id", e.ou_id());
   line("actor_user_id", e.actor_user_id());
   line("subscription", e.subscription());
-  absl::StrAppend(&out, "raw:\n", e.raw(), e.raw().empty() || e.raw().back() != '\n' ? "\n" : "");
+  absl::StrAppend(&out, "raw:\n", e.raw(),
+                  e.raw().empty() || e.raw().back() != '\n' ? "\n" : "");
   return out;
 }
 
@@ -103,39 +105,45 @@ class InterruptWatcher {
 int RunGet(const std::vector<std::string>& args) {
   ConnectionFlags connection_flags;
   bool json = false;
-  FlagSet flags("pdk-archive get SEQ [flags]",
-                "Prints the archived event with sequence number SEQ from a running\n"
-                "pdk-archive server, with its raw payload exactly as received.");
+  FlagSet flags(
+      "pdk-archive get SEQ [flags]",
+      "Prints the archived event with sequence number SEQ from a running\n"
+      "pdk-archive server, with its raw payload exactly as received.");
   connection_flags.Declare(flags);
-  flags.Bool("json", &json, "one JSON object (the raw payload in \"raw\") instead of text");
+  flags.Bool("json", &json,
+             "one JSON object (the raw payload in \"raw\") instead of text");
   std::vector<std::string> positional;
   if (auto exit = ParseOrExit("get", flags, args, &positional)) return *exit;
   int64_t sequence = 0;
-  if (positional.size() != 1 || !absl::SimpleAtoi(positional[0], &sequence) || sequence <= 0) {
-    std::cerr << "pdk-archive get: wants one sequence number (a positive integer), e.g. "
+  if (positional.size() != 1 || !absl::SimpleAtoi(positional[0], &sequence) ||
+      sequence <= 0) {
+    std::cerr << "pdk-archive get: wants one sequence number (a positive "
+                 "integer), e.g. "
                  "`pdk-archive get 42`\n";
     return 2;
   }
   int exit_code = 0;
-  std::unique_ptr<ServerConnection> connection = ConnectOrSay("get", connection_flags, &exit_code);
+  std::unique_ptr<ServerConnection> connection =
+      ConnectOrSay("get", connection_flags, &exit_code);
   if (connection == nullptr) return exit_code;
   v1::GetEventRequest request;
   request.set_sequence(sequence);
   v1::Event event;
   grpc::ClientContext context;
   connection->Authorize(context);
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(60));
   grpc::Status status = connection->stub().GetEvent(&context, request, &event);
   if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
-    std::cerr << "pdk-archive get: " << connection_flags.server << " holds no event with sequence "
-              << sequence << "\n";
+    std::cerr << "pdk-archive get: " << connection_flags.server
+              << " holds no event with sequence " << sequence << "\n";
     return 1;
   }
   if (!status.ok()) return RpcFailed("get", connection_flags, status);
   absl::StatusOr<std::string> text = json ? JsonLine(event) : EventText(event);
   if (!text.ok()) {
-    std::cerr << "pdk-archive get: event " << sequence << " cannot be printed: "
-              << text.status().message() << "\n";
+    std::cerr << "pdk-archive get: event " << sequence
+              << " cannot be printed: " << text.status().message() << "\n";
     return 1;
   }
   std::cout << *text << std::flush;
@@ -151,15 +159,20 @@ int RunWatch(const std::vector<std::string>& args) {
   FilterFlags filter_flags;
   int64_t after = 0;
   bool json = false;
-  FlagSet flags("pdk-archive watch [flags]",
-                "Follows a running pdk-archive server's archive: prints the matching events\n"
-                "after --after SEQ (all of them by default: use --after with the last\n"
-                "sequence seen, or --from 15m, to start near now), then each new one as it\n"
-                "is committed, in commit order, until interrupted (Ctrl-C or SIGTERM: exit\n"
-                "status 0). Text columns are cut with \"…\"; --json prints them whole.");
+  FlagSet flags(
+      "pdk-archive watch [flags]",
+      "Follows a running pdk-archive server's archive: prints the matching "
+      "events\n"
+      "after --after SEQ (all of them by default: use --after with the last\n"
+      "sequence seen, or --from 15m, to start near now), then each new one as "
+      "it\n"
+      "is committed, in commit order, until interrupted (Ctrl-C or SIGTERM: "
+      "exit\n"
+      "status 0). Text columns are cut with \"…\"; --json prints them whole.");
   connection_flags.Declare(flags);
   filter_flags.Declare(flags);
-  flags.Int("after", "SEQ", &after, "start after this sequence number (0 = from the start)");
+  flags.Int("after", "SEQ", &after,
+            "start after this sequence number (0 = from the start)");
   flags.Bool("json", &json, "one JSON object per line instead of a table");
   if (auto exit = ParseOrExit("watch", flags, args)) return *exit;
   if (after < 0) {
@@ -167,7 +180,8 @@ int RunWatch(const std::vector<std::string>& args) {
     return 2;
   }
   v1::WatchEventsRequest request;
-  if (!BuildFilterOrSay("watch", filter_flags, request.mutable_filter())) return 2;
+  if (!BuildFilterOrSay("watch", filter_flags, request.mutable_filter()))
+    return 2;
   request.set_after_sequence(after);
 
   // Before the channel: gRPC's threads must inherit the blocked signals.
@@ -191,10 +205,11 @@ int RunWatch(const std::vector<std::string>& args) {
       std::cout << EventTableHeader(layout);
       header_printed = true;
     }
-    absl::StatusOr<std::string> line = json ? JsonLine(event) : EventTableRow(event, layout);
+    absl::StatusOr<std::string> line =
+        json ? JsonLine(event) : EventTableRow(event, layout);
     if (!line.ok()) {
-      std::cerr << "pdk-archive watch: event " << event.sequence() << " cannot be printed: "
-                << line.status().message() << "\n";
+      std::cerr << "pdk-archive watch: event " << event.sequence()
+                << " cannot be printed: " << line.status().message() << "\n";
       ++unprintable;
       continue;
     }
@@ -215,7 +230,8 @@ int RunWatch(const std::vector<std::string>& args) {
     return RpcFailed("watch", connection_flags, status);
   }
   if (unprintable > 0) {
-    std::cerr << "pdk-archive watch: " << unprintable << " events could not be printed\n";
+    std::cerr << "pdk-archive watch: " << unprintable
+              << " events could not be printed\n";
     return 1;
   }
   return 0;

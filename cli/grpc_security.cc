@@ -27,7 +27,8 @@ std::string_view HostOf(std::string_view listen) {
   }
   const size_t colon = listen.rfind(':');
   // Two colons or more without brackets: an IPv6 address with no port.
-  if (colon == std::string_view::npos || listen.find(':') != colon) return listen;
+  if (colon == std::string_view::npos || listen.find(':') != colon)
+    return listen;
   return listen.substr(0, colon);
 }
 
@@ -36,7 +37,8 @@ absl::StatusOr<std::string> ReadPem(const char* flag, const std::string& path) {
   std::stringstream text;
   if (in) text << in.rdbuf();
   if (!in || in.bad()) {
-    return absl::FailedPreconditionError(absl::StrCat("--", flag, ": cannot read ", path));
+    return absl::FailedPreconditionError(
+        absl::StrCat("--", flag, ": cannot read ", path));
   }
   return text.str();
 }
@@ -52,7 +54,8 @@ struct KeyFree {
 };
 
 std::unique_ptr<BIO, BioFree> MemoryBio(const std::string& pem) {
-  return std::unique_ptr<BIO, BioFree>(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  return std::unique_ptr<BIO, BioFree>(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
 }
 
 std::unique_ptr<X509, X509Free> FirstCertificate(const std::string& pem) {
@@ -82,12 +85,14 @@ bool IsLoopbackHost(std::string_view host) {
 }
 
 bool IsLocalAddress(std::string_view host_port) {
-  if (host_port.rfind("unix:", 0) == 0 || host_port.rfind("unix-abstract:", 0) == 0) return true;
+  if (host_port.rfind("unix:", 0) == 0 ||
+      host_port.rfind("unix-abstract:", 0) == 0)
+    return true;
   return IsLoopbackHost(HostOf(host_port));
 }
 
-absl::Status CheckGrpcExposure(const std::string& listen, bool tls, bool holds_token,
-                               bool insecure) {
+absl::Status CheckGrpcExposure(const std::string& listen, bool tls,
+                               bool holds_token, bool insecure) {
   if (insecure || IsLocalAddress(listen)) return absl::OkStatus();
   if (tls && holds_token) return absl::OkStatus();
   std::string missing;
@@ -97,14 +102,17 @@ absl::Status CheckGrpcExposure(const std::string& listen, bool tls, bool holds_t
                     "a token in the archive (pdk-archive tokens create NAME)");
   }
   return absl::FailedPreconditionError(absl::StrCat(
-      "refusing to serve gRPC on ", listen, ", which is not a loopback address, without ",
-      missing, ": anyone who can reach it could read every person's movements. Add ",
+      "refusing to serve gRPC on ", listen,
+      ", which is not a loopback address, without ", missing,
+      ": anyone who can reach it could read every person's movements. Add ",
       tls ? "a token" : (holds_token ? "TLS" : "both"),
-      ", listen on 127.0.0.1, or pass --grpc-insecure to serve it unprotected all the same"));
+      ", listen on 127.0.0.1, or pass --grpc-insecure to serve it unprotected "
+      "all the same"));
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerTlsCredentials(
-    const std::string& cert_file, const std::string& key_file, const std::string& client_ca_file) {
+    const std::string& cert_file, const std::string& key_file,
+    const std::string& client_ca_file) {
   absl::StatusOr<std::string> cert = ReadPem("grpc-tls-cert", cert_file);
   if (!cert.ok()) return cert.status();
   absl::StatusOr<std::string> key = ReadPem("grpc-tls-key", key_file);
@@ -112,30 +120,35 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerTlsCredentials(
   std::unique_ptr<X509, X509Free> leaf = FirstCertificate(*cert);
   if (leaf == nullptr) {
     ERR_clear_error();
-    return absl::FailedPreconditionError(
-        absl::StrCat("--grpc-tls-cert ", cert_file, " holds no PEM certificate"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--grpc-tls-cert ", cert_file, " holds no PEM certificate"));
   }
   auto key_bio = MemoryBio(*key);
   std::unique_ptr<EVP_PKEY, KeyFree> private_key(
-      key_bio ? PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr) : nullptr);
+      key_bio
+          ? PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr)
+          : nullptr);
   if (private_key == nullptr) {
     ERR_clear_error();
-    return absl::FailedPreconditionError(absl::StrCat(
-        "--grpc-tls-key ", key_file, " holds no PEM private key (or one with a passphrase)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("--grpc-tls-key ", key_file,
+                     " holds no PEM private key (or one with a passphrase)"));
   }
   if (X509_check_private_key(leaf.get(), private_key.get()) != 1) {
     ERR_clear_error();
-    return absl::FailedPreconditionError(absl::StrCat(
-        "--grpc-tls-key ", key_file, " is not the key of the certificate in ", cert_file));
+    return absl::FailedPreconditionError(
+        absl::StrCat("--grpc-tls-key ", key_file,
+                     " is not the key of the certificate in ", cert_file));
   }
-  grpc::SslServerCredentialsOptions options(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  grpc::SslServerCredentialsOptions options(
+      GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
   if (!client_ca_file.empty()) {
     absl::StatusOr<std::string> ca = ReadPem("grpc-client-ca", client_ca_file);
     if (!ca.ok()) return ca.status();
     if (FirstCertificate(*ca) == nullptr) {
       ERR_clear_error();
-      return absl::FailedPreconditionError(
-          absl::StrCat("--grpc-client-ca ", client_ca_file, " holds no PEM certificate"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "--grpc-client-ca ", client_ca_file, " holds no PEM certificate"));
     }
     options.pem_root_certs = *std::move(ca);
     options.client_certificate_request =

@@ -31,8 +31,8 @@ bool IsLocalAddress(std::string_view host_port);
 // only when `tls` is on and the archive `holds_token`, or when `insecure`
 // (--grpc-insecure) says so. FailedPrecondition says what is missing and
 // names --grpc-insecure.
-absl::Status CheckGrpcExposure(const std::string& listen, bool tls, bool holds_token,
-                               bool insecure);
+absl::Status CheckGrpcExposure(const std::string& listen, bool tls,
+                               bool holds_token, bool insecure);
 
 // Server credentials for TLS with the certificate chain and private key in
 // the PEM files `cert_file` and `key_file`; with a non-empty
@@ -40,7 +40,8 @@ absl::Status CheckGrpcExposure(const std::string& listen, bool tls, bool holds_t
 // in that file (mTLS). FailedPrecondition names the file that cannot be read
 // or parsed, or a key that does not match the certificate.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerTlsCredentials(
-    const std::string& cert_file, const std::string& key_file, const std::string& client_ca_file);
+    const std::string& cert_file, const std::string& key_file,
+    const std::string& client_ca_file);
 
 }  // namespace pdkarchive::cli
 
