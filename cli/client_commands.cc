@@ -426,10 +426,22 @@ int RunCount(const std::vector<std::string>& args) {
     std::cout << std::flush;
     return std::cout ? 0 : 1;
   }
-  for (const std::string& name : by) std::cout << std::left << std::setw(30) << name;
+  // One reply holds every group: each column is as wide as its widest key.
+  std::vector<size_t> widths;
+  for (const std::string& name : by) widths.push_back(name.size() + 2);
+  for (const v1::Group& g : response.groups()) {
+    for (int i = 0; i < g.key_size() && static_cast<size_t>(i) < widths.size(); ++i) {
+      widths[static_cast<size_t>(i)] =
+          std::max(widths[static_cast<size_t>(i)], TextWidth(g.key(i)) + 2);
+    }
+  }
+  for (size_t i = 0; i < by.size(); ++i) std::cout << TableCell(by[i], widths[i], true);
   std::cout << "COUNT\n";
   for (const v1::Group& g : response.groups()) {
-    for (const std::string& k : g.key()) std::cout << std::setw(30) << (k.empty() ? "-" : k);
+    for (int i = 0; i < g.key_size(); ++i) {
+      const size_t width = static_cast<size_t>(i) < widths.size() ? widths[static_cast<size_t>(i)] : 2;
+      std::cout << TableCell(g.key(i).empty() ? "-" : g.key(i), width, true);
+    }
     std::cout << g.count() << "\n";
   }
   if (!by.empty()) std::cout << "total " << response.total() << "\n";

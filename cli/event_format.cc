@@ -284,6 +284,10 @@ std::string PrintableText(std::string_view raw) {
   return text;
 }
 
+size_t TextWidth(std::string_view text) {
+  return CodePoints(PrintableText(text));
+}
+
 std::string TableCell(std::string_view raw, size_t width, bool keep_whole) {
   std::string text = PrintableText(raw);
   const size_t room = width > 0 ? width - 1 : 0;

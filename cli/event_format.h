@@ -29,6 +29,9 @@ absl::StatusOr<std::string> TableTime(const google::protobuf::Timestamp& ts);
 // control characters with '?', so a payload cannot move the cursor.
 std::string PrintableText(std::string_view text);
 
+// The characters (UTF-8 code points) PrintableText(`text`) takes up.
+size_t TextWidth(std::string_view text);
+
 // `text` as one table cell `width` characters wide (UTF-8 code points) that
 // always ends in at least one space: PrintableText, and text longer than
 // width - 1 is cut and ends in "…". With `keep_whole` (numbers) the text is

@@ -469,6 +469,18 @@ TEST_F(TlsCliTest, EventsTableKeepsItsColumnsWithLongTopicsAndNames) {
   EXPECT_TRUE(absl::StrContains(lines[3], "… "))
       << "cut with an ellipsis: " << lines[3];
   EXPECT_TRUE(absl::StrContains(lines[2], "Salle de réunion")) << lines[2];
+
+  // count's table takes each column as wide as its widest key.
+  CommandResult count =
+      RunCli({"count", "--server", server->grpc_address(), "--by", "topic,door"});
+  ASSERT_EQ(count.exit_code, 0) << count.err;
+  lines = Lines(count.out);
+  ASSERT_EQ(lines.size(), 5u) << count.out;
+  const size_t door = lines[0].find("door");
+  for (size_t i = 1; i < 4; ++i) {
+    EXPECT_EQ(lines[i].find(" 3 "), door - 1) << count.out;
+  }
+  EXPECT_TRUE(absl::StrContains(count.out, longest + "  3")) << count.out;
 }
 
 TEST_F(TlsCliTest, NothingIsPrintedBeforeAConnectionError) {
