@@ -4,13 +4,17 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <ctime>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cli/client_channel.h"
@@ -54,8 +58,9 @@ absl::StatusOr<std::string> EventText(const v1::Event& e) {
 }
 
 // Holds SIGINT and SIGTERM back from every thread started after it (gRPC's
-// included) and cancels `context` when one arrives; Stop ends the watching
-// thread. Not thread-safe; one per process.
+// included) and, once Start has run, takes them on its own thread: the
+// current call (Follow) is cancelled and interrupted() turns true. Methods
+// may be called from any thread; one per process.
 class InterruptWatcher {
  public:
   InterruptWatcher() {
@@ -65,40 +70,66 @@ class InterruptWatcher {
     ::pthread_sigmask(SIG_BLOCK, &signals_, &old_);
   }
   ~InterruptWatcher() {
-    Stop();
+    stopping_.store(true);
+    if (thread_.joinable()) thread_.join();
     ::pthread_sigmask(SIG_SETMASK, &old_, nullptr);
   }
   InterruptWatcher(const InterruptWatcher&) = delete;
   InterruptWatcher& operator=(const InterruptWatcher&) = delete;
 
-  // Starts watching for the signals; `context` must outlive Stop.
-  void Watch(grpc::ClientContext& context) {
-    thread_ = std::thread([this, &context] {
+  void Start() {
+    thread_ = std::thread([this] {
       const timespec tick{0, 100 * 1000 * 1000};
       while (!stopping_.load()) {
         if (::sigtimedwait(&signals_, nullptr, &tick) > 0) {
+          std::lock_guard lock(mu_);
           interrupted_.store(true);
-          context.TryCancel();
+          if (current_ != nullptr) current_->TryCancel();
           return;
         }
       }
     });
   }
 
-  void Stop() {
-    stopping_.store(true);
-    if (thread_.joinable()) thread_.join();
+  // Makes `context` (null: none) the call a signal cancels; it must stay
+  // alive until replaced. A context given after the signal is cancelled at
+  // once.
+  void Follow(grpc::ClientContext* context) {
+    std::lock_guard lock(mu_);
+    current_ = context;
+    if (current_ != nullptr && interrupted_.load()) current_->TryCancel();
   }
 
   bool interrupted() const { return interrupted_.load(); }
+
+  // Sleeps for up to `wait`, less when a signal comes.
+  void Sleep(std::chrono::milliseconds wait) const {
+    const auto end = std::chrono::steady_clock::now() + wait;
+    while (!interrupted() && std::chrono::steady_clock::now() < end) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
 
  private:
   sigset_t signals_;
   sigset_t old_;
   std::thread thread_;
+  std::mutex mu_;
+  grpc::ClientContext* current_ = nullptr;  // guarded by mu_
   std::atomic<bool> stopping_{false};
   std::atomic<bool> interrupted_{false};
 };
+
+// True when a watch that ended with `status` (not cancelled by this
+// process) may be resumed from the last event received: the connection was
+// lost (a server restarting cancels the calls it still gets, a network
+// break) or the server dropped a watcher that fell behind.
+bool Resumable(const grpc::Status& status) {
+  return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+         status.error_code() == grpc::StatusCode::CANCELLED ||
+         (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+          absl::StrContains(status.error_message(), "fell behind"));
+}
 
 }  // namespace
 
@@ -161,14 +192,15 @@ int RunWatch(const std::vector<std::string>& args) {
   bool json = false;
   FlagSet flags(
       "pdk-archive watch [flags]",
-      "Follows a running pdk-archive server's archive: prints the matching "
-      "events\n"
-      "after --after SEQ (all of them by default: use --after with the last\n"
-      "sequence seen, or --from 15m, to start near now), then each new one as "
-      "it\n"
-      "is committed, in commit order, until interrupted (Ctrl-C or SIGTERM: "
-      "exit\n"
-      "status 0). Text columns are cut with \"…\"; --json prints them whole.");
+      "Follows a running pdk-archive server's archive: prints the matching\n"
+      "events after --after SEQ (all of them by default: use --after with the\n"
+      "last sequence seen, or --from 15m, to start near now), then each new "
+      "one\n"
+      "as it is committed, in commit order, until interrupted (Ctrl-C or\n"
+      "SIGTERM: exit status 0). Once the server has sent an event, a lost\n"
+      "connection (a server restarting) is resumed after the last event\n"
+      "received, saying so on stderr. Text columns are cut with \"…\"; --json\n"
+      "prints them whole.");
   connection_flags.Declare(flags);
   filter_flags.Declare(flags);
   flags.Int("after", "SEQ", &after,
@@ -190,41 +222,57 @@ int RunWatch(const std::vector<std::string>& args) {
   std::unique_ptr<ServerConnection> connection =
       ConnectOrSay("watch", connection_flags, &exit_code);
   if (connection == nullptr) return exit_code;
-  grpc::ClientContext context;
-  connection->Authorize(context);
-  interrupts.Watch(context);
-  std::unique_ptr<grpc::ClientReader<v1::Event>> reader =
-      connection->stub().WatchEvents(&context, request);
+  interrupts.Start();
   const EventTableLayout layout;
   bool header_printed = false;
-  bool write_failed = false;
+  bool received = false;  // once the server has answered, losing it is resumed
   int64_t unprintable = 0;
-  v1::Event event;
-  while (reader->Read(&event)) {
-    if (!json && !header_printed) {
-      std::cout << EventTableHeader(layout);
-      header_printed = true;
+  grpc::Status status;
+  while (true) {
+    grpc::ClientContext context;
+    connection->Authorize(context);
+    // A resumed watch waits for the server to come back.
+    context.set_wait_for_ready(received);
+    interrupts.Follow(&context);
+    std::unique_ptr<grpc::ClientReader<v1::Event>> reader =
+        connection->stub().WatchEvents(&context, request);
+    bool write_failed = false;
+    v1::Event event;
+    while (reader->Read(&event)) {
+      received = true;
+      request.set_after_sequence(
+          std::max(request.after_sequence(), event.sequence()));
+      if (!json && !header_printed) {
+        std::cout << EventTableHeader(layout);
+        header_printed = true;
+      }
+      absl::StatusOr<std::string> line =
+          json ? JsonLine(event) : EventTableRow(event, layout);
+      if (!line.ok()) {
+        std::cerr << "pdk-archive watch: event " << event.sequence()
+                  << " cannot be printed: " << line.status().message() << "\n";
+        ++unprintable;
+        continue;
+      }
+      std::cout << *line << std::flush;
+      if (!std::cout) {
+        write_failed = true;
+        context.TryCancel();
+        break;
+      }
     }
-    absl::StatusOr<std::string> line =
-        json ? JsonLine(event) : EventTableRow(event, layout);
-    if (!line.ok()) {
-      std::cerr << "pdk-archive watch: event " << event.sequence()
-                << " cannot be printed: " << line.status().message() << "\n";
-      ++unprintable;
-      continue;
+    status = reader->Finish();
+    interrupts.Follow(nullptr);
+    if (write_failed) {
+      std::cerr << "pdk-archive watch: writing to standard output failed\n";
+      return 1;
     }
-    std::cout << *line << std::flush;
-    if (!std::cout) {
-      write_failed = true;
-      context.TryCancel();
-      break;
-    }
-  }
-  grpc::Status status = reader->Finish();
-  interrupts.Stop();
-  if (write_failed) {
-    std::cerr << "pdk-archive watch: writing to standard output failed\n";
-    return 1;
+    if (interrupts.interrupted() || !received || !Resumable(status)) break;
+    std::cerr << "pdk-archive watch: " << connection_flags.server << ": "
+              << status.error_message() << "; resuming after sequence "
+              << request.after_sequence() << "\n";
+    interrupts.Sleep(std::chrono::seconds(1));
+    if (interrupts.interrupted()) break;
   }
   if (!interrupts.interrupted() && !status.ok()) {
     return RpcFailed("watch", connection_flags, status);

@@ -16,6 +16,8 @@ int RunGet(const std::vector<std::string>& args);
 // `pdk-archive watch [filters] [--after SEQ] [--json]`: prints matching
 // events after SEQ, then each new one as it is committed, until SIGINT or
 // SIGTERM (exit status 0) or the server ends the stream (1, saying why).
+// Once an event has arrived, a lost connection, or the server dropping a
+// watcher that fell behind, is resumed after the last event received.
 int RunWatch(const std::vector<std::string>& args);
 
 }  // namespace pdkarchive::cli

@@ -364,6 +364,44 @@ TEST_F(TlsCliTest,
   }
 }
 
+TEST_F(TlsCliTest, WatchResumesAfterTheServerRestarts) {
+  auto first = ServerProcess::Start(db_, {"--secret", kSecret});
+  ASSERT_TRUE(first.ok()) << first.status();
+  const int port = first->grpc_port();
+  const int64_t now = NowMs();
+  const int64_t one = Deliver(*first, Payload(1, now));
+  ASSERT_GT(one, 0);
+  const std::string out = (dir_ / "watch.out").string();
+  const std::string err = (dir_ / "watch.err").string();
+  const pid_t watch =
+      Spawn({"watch", "--server", first->grpc_address(), "--json"}, out, err);
+  ASSERT_GT(watch, 0);
+  ASSERT_TRUE(WaitForText(out, "\"tls-1\"")) << ReadFile(out) << ReadFile(err);
+  auto code = first->Stop(SIGTERM);
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_TRUE(WaitForText(err, "resuming after sequence 1")) << ReadFile(err);
+
+  auto second = ServerProcess::Start(db_, {"--secret", kSecret, "--grpc-listen",
+                                           absl::StrCat("127.0.0.1:", port)});
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_GT(Deliver(*second, Payload(2, now)), one);
+  EXPECT_TRUE(WaitForText(out, "\"tls-2\"")) << ReadFile(out) << ReadFile(err);
+  ::kill(watch, SIGINT);
+  int status = 0;
+  for (int i = 0; i < 400 && ::waitpid(watch, &status, WNOHANG) != watch; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (i == 399) {
+      ::kill(watch, SIGKILL);
+      ::waitpid(watch, &status, 0);
+      ADD_FAILURE() << "watch did not end";
+    }
+  }
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << status << ReadFile(err);
+  // Each event once: the resumed watch starts after the last one printed.
+  EXPECT_EQ(Lines(ReadFile(out)).size(), 2u) << ReadFile(out);
+}
+
 TEST_F(TlsCliTest, GetPrintsTheRawPayloadAndNamesAMissingEvent) {
   auto server = ServerProcess::Start(db_, {"--secret", kSecret});
   ASSERT_TRUE(server.ok()) << server.status();
@@ -475,8 +513,8 @@ TEST_F(TlsCliTest, EventsTableKeepsItsColumnsWithLongTopicsAndNames) {
   EXPECT_TRUE(absl::StrContains(lines[2], "Salle de réunion")) << lines[2];
 
   // count's table takes each column as wide as its widest key.
-  CommandResult count =
-      RunCli({"count", "--server", server->grpc_address(), "--by", "topic,door"});
+  CommandResult count = RunCli(
+      {"count", "--server", server->grpc_address(), "--by", "topic,door"});
   ASSERT_EQ(count.exit_code, 0) << count.err;
   lines = Lines(count.out);
   ASSERT_EQ(lines.size(), 5u) << count.out;
