@@ -5,6 +5,7 @@
 
 #include "cli/client_commands.h"
 #include "cli/copy_command.h"
+#include "cli/get_watch_commands.h"
 #include "cli/import_command.h"
 #include "cli/serve_command.h"
 
@@ -18,6 +19,8 @@ constexpr char kUsage[] =
     "  events   list archived events from a running server\n"
     "  count    count archived events, grouped\n"
     "  export   export archived events as CSV\n"
+    "  get      print one archived event with its raw payload\n"
+    "  watch    follow new events as they are committed\n"
     "  import   load webhook payloads from a JSON-lines file into the archive\n"
     "  copy     copy an archive to another engine (SQLite to PostgreSQL, or back)\n"
     "\n"
@@ -36,6 +39,8 @@ int main(int argc, char** argv) {
   if (command == "events") return pdkarchive::cli::RunEvents(args);
   if (command == "count") return pdkarchive::cli::RunCount(args);
   if (command == "export") return pdkarchive::cli::RunExport(args);
+  if (command == "get") return pdkarchive::cli::RunGet(args);
+  if (command == "watch") return pdkarchive::cli::RunWatch(args);
   if (command == "import") return pdkarchive::cli::RunImport(args);
   if (command == "copy") return pdkarchive::cli::RunCopy(args);
   if (command == "--help" || command == "-h" || command == "help") {

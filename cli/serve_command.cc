@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "cli/archive_flags.h"
 #include "cli/flags.h"
+#include "cli/grpc_security.h"
 #include "ingest/http_server.h"
 #include "ingest/metrics.h"
 #include "ingest/webhook_handler.h"
@@ -48,6 +49,10 @@ struct ServeConfig {
   int64_t max_header_count = 100;
   int64_t max_header_bytes = 16 * 1024;
   int64_t http_threads = 2;
+  std::string grpc_tls_cert;
+  std::string grpc_tls_key;
+  std::string grpc_client_ca;
+  bool grpc_insecure = false;
 };
 
 // The query API's bounds on work per call (README: "Query limits").
@@ -145,6 +150,14 @@ int RunServe(const std::vector<std::string>& args) {
   flags.Int("max-header-bytes", "N", &config.max_header_bytes,
             "largest request head (request line and headers); larger gets 431");
   flags.Int("http-threads", "N", &config.http_threads, "HTTP worker threads");
+  flags.String("grpc-tls-cert", "FILE", &config.grpc_tls_cert,
+               "serve gRPC over TLS with this certificate chain (PEM)");
+  flags.String("grpc-tls-key", "FILE", &config.grpc_tls_key,
+               "the private key (PEM) of --grpc-tls-cert");
+  flags.String("grpc-client-ca", "FILE", &config.grpc_client_ca,
+               "also require client certificates signed by a CA in FILE (mTLS)");
+  flags.Bool("grpc-insecure", &config.grpc_insecure,
+             "allow a non-loopback --grpc-listen without TLS and a token");
   QueryLimitFlags query_limits;
   query_limits.Declare(flags);
   if (absl::Status s = flags.Parse(args); !s.ok()) {
@@ -185,6 +198,25 @@ int RunServe(const std::vector<std::string>& args) {
   if (absl::Status s = query_limits.Apply(reader_options, grpc_options); !s.ok()) {
     std::cerr << "pdk-archive serve: " << s.message() << "\n";
     return 2;
+  }
+  if (config.grpc_tls_cert.empty() != config.grpc_tls_key.empty() ||
+      (!config.grpc_client_ca.empty() && config.grpc_tls_cert.empty())) {
+    std::cerr << "pdk-archive serve: --grpc-tls-cert and --grpc-tls-key go together, and "
+                 "--grpc-client-ca needs them\n";
+    return 2;
+  }
+  const bool holds_token = false;  // integrated with tokens
+  if (absl::Status s = CheckGrpcExposure(config.grpc_listen, !config.grpc_tls_cert.empty(),
+                                         holds_token, config.grpc_insecure);
+      !s.ok()) {
+    std::cerr << "pdk-archive serve: " << s.message() << "\n";
+    return 2;
+  }
+  if (!config.grpc_tls_cert.empty()) {
+    auto credentials = ServerTlsCredentials(config.grpc_tls_cert, config.grpc_tls_key,
+                                            config.grpc_client_ca);
+    if (!credentials.ok()) return Fail(credentials.status());
+    grpc_options.credentials = *std::move(credentials);
   }
   if (config.secret_file) {
     absl::StatusOr<std::string> secret = ReadSecretFile("secret-file", *config.secret_file);

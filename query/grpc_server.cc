@@ -38,7 +38,10 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(options.max_request_bytes);
   int selected_port = 0;
-  builder.AddListeningPort(listen_host_port, grpc::InsecureServerCredentials(),
+  builder.AddListeningPort(listen_host_port,
+                           options.credentials != nullptr
+                               ? options.credentials
+                               : grpc::InsecureServerCredentials(),
                            &selected_port);
   builder.RegisterService(service.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();

@@ -15,7 +15,8 @@
 
 namespace grpc {
 class Server;
-}
+class ServerCredentials;
+}  // namespace grpc
 
 namespace pdkarchive::query {
 
@@ -24,6 +25,8 @@ struct GrpcServerOptions {
   // The largest request message accepted; larger ones are refused by gRPC
   // with RESOURCE_EXHAUSTED before they are parsed (--grpc-max-request-bytes).
   int max_request_bytes = 256 * 1024;
+  // How the port is secured (TLS, mTLS); null = plaintext.
+  std::shared_ptr<grpc::ServerCredentials> credentials;
   EventArchiveOptions service;
 };
 
