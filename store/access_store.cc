@@ -1,7 +1,10 @@
 #include "store/access_store.h"
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
+
+#include "absl/strings/escaping.h"
 
 namespace pdkarchive::store {
 
@@ -15,6 +18,15 @@ std::optional<std::string> MatchToken(std::span<const LiveToken> tokens,
     if (CRYPTO_memcmp(token.hash.data(), hash.data(), hash.size()) == 0) found = token.name;
   }
   return found;
+}
+
+absl::StatusOr<std::string> NewToken() {
+  std::string bytes(32, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()),
+                 static_cast<int>(bytes.size())) != 1) {
+    return absl::InternalError("cannot draw a token: RAND_bytes failed");
+  }
+  return "pdka_" + absl::WebSafeBase64Escape(bytes);
 }
 
 std::string HashToken(const std::string& token) {

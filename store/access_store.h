@@ -95,6 +95,10 @@ class AccessStore {
 std::optional<std::string> MatchToken(std::span<const LiveToken> tokens,
                                       const std::string& hash);
 
+// A new bearer token: "pdka_" and 32 bytes from OpenSSL's CSPRNG in
+// unpadded base64url. Internal when the CSPRNG fails.
+absl::StatusOr<std::string> NewToken();
+
 // The SHA-256 of `token`, 32 raw bytes.
 std::string HashToken(const std::string& token);
 
