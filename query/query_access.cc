@@ -21,15 +21,29 @@ int64_t NowMs() {
 
 absl::StatusOr<std::unique_ptr<QueryAccess>> QueryAccess::Start(
     store::AccessStore& store, const QueryAccessOptions& options) {
-  absl::StatusOr<std::vector<store::LiveToken>> tokens = store.LiveTokens();
+  absl::StatusOr<Tokens> tokens = LoadTokens(store);
   if (!tokens.ok()) return tokens.status();
   std::unique_ptr<QueryAccess> access(new QueryAccess(store, options, *std::move(tokens)));
   access->thread_ = std::thread([raw = access.get()] { raw->Run(); });
   return access;
 }
 
+absl::StatusOr<QueryAccess::Tokens> QueryAccess::LoadTokens(store::AccessStore& store) {
+  Tokens tokens;
+  absl::StatusOr<std::vector<store::LiveToken>> live = store.LiveTokens();
+  if (!live.ok()) return live.status();
+  tokens.live = *std::move(live);
+  tokens.required = !tokens.live.empty();
+  if (!tokens.required) {
+    absl::StatusOr<bool> any = store.HasAnyToken();
+    if (!any.ok()) return any.status();
+    tokens.required = *any;
+  }
+  return tokens;
+}
+
 QueryAccess::QueryAccess(store::AccessStore& store, const QueryAccessOptions& options,
-                         std::vector<store::LiveToken> tokens)
+                         Tokens tokens)
     : store_(store),
       options_(options),
       tokens_(std::move(tokens)),
@@ -39,7 +53,7 @@ QueryAccess::~QueryAccess() { Stop(); }
 
 bool QueryAccess::tokens_required() const {
   std::lock_guard lock(mu_);
-  return !tokens_.empty();
+  return tokens_.required;
 }
 
 absl::StatusOr<std::string> QueryAccess::Authenticate(const std::string_view* authorization) {
@@ -52,12 +66,12 @@ absl::StatusOr<std::string> QueryAccess::Authenticate(const std::string_view* au
     well_formed = true;
   }
   std::lock_guard lock(mu_);
-  if (tokens_.empty()) return std::string();
+  if (!tokens_.required) return std::string();
   if (std::chrono::steady_clock::now() - loaded_at_ > kStaleTokensLimit) {
     return absl::UnavailableError("cannot check bearer tokens: the archive is unreachable");
   }
   if (well_formed) {
-    std::optional<std::string> name = store::MatchToken(tokens_, hash);
+    std::optional<std::string> name = store::MatchToken(tokens_.live, hash);
     if (name) {
       uses_[*name] = NowMs();
       return *std::move(name);
@@ -136,7 +150,7 @@ void QueryAccess::Flush() {
 }
 
 void QueryAccess::Reload() {
-  absl::StatusOr<std::vector<store::LiveToken>> tokens = store_.LiveTokens();
+  absl::StatusOr<Tokens> tokens = LoadTokens(store_);
   if (!tokens.ok()) {
     // Keep the tokens last read: a database hiccup must neither open the
     // archive nor shut everyone out.

@@ -55,8 +55,9 @@ class QueryAccess {
   QueryAccess(const QueryAccess&) = delete;
   QueryAccess& operator=(const QueryAccess&) = delete;
 
-  // Whether the archive held a live token at the last reload: then every
-  // call needs one.
+  // Whether the archive held a token at the last reload, live or revoked:
+  // then every call needs a live one. Revoking the last token therefore
+  // shuts every client out instead of opening the archive to anyone.
   bool tokens_required() const;
 
   // Decides a call from its `authorization` metadata value (nullptr when
@@ -75,8 +76,13 @@ class QueryAccess {
   void Stop();
 
  private:
-  QueryAccess(store::AccessStore& store, const QueryAccessOptions& options,
-              std::vector<store::LiveToken> tokens);
+  struct Tokens {
+    std::vector<store::LiveToken> live;
+    bool required = false;
+  };
+  static absl::StatusOr<Tokens> LoadTokens(store::AccessStore& store);
+
+  QueryAccess(store::AccessStore& store, const QueryAccessOptions& options, Tokens tokens);
   void Run();
   void Flush();
   void Reload();
@@ -86,7 +92,7 @@ class QueryAccess {
 
   mutable std::mutex mu_;
   std::condition_variable wake_;
-  std::vector<store::LiveToken> tokens_;
+  Tokens tokens_;
   std::chrono::steady_clock::time_point loaded_at_;
   std::map<std::string, int64_t> uses_;  // token name -> last use, not yet written
   std::vector<store::AccessRecord> queue_;

@@ -83,6 +83,9 @@ class AccessStore {
   // Whether the archive holds at least one live token.
   virtual absl::StatusOr<bool> HasLiveToken() = 0;
 
+  // Whether a token was ever created in the archive, live or revoked.
+  virtual absl::StatusOr<bool> HasAnyToken() = 0;
+
   // Appends `records` in one transaction.
   virtual absl::Status AppendAccess(std::span<const AccessRecord> records) = 0;
 

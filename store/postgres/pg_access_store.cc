@@ -23,6 +23,7 @@ constexpr char kTouchToken[] =
     "WHERE name = $2 AND revoked_ms IS NULL";
 constexpr char kHasLiveToken[] =
     "SELECT EXISTS (SELECT 1 FROM access_tokens WHERE revoked_ms IS NULL)::int";
+constexpr char kHasAnyToken[] = "SELECT EXISTS (SELECT 1 FROM access_tokens)::int";
 constexpr char kInsertAccess[] =
     "INSERT INTO access_log (time_ms, token, peer, method, filter, rows_returned, "
     "bytes_returned, status_code, status_message) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
@@ -97,6 +98,13 @@ class PgAccessStore final : public AccessStore {
   absl::StatusOr<bool> HasLiveToken() override {
     std::lock_guard<std::mutex> lock(mu_);
     absl::StatusOr<Result> r = Query(kHasLiveToken);
+    if (!r.ok()) return r.status();
+    return r->rows() == 1 && r->int64(0, 0) != 0;
+  }
+
+  absl::StatusOr<bool> HasAnyToken() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    absl::StatusOr<Result> r = Query(kHasAnyToken);
     if (!r.ok()) return r.status();
     return r->rows() == 1 && r->int64(0, 0) != 0;
   }

@@ -25,6 +25,7 @@ constexpr char kTouchToken[] =
     "WHERE name = ? AND revoked_ms IS NULL";
 constexpr char kHasLiveToken[] =
     "SELECT EXISTS (SELECT 1 FROM access_tokens WHERE revoked_ms IS NULL)";
+constexpr char kHasAnyToken[] = "SELECT EXISTS (SELECT 1 FROM access_tokens)";
 constexpr char kInsertAccess[] =
     "INSERT INTO access_log (time_ms, token, peer, method, filter, rows_returned, "
     "bytes_returned, status_code, status_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
@@ -133,6 +134,16 @@ class SqliteAccessStore final : public AccessStore {
     bool any = false;
     absl::Status s = Run("read tokens", [&] {
       any = db_->execAndGet(kHasLiveToken).getInt64() != 0;
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+    return any;
+  }
+
+  absl::StatusOr<bool> HasAnyToken() override {
+    bool any = false;
+    absl::Status s = Run("read tokens", [&] {
+      any = db_->execAndGet(kHasAnyToken).getInt64() != 0;
       return absl::OkStatus();
     });
     if (!s.ok()) return s;
