@@ -1,5 +1,9 @@
 #include "cli/access_log_command.h"
 
+#include <pwd.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -95,7 +99,33 @@ std::string ShortMethod(const std::string& method) {
   return slash == std::string::npos ? method : method.substr(slash + 1);
 }
 
+// "local:USER@HOST", the peer of a command run on this machine.
+std::string LocalPeer() {
+  std::string user = absl::StrCat("uid ", getuid());
+  if (const passwd* entry = getpwuid(getuid()); entry != nullptr && entry->pw_name != nullptr) {
+    user = entry->pw_name;
+  }
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  return absl::StrCat("local:", user, "@", host);
+}
+
 }  // namespace
+
+void RecordLocalAccess(store::AccessStore& access, const std::string& method,
+                       const std::string& detail) {
+  store::AccessRecord record;
+  record.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  record.peer = LocalPeer();
+  record.method = method;
+  record.filter = detail;
+  if (absl::Status s = access.AppendAccess({&record, 1}); !s.ok()) {
+    std::cerr << "pdk-archive: cannot record this command in the access log: " << s.message()
+              << "\n";
+  }
+}
 
 int RunAccessLog(const std::vector<std::string>& args) {
   ArchiveFlags archive_flags;
@@ -164,6 +194,20 @@ int RunAccessLog(const std::vector<std::string>& args) {
     }
   }
   std::cout << std::flush;
+  // Recorded after the reading, so it shows in the next one.
+  std::string detail = "{";
+  auto add = [&detail](const char* key, const std::optional<std::string>& value) {
+    if (!value) return;
+    if (detail.size() > 1) detail += ",";
+    AppendJsonString(key, detail);
+    detail += ":";
+    AppendJsonString(*value, detail);
+  };
+  add("from", from);
+  add("to", to);
+  add("token", token);
+  detail += "}";
+  RecordLocalAccess((*archive)->access(), "pdk-archive access-log", detail);
   if (static_cast<int64_t>(records->size()) == limit) {
     std::cerr << "pdk-archive access-log: stopped at --limit " << limit
               << "; narrow --from/--to or raise --limit for the rest\n";

@@ -7,7 +7,16 @@
 #include <string>
 #include <vector>
 
+#include "store/access_store.h"
+
 namespace pdkarchive::cli {
+
+// Appends to the access log that this process, run by the local user, did
+// `method` (e.g. "pdk-archive access-log") with `detail` (its arguments as
+// JSON): reading the log and changing tokens are audit data too. A failure
+// is reported on stderr and otherwise ignored.
+void RecordLocalAccess(store::AccessStore& access, const std::string& method,
+                       const std::string& detail);
 
 // Runs the command with `args` (after "access-log"). Returns 0 on success,
 // 1 when the archive cannot be read, 2 on bad flags.

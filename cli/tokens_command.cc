@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "cli/access_log_command.h"
 #include "cli/archive_flags.h"
 #include "cli/flags.h"
 #include "store/access_store.h"
@@ -93,8 +94,11 @@ int RunTokens(const std::vector<std::string>& args) {
 
   if (verb == "list") return List(access);
   const std::string& name = positional[1];
+  // Token names are [A-Za-z0-9._-]: JSON as they are.
+  const std::string detail = absl::StrCat("{\"name\":\"", name, "\"}");
   if (verb == "revoke") {
     if (absl::Status s = access.RevokeToken(name, NowMs()); !s.ok()) return Fail(s);
+    RecordLocalAccess(access, "pdk-archive tokens revoke", detail);
     std::cerr << "pdk-archive tokens: revoked " << name
               << "; serve nodes refuse it within 5 seconds\n";
     return 0;
@@ -104,6 +108,7 @@ int RunTokens(const std::vector<std::string>& args) {
   if (absl::Status s = access.CreateToken(name, store::HashToken(*token), NowMs()); !s.ok()) {
     return Fail(s);
   }
+  RecordLocalAccess(access, "pdk-archive tokens create", detail);
   std::cout << *token << "\n" << std::flush;
   std::cerr << "pdk-archive tokens: created " << name
             << "; this is the only time the token is shown (the archive keeps its hash)\n";
