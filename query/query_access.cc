@@ -107,23 +107,26 @@ void QueryAccess::Run() {
       wake_.wait_for(lock, options_.flush_interval, [this] { return stopping_; });
       stopping = stopping_;
     }
-    Flush();
+    const bool reload = std::chrono::steady_clock::now() >= next_reload;
+    // Token use is written with each reload (and at the end): last use is
+    // for people, to the second, and need not cost a write per flush.
+    Flush(/*with_uses=*/reload || stopping);
     if (stopping) return;
-    if (std::chrono::steady_clock::now() >= next_reload) {
+    if (reload) {
       Reload();
       next_reload = std::chrono::steady_clock::now() + options_.reload_interval;
     }
   }
 }
 
-void QueryAccess::Flush() {
+void QueryAccess::Flush(bool with_uses) {
   std::vector<store::AccessRecord> records;
   std::map<std::string, int64_t> uses;
   int64_t dropped;
   {
     std::lock_guard lock(mu_);
     records.swap(queue_);
-    uses.swap(uses_);
+    if (with_uses) uses.swap(uses_);
     dropped = std::exchange(dropped_, 0);
   }
   if (dropped > 0) {

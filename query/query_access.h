@@ -84,7 +84,8 @@ class QueryAccess {
 
   QueryAccess(store::AccessStore& store, const QueryAccessOptions& options, Tokens tokens);
   void Run();
-  void Flush();
+  // Writes the queued access records, and the token uses when `with_uses`.
+  void Flush(bool with_uses);
   void Reload();
 
   store::AccessStore& store_;
