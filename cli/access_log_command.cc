@@ -21,7 +21,8 @@ namespace pdkarchive::cli {
 namespace {
 
 constexpr char kUsage[] =
-    "pdk-archive access-log [--from T] [--to T] [--token NAME] [--json] [flags]";
+    "pdk-archive access-log [--from T] [--to T] [--token NAME] [--json] "
+    "[flags]";
 constexpr char kDescription[] =
     "Prints the archive's access log, oldest first: every query call a serve\n"
     "node answered or refused, with its time, the name of its bearer token\n"
@@ -36,9 +37,10 @@ absl::StatusOr<std::optional<int64_t>> ParseTime(const std::string& flag,
   absl::StatusOr<int64_t> ms = timeutil::ParseRfc3339Ms(*text);
   if (!ms.ok()) ms = timeutil::ParseDateMs(*text);
   if (!ms.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--", flag, " wants an RFC 3339 time or a date, such as 2026-01-01T13:00:00Z, not \"",
-        *text, "\""));
+    return absl::InvalidArgumentError(absl::StrCat("--", flag,
+                                                   " wants an RFC 3339 time or a date, such as "
+                                                   "2026-01-01T13:00:00Z, not \"",
+                                                   *text, "\""));
   }
   return std::optional<int64_t>(*ms);
 }
@@ -47,11 +49,21 @@ void AppendJsonString(std::string_view text, std::string& out) {
   out += '"';
   for (char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char escaped[8];
@@ -172,8 +184,7 @@ int RunAccessLog(const std::vector<std::string>& args) {
     std::cerr << "pdk-archive access-log: " << archive.status().message() << "\n";
     return 1;
   }
-  absl::StatusOr<std::vector<store::AccessRecord>> records =
-      (*archive)->access().ListAccess(query);
+  absl::StatusOr<std::vector<store::AccessRecord>> records = (*archive)->access().ListAccess(query);
   if (!records.ok()) {
     std::cerr << "pdk-archive access-log: " << records.status().message() << "\n";
     return 1;

@@ -50,8 +50,8 @@ int List(store::AccessStore& access) {
   if (!tokens.ok()) return Fail(tokens.status());
   size_t width = 4;
   for (const store::TokenInfo& token : *tokens) width = std::max(width, token.name.size());
-  std::printf("%-*s  %-24s  %-24s  %s\n", static_cast<int>(width), "NAME", "CREATED",
-              "LAST USED", "REVOKED");
+  std::printf("%-*s  %-24s  %-24s  %s\n", static_cast<int>(width), "NAME", "CREATED", "LAST USED",
+              "REVOKED");
   for (const store::TokenInfo& token : *tokens) {
     std::printf("%-*s  %-24s  %-24s  %s\n", static_cast<int>(width), token.name.c_str(),
                 TimeText(token.created_ms).c_str(), TimeText(token.last_used_ms).c_str(),
@@ -111,7 +111,8 @@ int RunTokens(const std::vector<std::string>& args) {
   RecordLocalAccess(access, "pdk-archive tokens create", detail);
   std::cout << *token << "\n" << std::flush;
   std::cerr << "pdk-archive tokens: created " << name
-            << "; this is the only time the token is shown (the archive keeps its hash)\n";
+            << "; this is the only time the token is shown (the archive keeps "
+               "its hash)\n";
   return 0;
 }
 

@@ -33,12 +33,23 @@ Method MethodOf(std::string_view name) {
 std::string RequestText(Method method, const void* request) {
   const google::protobuf::Message* message = nullptr;
   switch (method) {
-    case Method::kList: message = static_cast<const pb::ListEventsRequest*>(request); break;
-    case Method::kGet: message = static_cast<const pb::GetEventRequest*>(request); break;
-    case Method::kCount: message = static_cast<const pb::CountEventsRequest*>(request); break;
-    case Method::kExport: message = static_cast<const pb::ExportEventsRequest*>(request); break;
-    case Method::kWatch: message = static_cast<const pb::WatchEventsRequest*>(request); break;
-    case Method::kOther: return "";
+    case Method::kList:
+      message = static_cast<const pb::ListEventsRequest*>(request);
+      break;
+    case Method::kGet:
+      message = static_cast<const pb::GetEventRequest*>(request);
+      break;
+    case Method::kCount:
+      message = static_cast<const pb::CountEventsRequest*>(request);
+      break;
+    case Method::kExport:
+      message = static_cast<const pb::ExportEventsRequest*>(request);
+      break;
+    case Method::kWatch:
+      message = static_cast<const pb::WatchEventsRequest*>(request);
+      break;
+    case Method::kOther:
+      return "";
   }
   std::string text;
   if (!google::protobuf::util::MessageToJsonString(*message, &text).ok()) return "";
@@ -55,13 +66,16 @@ std::string RequestText(Method method, const void* request) {
 // of a count; an export's CSV chunks count as bytes only.
 int64_t RowsIn(Method method, const void* response) {
   switch (method) {
-    case Method::kList: return static_cast<const pb::ListEventsResponse*>(response)->events_size();
+    case Method::kList:
+      return static_cast<const pb::ListEventsResponse*>(response)->events_size();
     case Method::kCount:
       return static_cast<const pb::CountEventsResponse*>(response)->groups_size();
     case Method::kGet:
-    case Method::kWatch: return 1;
+    case Method::kWatch:
+      return 1;
     case Method::kExport:
-    case Method::kOther: return 0;
+    case Method::kOther:
+      return 0;
   }
   return 0;
 }
@@ -80,7 +94,8 @@ int64_t BytesIn(Method method, const void* response) {
     case Method::kExport:
       return static_cast<int64_t>(
           static_cast<const pb::ExportEventsResponse*>(response)->ByteSizeLong());
-    case Method::kOther: return 0;
+    case Method::kOther:
+      return 0;
   }
   return 0;
 }
@@ -89,7 +104,9 @@ class AccessInterceptor final : public grpc::experimental::Interceptor {
  public:
   AccessInterceptor(grpc::experimental::ServerRpcInfo* info, Method method, QueryAccess& access,
                     CallAdmissions& admissions)
-      : context_(info->server_context()), method_(method), access_(access),
+      : context_(info->server_context()),
+        method_(method),
+        access_(access),
         admissions_(admissions) {
     record_.time_ms = NowMs();
     record_.method = info->method();

@@ -10,6 +10,7 @@ namespace pdkarchive::query {
 namespace {
 
 constexpr std::string_view kBearer = "bearer ";
+constexpr std::chrono::seconds kComplaintInterval{10};
 
 }  // namespace
 
@@ -19,8 +20,8 @@ int64_t NowMs() {
       .count();
 }
 
-absl::StatusOr<std::unique_ptr<QueryAccess>> QueryAccess::Start(
-    store::AccessStore& store, const QueryAccessOptions& options) {
+absl::StatusOr<std::unique_ptr<QueryAccess>> QueryAccess::Start(store::AccessStore& store,
+                                                                const QueryAccessOptions& options) {
   absl::StatusOr<Tokens> tokens = LoadTokens(store);
   if (!tokens.ok()) return tokens.status();
   std::unique_ptr<QueryAccess> access(new QueryAccess(store, options, *std::move(tokens)));
@@ -134,7 +135,12 @@ void QueryAccess::Flush(bool with_uses) {
               << " records dropped, the archive could not take them in time\n";
   }
   if (absl::Status s = store_.AppendAccess(records); !s.ok()) {
-    std::cerr << "pdk-archive: access log: " << s.message() << " (will retry)\n";
+    // Once per kComplaintInterval while the archive stays unwritable.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_complaint_ >= kComplaintInterval) {
+      last_complaint_ = now;
+      std::cerr << "pdk-archive: access log: " << s.message() << " (will retry)\n";
+    }
     std::lock_guard lock(mu_);
     // Keep them, oldest first, for the next flush.
     records.insert(records.end(), std::make_move_iterator(queue_.begin()),
@@ -157,8 +163,7 @@ void QueryAccess::Reload() {
   if (!tokens.ok()) {
     // Keep the tokens last read: a database hiccup must neither open the
     // archive nor shut everyone out.
-    std::cerr << "pdk-archive: cannot reload bearer tokens: " << tokens.status().message()
-              << "\n";
+    std::cerr << "pdk-archive: cannot reload bearer tokens: " << tokens.status().message() << "\n";
     return;
   }
   std::lock_guard lock(mu_);

@@ -37,7 +37,8 @@ struct QueryAccessOptions {
 
 // The answer every refused call gets, whatever was wrong with its token.
 inline constexpr char kUnauthenticatedMessage[] =
-    "this archive requires a bearer token: metadata \"authorization: Bearer TOKEN\" "
+    "this archive requires a bearer token: metadata \"authorization: Bearer "
+    "TOKEN\" "
     "with a token from `pdk-archive tokens create`";
 
 inline constexpr std::chrono::seconds kStaleTokensLimit{5};
@@ -48,8 +49,8 @@ class QueryAccess {
  public:
   // Loads the live tokens once (the store's error when it cannot) and
   // starts the background thread.
-  static absl::StatusOr<std::unique_ptr<QueryAccess>> Start(
-      store::AccessStore& store, const QueryAccessOptions& options = {});
+  static absl::StatusOr<std::unique_ptr<QueryAccess>> Start(store::AccessStore& store,
+                                                            const QueryAccessOptions& options = {});
 
   ~QueryAccess();
   QueryAccess(const QueryAccess&) = delete;
@@ -99,6 +100,8 @@ class QueryAccess {
   std::vector<store::AccessRecord> queue_;
   int64_t dropped_ = 0;
   bool stopping_ = false;
+  // When a failed access-log write was last reported; background thread only.
+  std::chrono::steady_clock::time_point last_complaint_{};
   std::thread thread_;
   std::once_flag joined_;
 };

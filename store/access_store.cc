@@ -8,8 +8,7 @@
 
 namespace pdkarchive::store {
 
-std::optional<std::string> MatchToken(std::span<const LiveToken> tokens,
-                                      const std::string& hash) {
+std::optional<std::string> MatchToken(std::span<const LiveToken> tokens, const std::string& hash) {
   // Every token is compared, whichever matches, so the time taken says
   // nothing about which hash (or how much of one) was right.
   std::optional<std::string> found;
@@ -22,8 +21,8 @@ std::optional<std::string> MatchToken(std::span<const LiveToken> tokens,
 
 absl::StatusOr<std::string> NewToken() {
   std::string bytes(32, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()),
-                 static_cast<int>(bytes.size())) != 1) {
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), static_cast<int>(bytes.size())) !=
+      1) {
     return absl::InternalError("cannot draw a token: RAND_bytes failed");
   }
   return "pdka_" + absl::WebSafeBase64Escape(bytes);

@@ -77,8 +77,7 @@ class AccessStore {
 
   // Records when tokens were last used: (name, time) pairs, applied in one
   // transaction; a time never moves a token's last use back.
-  virtual absl::Status RecordTokenUse(
-      std::span<const std::pair<std::string, int64_t>> uses) = 0;
+  virtual absl::Status RecordTokenUse(std::span<const std::pair<std::string, int64_t>> uses) = 0;
 
   // Whether the archive holds at least one live token.
   virtual absl::StatusOr<bool> HasLiveToken() = 0;
@@ -95,8 +94,7 @@ class AccessStore {
 
 // The name of the live token in `tokens` whose hash equals `hash`, compared
 // in constant time (CRYPTO_memcmp) against every token; nullopt when none.
-std::optional<std::string> MatchToken(std::span<const LiveToken> tokens,
-                                      const std::string& hash);
+std::optional<std::string> MatchToken(std::span<const LiveToken> tokens, const std::string& hash);
 
 // A new bearer token: "pdka_" and 32 bytes from OpenSSL's CSPRNG in
 // unpadded base64url. Internal when the CSPRNG fails.

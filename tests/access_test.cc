@@ -102,8 +102,8 @@ grpc::Status HealthCheck(const std::string& address, std::string* response_bytes
   grpc::ByteBuffer request(&empty, 1);
   grpc::ByteBuffer response;
   std::promise<grpc::Status> done;
-  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request,
-                 &response, [&done](grpc::Status s) { done.set_value(std::move(s)); });
+  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&done](grpc::Status s) { done.set_value(std::move(s)); });
   grpc::Status status = done.get_future().get();
   std::vector<grpc::Slice> slices;
   response_bytes->clear();
@@ -271,8 +271,7 @@ TEST_P(AccessTest, ServeWithATokenRefusesMissingWrongAndRevokedTokensAndLogsEver
   EXPECT_TRUE(valid.ok()) << valid.error_message();
   EXPECT_EQ(events, 3);
   EXPECT_TRUE(Export(address, "Bearer " + token).ok());
-  EXPECT_EQ(Watch(address, "Bearer " + token).error_code(),
-            grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(Watch(address, "Bearer " + token).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
 
   std::string health;
   grpc::Status checked = HealthCheck(address, &health);
@@ -420,8 +419,8 @@ TEST(AccessTwoNodeTest, RevocationReachesEveryNodeWithinFiveSeconds) {
     EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED)
         << "node on " << node->grpc_address();
   }
-  EXPECT_LT(std::chrono::steady_clock::now() - revoked_at, std::chrono::seconds(5) +
-                                                               std::chrono::milliseconds(500));
+  EXPECT_LT(std::chrono::steady_clock::now() - revoked_at,
+            std::chrono::seconds(5) + std::chrono::milliseconds(500));
 
   // Both nodes' calls reach the one access log, each with its token's name.
   ASSERT_EQ(a->Stop(SIGTERM).value_or(-1), 0);

@@ -12,23 +12,30 @@ namespace {
 constexpr char kInsertToken[] =
     "INSERT INTO access_tokens (name, hash, created_ms) VALUES ($1, $2, $3)";
 constexpr char kSelectTokens[] =
-    "SELECT name, created_ms, last_used_ms, revoked_ms FROM access_tokens ORDER BY name, id";
+    "SELECT name, created_ms, last_used_ms, revoked_ms FROM access_tokens "
+    "ORDER BY name, id";
 constexpr char kRevokeToken[] =
-    "UPDATE access_tokens SET revoked_ms = $1 WHERE name = $2 AND revoked_ms IS NULL "
+    "UPDATE access_tokens SET revoked_ms = $1 WHERE name = $2 AND revoked_ms "
+    "IS NULL "
     "RETURNING id";
 constexpr char kSelectLiveTokens[] =
-    "SELECT name, encode(hash, 'hex') FROM access_tokens WHERE revoked_ms IS NULL";
+    "SELECT name, encode(hash, 'hex') FROM access_tokens WHERE revoked_ms IS "
+    "NULL";
 constexpr char kTouchToken[] =
-    "UPDATE access_tokens SET last_used_ms = GREATEST(COALESCE(last_used_ms, 0), $1) "
+    "UPDATE access_tokens SET last_used_ms = GREATEST(COALESCE(last_used_ms, "
+    "0), $1) "
     "WHERE name = $2 AND revoked_ms IS NULL";
 constexpr char kHasLiveToken[] =
     "SELECT EXISTS (SELECT 1 FROM access_tokens WHERE revoked_ms IS NULL)::int";
 constexpr char kHasAnyToken[] = "SELECT EXISTS (SELECT 1 FROM access_tokens)::int";
 constexpr char kInsertAccess[] =
-    "INSERT INTO access_log (time_ms, token, peer, method, filter, rows_returned, "
-    "bytes_returned, status_code, status_message) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    "INSERT INTO access_log (time_ms, token, peer, method, filter, "
+    "rows_returned, "
+    "bytes_returned, status_code, status_message) VALUES ($1, $2, $3, $4, $5, "
+    "$6, $7, $8, $9)";
 constexpr char kSelectAccess[] =
-    "SELECT time_ms, token, peer, method, filter, rows_returned, bytes_returned, "
+    "SELECT time_ms, token, peer, method, filter, rows_returned, "
+    "bytes_returned, "
     "status_code, status_message FROM access_log "
     "WHERE ($1::bigint IS NULL OR time_ms >= $1::bigint) "
     "AND ($2::bigint IS NULL OR time_ms < $2::bigint) "
@@ -41,8 +48,7 @@ class PgAccessStore final : public AccessStore {
   absl::Status CreateToken(const std::string& name, const std::string& hash,
                            int64_t created_ms) override {
     std::lock_guard<std::mutex> lock(mu_);
-    absl::StatusOr<Result> r =
-        Query(kInsertToken, Params().Text(name).Bytes(hash).Int(created_ms));
+    absl::StatusOr<Result> r = Query(kInsertToken, Params().Text(name).Bytes(hash).Int(created_ms));
     if (r.status().code() == absl::StatusCode::kAlreadyExists) {
       return absl::AlreadyExistsError(absl::StrCat("a token named ", name, " exists"));
     }
@@ -114,17 +120,16 @@ class PgAccessStore final : public AccessStore {
     std::lock_guard<std::mutex> lock(mu_);
     return InTransaction([&]() -> absl::Status {
       for (const AccessRecord& rec : records) {
-        absl::StatusOr<Result> r = conn_->Query(
-            kInsertAccess, Params()
-                               .Int(rec.time_ms)
-                               .Text(rec.token)
-                               .Text(rec.peer)
-                               .Text(rec.method)
-                               .Text(rec.filter)
-                               .Int(rec.rows)
-                               .Int(rec.bytes)
-                               .Int(rec.code)
-                               .Text(rec.message));
+        absl::StatusOr<Result> r = conn_->Query(kInsertAccess, Params()
+                                                                   .Int(rec.time_ms)
+                                                                   .Text(rec.token)
+                                                                   .Text(rec.peer)
+                                                                   .Text(rec.method)
+                                                                   .Text(rec.filter)
+                                                                   .Int(rec.rows)
+                                                                   .Int(rec.bytes)
+                                                                   .Int(rec.code)
+                                                                   .Text(rec.message));
         if (!r.ok()) return r.status();
       }
       return absl::OkStatus();

@@ -15,9 +15,11 @@ namespace {
 constexpr char kInsertToken[] =
     "INSERT INTO access_tokens (name, hash, created_ms) VALUES (?, ?, ?)";
 constexpr char kSelectTokens[] =
-    "SELECT name, created_ms, last_used_ms, revoked_ms FROM access_tokens ORDER BY name, id";
+    "SELECT name, created_ms, last_used_ms, revoked_ms FROM access_tokens "
+    "ORDER BY name, id";
 constexpr char kRevokeToken[] =
-    "UPDATE access_tokens SET revoked_ms = ? WHERE name = ? AND revoked_ms IS NULL";
+    "UPDATE access_tokens SET revoked_ms = ? WHERE name = ? AND revoked_ms IS "
+    "NULL";
 constexpr char kSelectLiveTokens[] =
     "SELECT name, hash FROM access_tokens WHERE revoked_ms IS NULL";
 constexpr char kTouchToken[] =
@@ -27,11 +29,14 @@ constexpr char kHasLiveToken[] =
     "SELECT EXISTS (SELECT 1 FROM access_tokens WHERE revoked_ms IS NULL)";
 constexpr char kHasAnyToken[] = "SELECT EXISTS (SELECT 1 FROM access_tokens)";
 constexpr char kInsertAccess[] =
-    "INSERT INTO access_log (time_ms, token, peer, method, filter, rows_returned, "
-    "bytes_returned, status_code, status_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    "INSERT INTO access_log (time_ms, token, peer, method, filter, "
+    "rows_returned, "
+    "bytes_returned, status_code, status_message) VALUES (?, ?, ?, ?, ?, ?, ?, "
+    "?, ?)";
 // NULL bounds select everything; the token filter likewise.
 constexpr char kSelectAccess[] =
-    "SELECT time_ms, token, peer, method, filter, rows_returned, bytes_returned, "
+    "SELECT time_ms, token, peer, method, filter, rows_returned, "
+    "bytes_returned, "
     "status_code, status_message FROM access_log "
     "WHERE (?1 IS NULL OR time_ms >= ?1) AND (?2 IS NULL OR time_ms < ?2) "
     "AND (?3 IS NULL OR token = ?3) ORDER BY time_ms, id LIMIT ?4";
@@ -103,10 +108,9 @@ class SqliteAccessStore final : public AccessStore {
       SQLite::Statement select(*db_, kSelectLiveTokens);
       while (select.executeStep()) {
         SQLite::Column hash = select.getColumn(1);
-        tokens.push_back(LiveToken{
-            select.getColumn(0).getString(),
-            std::string(static_cast<const char*>(hash.getBlob()),
-                        static_cast<size_t>(hash.getBytes()))});
+        tokens.push_back(LiveToken{select.getColumn(0).getString(),
+                                   std::string(static_cast<const char*>(hash.getBlob()),
+                                               static_cast<size_t>(hash.getBytes()))});
       }
       return absl::OkStatus();
     });
@@ -223,9 +227,9 @@ class SqliteAccessStore final : public AccessStore {
 
 absl::StatusOr<std::unique_ptr<AccessStore>> OpenSqliteAccessStore(const std::string& path) {
   try {
-    auto db = std::make_unique<SQLite::Database>(
-        path, SQLite::OPEN_READWRITE | SQLite::OPEN_NOMUTEX,
-        static_cast<int>(kBusyTimeout.count()));
+    auto db =
+        std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_NOMUTEX,
+                                           static_cast<int>(kBusyTimeout.count()));
     return std::unique_ptr<AccessStore>(new SqliteAccessStore(std::move(db)));
   } catch (const SQLite::Exception& e) {
     return absl::InternalError(absl::StrCat("cannot open archive ", path, ": ", e.what()));
