@@ -3,11 +3,13 @@
 #include <string>
 #include <vector>
 
+#include "cli/access_log_command.h"
 #include "cli/client_commands.h"
 #include "cli/copy_command.h"
 #include "cli/get_watch_commands.h"
 #include "cli/import_command.h"
 #include "cli/serve_command.h"
+#include "cli/tokens_command.h"
 
 namespace {
 
@@ -23,6 +25,8 @@ constexpr char kUsage[] =
     "  watch    follow new events as they are committed\n"
     "  import   load webhook payloads from a JSON-lines file into the archive\n"
     "  copy     copy an archive to another engine (SQLite to PostgreSQL, or back)\n"
+    "  tokens   create, list and revoke bearer tokens for the query API\n"
+    "  access-log  print who queried the archive, refused calls included\n"
     "\n"
     "Run `pdk-archive COMMAND --help` for a command's flags.\n";
 
@@ -43,6 +47,8 @@ int main(int argc, char** argv) {
   if (command == "watch") return pdkarchive::cli::RunWatch(args);
   if (command == "import") return pdkarchive::cli::RunImport(args);
   if (command == "copy") return pdkarchive::cli::RunCopy(args);
+  if (command == "tokens") return pdkarchive::cli::RunTokens(args);
+  if (command == "access-log") return pdkarchive::cli::RunAccessLog(args);
   if (command == "--help" || command == "-h" || command == "help") {
     std::cout << kUsage;
     return 0;

@@ -21,6 +21,7 @@
 #include "ingest/metrics.h"
 #include "ingest/webhook_handler.h"
 #include "query/grpc_server.h"
+#include "query/query_access.h"
 #include "store/archive.h"
 #include "store/commit_feed.h"
 #include "store/group_commit_writer.h"
@@ -261,6 +262,13 @@ int RunServe(const std::vector<std::string>& args) {
   webhook_options.max_body_bytes = static_cast<size_t>(config.max_body_bytes);
   ingest::WebhookHandler handler(webhook_options, writer, metrics);
 
+  // Bearer tokens (required once the archive holds one: see
+  // tokens_required()) and the access log of every query call.
+  absl::StatusOr<std::unique_ptr<query::QueryAccess>> access =
+      query::QueryAccess::Start((*archive)->access());
+  if (!access.ok()) return Fail(access.status());
+  grpc_options.access = access->get();
+
   absl::StatusOr<std::unique_ptr<query::GrpcServer>> grpc =
       query::GrpcServer::Start(config.grpc_listen, **reader, feed, grpc_options);
   if (!grpc.ok()) return Fail(grpc.status());
@@ -298,6 +306,7 @@ int RunServe(const std::vector<std::string>& args) {
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   (*http)->Shutdown();
   (*grpc)->Shutdown();
+  (*access)->Stop();  // writes the last calls' access records
   return 0;
 }
 

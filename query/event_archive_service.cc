@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "query/access_interceptor.h"
 #include "query/convert.h"
 #include "query/csv_writer.h"
 
@@ -44,8 +45,17 @@ class ErrorReactor final : public grpc::ServerWriteReactor<Response> {
   explicit ErrorReactor(const absl::Status& status) {
     this->Finish(ToGrpcStatus(status));
   }
+  explicit ErrorReactor(const grpc::Status& status) { this->Finish(status); }
   void OnDone() override { delete this; }
 };
+
+// Ends a unary call at once with `status`.
+grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* context,
+                                 const grpc::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
 
 const grpc::Status& ShutdownStatus() {
   static const grpc::Status* status = new grpc::Status(
@@ -708,9 +718,15 @@ absl::Status EventArchiveService::Count(const pb::CountEventsRequest& request,
   return absl::OkStatus();
 }
 
+grpc::Status EventArchiveService::Admit(const grpc::CallbackServerContext& context) const {
+  if (options_.admissions == nullptr) return grpc::Status::OK;
+  return options_.admissions->Check(&context);
+}
+
 grpc::ServerUnaryReactor* EventArchiveService::ListEvents(
     grpc::CallbackServerContext* context, const pb::ListEventsRequest* request,
     pb::ListEventsResponse* response) {
+  if (grpc::Status refused = Admit(*context); !refused.ok()) return Refuse(context, refused);
   auto* call = new PooledCall();
   const store::QueryControl control = ControlFor(*context, call->cancelled());
   RunPooled(*this, *lists_, call, control, "ListEvents calls",
@@ -723,6 +739,7 @@ grpc::ServerUnaryReactor* EventArchiveService::ListEvents(
 grpc::ServerUnaryReactor* EventArchiveService::GetEvent(
     grpc::CallbackServerContext* context, const pb::GetEventRequest* request,
     pb::Event* response) {
+  if (grpc::Status refused = Admit(*context); !refused.ok()) return Refuse(context, refused);
   // A lookup by primary key on a connection kept for lookups: answered on
   // gRPC's thread.
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -734,6 +751,7 @@ grpc::ServerUnaryReactor* EventArchiveService::GetEvent(
 grpc::ServerUnaryReactor* EventArchiveService::CountEvents(
     grpc::CallbackServerContext* context, const pb::CountEventsRequest* request,
     pb::CountEventsResponse* response) {
+  if (grpc::Status refused = Admit(*context); !refused.ok()) return Refuse(context, refused);
   auto* call = new PooledCall();
   const store::QueryControl control = ControlFor(*context, call->cancelled());
   RunPooled(*this, *heavy_, call, control, "counts and exports",
@@ -746,6 +764,9 @@ grpc::ServerUnaryReactor* EventArchiveService::CountEvents(
 grpc::ServerWriteReactor<pb::ExportEventsResponse>*
 EventArchiveService::ExportEvents(grpc::CallbackServerContext* context,
                                   const pb::ExportEventsRequest* request) {
+  if (grpc::Status refused = Admit(*context); !refused.ok()) {
+    return new ErrorReactor<pb::ExportEventsResponse>(refused);
+  }
   absl::StatusOr<store::EventFilter> filter =
       FilterFromProto(request->filter());
   if (!filter.ok()) {
@@ -759,8 +780,11 @@ EventArchiveService::ExportEvents(grpc::CallbackServerContext* context,
 }
 
 grpc::ServerWriteReactor<pb::Event>* EventArchiveService::WatchEvents(
-    grpc::CallbackServerContext* /*context*/,
+    grpc::CallbackServerContext* context,
     const pb::WatchEventsRequest* request) {
+  if (grpc::Status refused = Admit(*context); !refused.ok()) {
+    return new ErrorReactor<pb::Event>(refused);
+  }
   absl::Status invalid;
   absl::StatusOr<store::EventFilter> filter =
       FilterFromProto(request->filter());

@@ -47,6 +47,7 @@ class StreamCall {
 
 class WatchHub;
 class QueryPool;
+class CallAdmissions;
 
 // The service's bounds on work per call (the `serve` flags of the same
 // names set them).
@@ -66,6 +67,10 @@ struct EventArchiveOptions {
   // A live watcher whose events waiting to be sent pass this many bytes is
   // ended with RESOURCE_EXHAUSTED (--watch-buffer-bytes).
   size_t watch_buffer_bytes = 16 << 20;
+  // When set, every call starts by asking it whether the call was admitted
+  // (query/access_interceptor.h) and ends at once with its refusal if not.
+  // Not owned; must outlive the service.
+  const CallAdmissions* admissions = nullptr;
 
   // Reader connections the service can keep busy at once: one per heavy and
   // list thread, one for the watch reads and one kept for lookups.
@@ -156,6 +161,10 @@ class EventArchiveService final
   void Unregister(StreamCall* call);
 
  private:
+  // OK, or the status to end the call on `context` with at once (see
+  // EventArchiveOptions::admissions).
+  grpc::Status Admit(const grpc::CallbackServerContext& context) const;
+
   store::ArchiveReader& reader_;
   store::CommitFeed& feed_;
   const PageTokenCodec tokens_;

@@ -6,8 +6,10 @@
 
 #include <mutex>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "query/access_interceptor.h"
 #include "query/event_archive_service.h"
 
 namespace pdkarchive::query {
@@ -33,9 +35,18 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   if (!key.ok()) return key.status();
   EnableServerPlugins();
 
-  auto service = std::make_unique<EventArchiveService>(
-      reader, feed, *std::move(key), options.service);
+  std::unique_ptr<CallAdmissions> admissions;
+  EventArchiveOptions service_options = options.service;
   grpc::ServerBuilder builder;
+  if (options.access != nullptr) {
+    admissions = std::make_unique<CallAdmissions>();
+    service_options.admissions = admissions.get();
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(std::make_unique<AccessInterceptorFactory>(*options.access, *admissions));
+    builder.experimental().SetInterceptorCreators(std::move(creators));
+  }
+  auto service = std::make_unique<EventArchiveService>(
+      reader, feed, *std::move(key), service_options);
   builder.SetMaxReceiveMessageSize(options.max_request_bytes);
   int selected_port = 0;
   builder.AddListeningPort(listen_host_port,
@@ -54,13 +65,14 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     health->SetServingStatus(kServiceName, true);
   }
   auto result = std::unique_ptr<GrpcServer>(
-      new GrpcServer(std::move(service), selected_port));
+      new GrpcServer(std::move(admissions), std::move(service), selected_port));
   result->server_ = std::move(server);
   return result;
 }
 
-GrpcServer::GrpcServer(std::unique_ptr<EventArchiveService> service, int port)
-    : service_(std::move(service)), port_(port) {}
+GrpcServer::GrpcServer(std::unique_ptr<CallAdmissions> admissions,
+                       std::unique_ptr<EventArchiveService> service, int port)
+    : admissions_(std::move(admissions)), service_(std::move(service)), port_(port) {}
 
 GrpcServer::~GrpcServer() { Shutdown(); }
 

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "query/event_archive_service.h"
+#include "query/query_access.h"
 #include "store/archive_reader.h"
 #include "store/commit_feed.h"
 
@@ -28,6 +29,10 @@ struct GrpcServerOptions {
   // How the port is secured (TLS, mTLS); null = plaintext.
   std::shared_ptr<grpc::ServerCredentials> credentials;
   EventArchiveOptions service;
+  // When set, every EventArchive call is authenticated and logged through it
+  // (query/access_interceptor.h); health checking and reflection stay open.
+  // Not owned; must outlive the server.
+  QueryAccess* access = nullptr;
 };
 
 // Start and Shutdown may be called from any thread; `reader` and `feed` must
@@ -55,8 +60,11 @@ class GrpcServer {
   void Shutdown(std::chrono::milliseconds grace = std::chrono::seconds(5));
 
  private:
-  GrpcServer(std::unique_ptr<EventArchiveService> service, int port);
+  GrpcServer(std::unique_ptr<CallAdmissions> admissions,
+             std::unique_ptr<EventArchiveService> service, int port);
 
+  // Declared first: the service and the server's interceptors refer to it.
+  std::unique_ptr<CallAdmissions> admissions_;
   // Declared before server_: the server refers to the service, so it must be
   // destroyed first.
   std::unique_ptr<EventArchiveService> service_;

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "store/access_store.h"
 #include "store/archive_reader.h"
 #include "store/batch_sink.h"
 #include "store/commit_feed.h"
@@ -41,6 +42,10 @@ class Archive {
   // Where this archive's commits are published (by the group-commit writer)
   // and heard (by live watchers). Owned by the archive; thread-safe.
   virtual CommitFeed& feed() = 0;
+
+  // The archive's bearer tokens and access log, on a connection of their
+  // own. Owned by the archive; thread-safe.
+  virtual AccessStore& access() = 0;
 
   // A reader of this archive with its own connections. It may outlive
   // nothing: destroy it before the archive.

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "store/postgres/pg_access_store.h"
 #include "store/postgres/pg_commit_feed.h"
 #include "store/postgres/pg_connection.h"
 #include "store/postgres/pg_migrations.h"
@@ -25,13 +26,18 @@ constexpr size_t kPageTokenKeyBytes = 32;
 class PgArchive final : public Archive {
  public:
   PgArchive(pg::ConnectOptions connect, std::unique_ptr<pg::PgStore> store,
-            std::unique_ptr<pg::PgCommitFeed> feed)
-      : connect_(std::move(connect)), store_(std::move(store)), feed_(std::move(feed)) {}
+            std::unique_ptr<pg::PgCommitFeed> feed, std::unique_ptr<AccessStore> access)
+      : connect_(std::move(connect)),
+        store_(std::move(store)),
+        feed_(std::move(feed)),
+        access_(std::move(access)) {}
 
   BatchSink& sink() override { return *store_; }
 
   // Every node's commits: this node's at once, the others' by NOTIFY.
   CommitFeed& feed() override { return *feed_; }
+
+  AccessStore& access() override { return *access_; }
 
   absl::StatusOr<std::unique_ptr<ArchiveReader>> OpenReader(
       const EventReaderOptions& options) override {
@@ -44,6 +50,7 @@ class PgArchive final : public Archive {
   const pg::ConnectOptions connect_;
   std::unique_ptr<pg::PgStore> store_;
   std::unique_ptr<pg::PgCommitFeed> feed_;
+  std::unique_ptr<AccessStore> access_;
 };
 
 }  // namespace
@@ -75,8 +82,10 @@ absl::StatusOr<std::unique_ptr<Archive>> OpenPostgresArchive(const std::string& 
   if (!store.ok()) return store.status();
   absl::StatusOr<std::unique_ptr<pg::PgCommitFeed>> feed = pg::PgCommitFeed::Start(connect);
   if (!feed.ok()) return feed.status();
-  return std::unique_ptr<Archive>(
-      new PgArchive(std::move(connect), *std::move(store), *std::move(feed)));
+  absl::StatusOr<std::unique_ptr<AccessStore>> access = pg::OpenAccessStore(connect);
+  if (!access.ok()) return access.status();
+  return std::unique_ptr<Archive>(new PgArchive(std::move(connect), *std::move(store),
+                                                *std::move(feed), *std::move(access)));
 }
 
 }  // namespace pdkarchive::store

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "store/sqlite/checkpointer.h"
+#include "store/sqlite/sqlite_access_store.h"
 #include "store/sqlite/event_reader.h"
 #include "store/sqlite/sqlite_store.h"
 #include "store/sqlite/sqlite_util.h"
@@ -17,8 +18,11 @@ constexpr std::chrono::milliseconds kCheckpointInterval{250};
 class SqliteArchive final : public Archive {
  public:
   SqliteArchive(std::string path, std::unique_ptr<SqliteStore> store,
-                std::unique_ptr<Checkpointer> checkpointer)
-      : path_(std::move(path)), checkpointer_(std::move(checkpointer)), store_(std::move(store)) {
+                std::unique_ptr<Checkpointer> checkpointer, std::unique_ptr<AccessStore> access)
+      : path_(std::move(path)),
+        checkpointer_(std::move(checkpointer)),
+        store_(std::move(store)),
+        access_(std::move(access)) {
     store_->set_checkpointer(checkpointer_.get());
   }
 
@@ -33,6 +37,8 @@ class SqliteArchive final : public Archive {
   // One writer per file: the commits to hear are this process's.
   CommitFeed& feed() override { return feed_; }
 
+  AccessStore& access() override { return *access_; }
+
   absl::StatusOr<std::unique_ptr<ArchiveReader>> OpenReader(
       const EventReaderOptions& options) override {
     absl::StatusOr<std::unique_ptr<EventReader>> reader = EventReader::Open(path_, options);
@@ -46,6 +52,7 @@ class SqliteArchive final : public Archive {
   // The store refers to the checkpointer, so it goes first.
   std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<AccessStore> access_;
 };
 
 }  // namespace
@@ -59,8 +66,10 @@ absl::StatusOr<std::unique_ptr<Archive>> OpenSqliteArchive(const std::string& pa
   absl::StatusOr<std::unique_ptr<Checkpointer>> checkpointer =
       Checkpointer::Start(path, kCheckpointInterval);
   if (!checkpointer.ok()) return checkpointer.status();
-  return std::unique_ptr<Archive>(
-      new SqliteArchive(path, *std::move(store), *std::move(checkpointer)));
+  absl::StatusOr<std::unique_ptr<AccessStore>> access = OpenSqliteAccessStore(path);
+  if (!access.ok()) return access.status();
+  return std::unique_ptr<Archive>(new SqliteArchive(
+      path, *std::move(store), *std::move(checkpointer), *std::move(access)));
 }
 
 }  // namespace pdkarchive::store
