@@ -206,9 +206,10 @@ int RunServe(const std::vector<std::string>& args) {
                  "--grpc-client-ca needs them\n";
     return 2;
   }
-  const bool holds_token = false;  // integrated with tokens
+  // Exposure, in two steps: TLS before anything is opened; whether the
+  // archive holds a token once it is (below).
   if (absl::Status s = CheckGrpcExposure(config.grpc_listen, !config.grpc_tls_cert.empty(),
-                                         holds_token, config.grpc_insecure);
+                                         /*holds_token=*/true, config.grpc_insecure);
       !s.ok()) {
     std::cerr << "pdk-archive serve: " << s.message() << "\n";
     return 2;
@@ -249,6 +250,16 @@ int RunServe(const std::vector<std::string>& args) {
   absl::StatusOr<std::unique_ptr<store::Archive>> archive =
       OpenArchiveFromFlags(config.archive, archive_options);
   if (!archive.ok()) return Fail(archive.status());
+  if (!config.grpc_insecure && !IsLocalAddress(config.grpc_listen)) {
+    absl::StatusOr<bool> holds_token = (*archive)->access().HasLiveToken();
+    if (!holds_token.ok()) return Fail(holds_token.status());
+    if (absl::Status s = CheckGrpcExposure(config.grpc_listen, !config.grpc_tls_cert.empty(),
+                                           *holds_token, config.grpc_insecure);
+        !s.ok()) {
+      std::cerr << "pdk-archive serve: " << s.message() << "\n";
+      return 2;
+    }
+  }
   absl::StatusOr<std::unique_ptr<store::ArchiveReader>> reader =
       (*archive)->OpenReader(reader_options);
   if (!reader.ok()) return Fail(reader.status());

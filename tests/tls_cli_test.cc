@@ -233,6 +233,29 @@ TEST_F(TlsCliTest, MutualTlsRefusesAClientWithoutACertificate) {
   EXPECT_TRUE(absl::StrContains(half.err, "--tls-key")) << half.err;
 }
 
+// TLS and a token in the archive: serve takes a non-loopback address, and a
+// client needs both the CA and the token.
+TEST_F(TlsCliTest, ServeTakesANonLoopbackAddressWithTlsAndAToken) {
+  CommandResult created = RunCli({"tokens", "create", "dashboard", "--db", db_});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  const std::string token = created.out.substr(0, created.out.find('\n'));
+  const std::string token_file = (dir_ / "token").string();
+  std::ofstream(token_file) << token << "\n";
+
+  auto server = StartTls({"--grpc-listen", "0.0.0.0:0"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_GT(Deliver(*server, Payload(1, NowMs())), 0);
+  CommandResult listed = RunCli({"events", "--server", server->grpc_address(), "--tls-ca",
+                                 tls_.ca_cert, "--token-file", token_file, "--json"});
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_TRUE(absl::StrContains(listed.out, "tls-1")) << listed.out;
+  CommandResult no_token = RunCli(
+      {"events", "--server", server->grpc_address(), "--tls-ca", tls_.ca_cert, "--json"});
+  EXPECT_NE(no_token.exit_code, 0);
+  EXPECT_FALSE(absl::StrContains(no_token.out, "tls-1")) << no_token.out;
+  EXPECT_EQ(server->Stop(SIGTERM).value_or(-1), 0);
+}
+
 TEST_F(TlsCliTest, ServeRefusesAnUnprotectedNonLoopbackAddress) {
   CommandResult open =
       RunCli({"serve", "--db", db_, "--http-listen", "127.0.0.1:0",
