@@ -135,6 +135,7 @@ fi
 
 log "starting pdk-archive serve"
 "${SERVE_BIN:-$ARCHIVE_BIN}" serve --db "$DB" --http-listen 127.0.0.1:0 --grpc-listen 127.0.0.1:0 \
+  --max-count-groups 10000000 \
   --secret "$SECRET" >"$WORK/serve.out" 2>"$WORK/serve.err" &
 SERVER_PID=$!
 for _ in $(seq 100); do
@@ -144,7 +145,7 @@ done
 GRPC=$(awk '/grpc listening/{print $4}' "$WORK/serve.out")
 HTTP=$(awk '/http listening/{print $4}' "$WORK/serve.out")
 [[ -n "$GRPC" && -n "$HTTP" ]] || { cat "$WORK/serve.err" >&2; exit 1; }
-echo "Server: pdk-archive serve --db ARCHIVE --secret S (pid $SERVER_PID), gRPC $GRPC, HTTP $HTTP."
+echo "Server: pdk-archive serve --db ARCHIVE --max-count-groups 10000000 --secret S (pid $SERVER_PID), gRPC $GRPC, HTTP $HTTP."
 
 log "queries"
 "$BUILD/bench/pdk-query-bench" --server "$GRPC" --server-pid "$SERVER_PID" \
