@@ -269,10 +269,11 @@ int RunServe(const std::vector<std::string>& args) {
   store::CommitFeed& feed = (*archive)->feed();
   store::GroupCommitWriter writer((*archive)->sink(), feed);
   ingest::Metrics metrics;
-  // POST /webhooks/NAME: the archive's subscriptions, reloaded every second
+  // POST /webhooks/NAME: the archive's subscriptions, reloaded twice a second
   // so a change made on any node is heard here within 5 s.
   absl::StatusOr<std::unique_ptr<ingest::SubscriptionDirectory>> subscriptions =
-      ingest::SubscriptionDirectory::Start((*archive)->subscriptions(), std::chrono::seconds(1));
+      ingest::SubscriptionDirectory::Start((*archive)->subscriptions(),
+                                           std::chrono::milliseconds(500));
   if (!subscriptions.ok()) return Fail(subscriptions.status());
   ingest::WebhookOptions webhook_options;
   webhook_options.subscriptions = subscriptions->get();
