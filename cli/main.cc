@@ -9,6 +9,7 @@
 #include "cli/get_watch_commands.h"
 #include "cli/import_command.h"
 #include "cli/serve_command.h"
+#include "cli/subscriptions_command.h"
 #include "cli/tokens_command.h"
 
 namespace {
@@ -27,6 +28,8 @@ constexpr char kUsage[] =
     "  copy     copy an archive to another engine (SQLite to PostgreSQL, or back)\n"
     "  tokens   create, list and revoke bearer tokens for the query API\n"
     "  access-log  print who queried the archive, refused calls included\n"
+    "  subscriptions  add, list, show, rotate and delete the PDK subscriptions\n"
+    "           POST /webhooks/NAME takes deliveries for\n"
     "\n"
     "Run `pdk-archive COMMAND --help` for a command's flags.\n";
 
@@ -48,6 +51,7 @@ int main(int argc, char** argv) {
   if (command == "import") return pdkarchive::cli::RunImport(args);
   if (command == "copy") return pdkarchive::cli::RunCopy(args);
   if (command == "tokens") return pdkarchive::cli::RunTokens(args);
+  if (command == "subscriptions") return pdkarchive::cli::RunSubscriptions(args);
   if (command == "access-log") return pdkarchive::cli::RunAccessLog(args);
   if (command == "--help" || command == "-h" || command == "help") {
     std::cout << kUsage;

@@ -19,6 +19,7 @@
 #include "cli/grpc_security.h"
 #include "ingest/http_server.h"
 #include "ingest/metrics.h"
+#include "ingest/subscription_directory.h"
 #include "ingest/webhook_handler.h"
 #include "query/grpc_server.h"
 #include "query/query_access.h"
@@ -30,7 +31,8 @@ namespace pdkarchive::cli {
 namespace {
 
 constexpr char kDescription[] =
-    "Receives PDK webhooks on --http-listen (POST /webhooks, GET /healthz,\n"
+    "Receives PDK webhooks on --http-listen (POST /webhooks and /webhooks/NAME\n"
+    "for each of `pdk-archive subscriptions`, GET /healthz,\n"
     "GET /metrics), keeps them in the archive --db (a SQLite file or a\n"
     "PostgreSQL database that several serve nodes may share), and answers\n"
     "queries over gRPC (pdk.archive.v1.EventArchive) on --grpc-listen. Port 0\n"
@@ -267,7 +269,14 @@ int RunServe(const std::vector<std::string>& args) {
   store::CommitFeed& feed = (*archive)->feed();
   store::GroupCommitWriter writer((*archive)->sink(), feed);
   ingest::Metrics metrics;
+  // POST /webhooks/NAME: the archive's subscriptions, reloaded twice a second
+  // so a change made on any node is heard here within 5 s.
+  absl::StatusOr<std::unique_ptr<ingest::SubscriptionDirectory>> subscriptions =
+      ingest::SubscriptionDirectory::Start((*archive)->subscriptions(),
+                                           std::chrono::milliseconds(500));
+  if (!subscriptions.ok()) return Fail(subscriptions.status());
   ingest::WebhookOptions webhook_options;
+  webhook_options.subscriptions = subscriptions->get();
   webhook_options.secret = config.secret;
   webhook_options.basic_auth = config.basic_auth;
   webhook_options.max_body_bytes = static_cast<size_t>(config.max_body_bytes);

@@ -40,6 +40,17 @@ void Metrics::CountUnreadableFields(int n) {
   if (n > 0) unreadable_fields_.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
 }
 
+void Metrics::CountFamilyMismatch(const std::string& subscription) {
+  std::lock_guard<std::mutex> lock(mismatch_mu_);
+  ++family_mismatches_[subscription];
+}
+
+uint64_t Metrics::family_mismatches(const std::string& subscription) const {
+  std::lock_guard<std::mutex> lock(mismatch_mu_);
+  auto it = family_mismatches_.find(subscription);
+  return it == family_mismatches_.end() ? 0 : it->second;
+}
+
 uint64_t Metrics::deliveries(DeliveryResult result) const {
   return deliveries_[static_cast<int>(result)].load();
 }
@@ -68,6 +79,20 @@ std::string Metrics::Render(const store::WriterStats& writer) const {
       "# TYPE pdkarchive_commit_failures_total counter\n"
       "pdkarchive_commit_failures_total ",
       writer.failed_batches, "\n");
+  {
+    // Subscription names are [a-z0-9_-]: nothing to escape in the label.
+    std::lock_guard<std::mutex> lock(mismatch_mu_);
+    if (!family_mismatches_.empty()) {
+      out +=
+          "# HELP pdkarchive_family_mismatches_total Stored deliveries whose topic is of "
+          "another family than their subscription.\n"
+          "# TYPE pdkarchive_family_mismatches_total counter\n";
+      for (const auto& [name, count] : family_mismatches_) {
+        absl::StrAppend(&out, "pdkarchive_family_mismatches_total{subscription=\"", name, "\"} ",
+                        count, "\n");
+      }
+    }
+  }
   for (const store::EngineStat& stat : writer.engine) {
     const std::string name = absl::StrCat("pdkarchive_", stat.name);
     absl::StrAppend(&out, "# HELP ", name, " ", stat.help, "\n# TYPE ", name,

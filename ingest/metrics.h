@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <string>
 
 #include "store/group_commit_writer.h"
@@ -23,12 +25,16 @@ enum class DeliveryResult {
   kCount,  // number of results, not a result
 };
 
-// Thread-safe: every counter is atomic.
+// Thread-safe: every counter is atomic or under a lock.
 class Metrics {
  public:
   void CountDelivery(DeliveryResult result);
   void CountUnknownTopic() { unknown_topics_.fetch_add(1, std::memory_order_relaxed); }
   void CountUnreadableFields(int n);
+  // An authentic delivery to subscription `subscription` whose topic is of
+  // the other family (it is stored all the same).
+  void CountFamilyMismatch(const std::string& subscription);
+  uint64_t family_mismatches(const std::string& subscription) const;
 
   uint64_t deliveries(DeliveryResult result) const;
   uint64_t unknown_topics() const { return unknown_topics_.load(); }
@@ -44,6 +50,8 @@ class Metrics {
   std::atomic<uint64_t> deliveries_[static_cast<int>(DeliveryResult::kCount)] = {};
   std::atomic<uint64_t> unknown_topics_{0};
   std::atomic<uint64_t> unreadable_fields_{0};
+  mutable std::mutex mismatch_mu_;
+  std::map<std::string, uint64_t> family_mismatches_;  // by subscription name
 };
 
 }  // namespace pdkarchive::ingest

@@ -13,12 +13,14 @@
 #include "ingest/metrics.h"
 #include "ingest/normalizer.h"
 #include "ingest/signature.h"
+#include "ingest/subscription_directory.h"
 #include "store/group_commit_writer.h"
 
 namespace pdkarchive::ingest {
 namespace {
 
 constexpr char kWebhooksPath[] = "/webhooks";
+constexpr char kNamedWebhooksPrefix[] = "/webhooks/";
 constexpr char kHealthPath[] = "/healthz";
 constexpr char kMetricsPath[] = "/metrics";
 // PDK retries a refused delivery; this says when.
@@ -83,7 +85,9 @@ WebhookHandler::WebhookHandler(WebhookOptions options, store::GroupCommitWriter&
 
 void WebhookHandler::Handle(HttpRequest request, Respond respond) {
   const bool is_get = request.method == "GET" || request.method == "HEAD";
-  if (request.path == kWebhooksPath) {
+  const bool named = absl::StartsWith(request.path, kNamedWebhooksPrefix) &&
+                     request.path.size() > sizeof(kNamedWebhooksPrefix) - 1;
+  if (request.path == kWebhooksPath || named) {
     if (request.method != "POST") {
       metrics_.CountDelivery(DeliveryResult::kMethodNotAllowed);
       HttpResponse r = Error(405, absl::StrCat("method ", request.method,
@@ -92,7 +96,30 @@ void WebhookHandler::Handle(HttpRequest request, Respond respond) {
       respond(std::move(r));
       return;
     }
-    HandleWebhook(std::move(request), std::move(respond));
+    Credentials credentials;
+    if (!named) {
+      credentials.secret = options_.secret;
+      credentials.basic_auth = options_.basic_auth;
+      credentials.subscription = options_.subscription;
+    } else {
+      const std::string name = request.path.substr(sizeof(kNamedWebhooksPrefix) - 1);
+      std::optional<store::Subscription> sub;
+      if (options_.subscriptions != nullptr) sub = options_.subscriptions->Find(name);
+      if (!sub) {
+        metrics_.CountDelivery(DeliveryResult::kNotFound);
+        respond(Error(404, absl::StrCat("no such subscription: ", name)));
+        return;
+      }
+      credentials.secret = sub->secret;
+      if (!sub->previous_secret.empty() && sub->previous_until_ms &&
+          options_.now_ms() < *sub->previous_until_ms) {
+        credentials.previous_secret = sub->previous_secret;
+      }
+      if (!sub->basic_auth.empty()) credentials.basic_auth = sub->basic_auth;
+      credentials.subscription = sub->name;
+      credentials.family = sub->family;
+    }
+    HandleWebhook(std::move(request), credentials, std::move(respond));
     return;
   }
   if (request.path == kHealthPath || request.path == kMetricsPath) {
@@ -109,7 +136,7 @@ void WebhookHandler::Handle(HttpRequest request, Respond respond) {
     }
     // The counters say what arrives and how often; with credentials set
     // they are not for anyone who can reach the ingest port.
-    if (options_.basic_auth && !BasicAuthOk(request.headers)) {
+    if (options_.basic_auth && !BasicAuthOk(request.headers, *options_.basic_auth)) {
       respond(BasicAuthRefusal());
       return;
     }
@@ -120,7 +147,8 @@ void WebhookHandler::Handle(HttpRequest request, Respond respond) {
   respond(Error(404, absl::StrCat("no such path: ", request.path)));
 }
 
-void WebhookHandler::HandleWebhook(HttpRequest request, Respond respond) {
+void WebhookHandler::HandleWebhook(HttpRequest request, const Credentials& credentials,
+                                   Respond respond) {
   if (!accepting_.load()) {
     metrics_.CountDelivery(DeliveryResult::kUnavailable);
     HttpResponse r = Error(503, "archive is shutting down");
@@ -136,12 +164,12 @@ void WebhookHandler::HandleWebhook(HttpRequest request, Respond respond) {
                                     options_.max_body_bytes)));
     return;
   }
-  if (options_.basic_auth && !BasicAuthOk(request.headers)) {
+  if (credentials.basic_auth && !BasicAuthOk(request.headers, *credentials.basic_auth)) {
     metrics_.CountDelivery(DeliveryResult::kUnauthorized);
     respond(BasicAuthRefusal());
     return;
   }
-  if (options_.secret) {
+  if (credentials.secret) {
     std::optional<std::string_view> signature =
         FindHeader(request.headers, "X-PDK-SIGNATURE");
     if (!signature) signature = FindHeader(request.headers, "X_PDK_SIGNATURE");
@@ -150,20 +178,30 @@ void WebhookHandler::HandleWebhook(HttpRequest request, Respond respond) {
       respond(Error(401, "missing X-PDK-SIGNATURE header"));
       return;
     }
-    if (!VerifySignature(*options_.secret, request.body, *signature)) {
+    // Both secrets are always tried, so the time taken says nothing about
+    // which one matched.
+    const bool current = VerifySignature(*credentials.secret, request.body, *signature);
+    const bool previous =
+        credentials.previous_secret &&
+        VerifySignature(*credentials.previous_secret, request.body, *signature);
+    if (!current && !previous) {
       metrics_.CountDelivery(DeliveryResult::kUnauthorized);
       respond(Error(401, "X-PDK-SIGNATURE does not match the body"));
       return;
     }
   }
   absl::StatusOr<Normalized> normalized =
-      Normalize(request.body, options_.now_ms(), options_.subscription);
+      Normalize(request.body, options_.now_ms(), credentials.subscription);
   if (!normalized.ok()) {
     metrics_.CountDelivery(DeliveryResult::kBadRequest);
     respond(Error(400, std::string(normalized.status().message())));
     return;
   }
   if (!normalized->known_topic) metrics_.CountUnknownTopic();
+  if (normalized->known_topic && !credentials.family.empty() &&
+      normalized->row.family != credentials.family) {
+    metrics_.CountFamilyMismatch(credentials.subscription);
+  }
   metrics_.CountUnreadableFields(normalized->unreadable_fields);
 
   writer_.Submit(
@@ -184,7 +222,7 @@ void WebhookHandler::HandleWebhook(HttpRequest request, Respond respond) {
       });
 }
 
-bool WebhookHandler::BasicAuthOk(const HeaderList& headers) const {
+bool WebhookHandler::BasicAuthOk(const HeaderList& headers, const std::string& expected) {
   std::optional<std::string_view> value = FindHeader(headers, "Authorization");
   if (!value) return false;
   absl::string_view v(value->data(), value->size());
@@ -196,7 +234,7 @@ bool WebhookHandler::BasicAuthOk(const HeaderList& headers) const {
                             &decoded)) {
     return false;
   }
-  return ConstantTimeEquals(decoded, *options_.basic_auth);
+  return ConstantTimeEquals(decoded, expected);
 }
 
 HttpResponse WebhookHandler::HandleHealth() const {

@@ -1,8 +1,9 @@
 // WebhookHandler: the HTTP behaviour of ingest, free of any HTTP framework.
 // It takes a method, path, headers and body, and answers with a status,
 // headers and a JSON body, following DESIGN.md's "Ingest HTTP" contract:
-// checks run in the order method (405), size (413), authentication (401),
-// content (400); an accepted event is answered only after its batch commits.
+// checks run in the order method (405), subscription (404 for an unknown
+// /webhooks/NAME), size (413), authentication (401), content (400); an accepted
+// event is answered only after its batch commits.
 #ifndef PDKARCHIVE_INGEST_WEBHOOK_HANDLER_H_
 #define PDKARCHIVE_INGEST_WEBHOOK_HANDLER_H_
 
@@ -23,6 +24,7 @@ class GroupCommitWriter;
 namespace pdkarchive::ingest {
 
 class Metrics;
+class SubscriptionDirectory;
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
@@ -51,6 +53,10 @@ struct WebhookOptions {
   std::optional<std::string> basic_auth;
   size_t max_body_bytes = 1 << 20;
   std::string subscription = "default";
+  // The subscriptions POST /webhooks/NAME takes deliveries for, each checked
+  // against its own secrets and Basic credentials; null = none (every NAME
+  // is a 404). Not owned; must outlive the handler.
+  const SubscriptionDirectory* subscriptions = nullptr;
   // Milliseconds since the epoch, UTC; replaceable for tests.
   std::function<int64_t()> now_ms;
 };
@@ -74,10 +80,22 @@ class WebhookHandler {
   void StopAccepting() { accepting_.store(false); }
 
  private:
-  void HandleWebhook(HttpRequest request, Respond respond);
+  // What one delivery is checked against and stored as.
+  struct Credentials {
+    std::optional<std::string> secret;
+    // Also accepted (during a rotation's grace period); unset = none.
+    std::optional<std::string> previous_secret;
+    std::optional<std::string> basic_auth;
+    std::string subscription;
+    std::string family;  // "" = any (the default subscription)
+  };
+
+  void HandleWebhook(HttpRequest request, const Credentials& credentials,
+                     Respond respond);
   HttpResponse HandleHealth() const;
   HttpResponse HandleMetrics() const;
-  bool BasicAuthOk(const HeaderList& headers) const;
+  static bool BasicAuthOk(const HeaderList& headers,
+                          const std::string& expected);
 
   WebhookOptions options_;
   store::GroupCommitWriter& writer_;

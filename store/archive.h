@@ -18,6 +18,7 @@
 #include "store/archive_reader.h"
 #include "store/batch_sink.h"
 #include "store/commit_feed.h"
+#include "store/subscription_store.h"
 
 namespace pdkarchive::store {
 
@@ -46,6 +47,10 @@ class Archive {
   // The archive's bearer tokens and access log, on a connection of their
   // own. Owned by the archive; thread-safe.
   virtual AccessStore& access() = 0;
+
+  // The archive's subscriptions, on a connection of their own. Owned by the
+  // archive; thread-safe.
+  virtual SubscriptionStore& subscriptions() = 0;
 
   // A reader of this archive with its own connections. It may outlive
   // nothing: destroy it before the archive.

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "store/postgres/pg_access_store.h"
+#include "store/postgres/pg_subscription_store.h"
 #include "store/postgres/pg_commit_feed.h"
 #include "store/postgres/pg_connection.h"
 #include "store/postgres/pg_migrations.h"
@@ -26,11 +27,13 @@ constexpr size_t kPageTokenKeyBytes = 32;
 class PgArchive final : public Archive {
  public:
   PgArchive(pg::ConnectOptions connect, std::unique_ptr<pg::PgStore> store,
-            std::unique_ptr<pg::PgCommitFeed> feed, std::unique_ptr<AccessStore> access)
+            std::unique_ptr<pg::PgCommitFeed> feed, std::unique_ptr<AccessStore> access,
+            std::unique_ptr<SubscriptionStore> subscriptions)
       : connect_(std::move(connect)),
         store_(std::move(store)),
         feed_(std::move(feed)),
-        access_(std::move(access)) {}
+        access_(std::move(access)),
+        subscriptions_(std::move(subscriptions)) {}
 
   BatchSink& sink() override { return *store_; }
 
@@ -38,6 +41,8 @@ class PgArchive final : public Archive {
   CommitFeed& feed() override { return *feed_; }
 
   AccessStore& access() override { return *access_; }
+
+  SubscriptionStore& subscriptions() override { return *subscriptions_; }
 
   absl::StatusOr<std::unique_ptr<ArchiveReader>> OpenReader(
       const EventReaderOptions& options) override {
@@ -51,6 +56,7 @@ class PgArchive final : public Archive {
   std::unique_ptr<pg::PgStore> store_;
   std::unique_ptr<pg::PgCommitFeed> feed_;
   std::unique_ptr<AccessStore> access_;
+  std::unique_ptr<SubscriptionStore> subscriptions_;
 };
 
 }  // namespace
@@ -84,8 +90,10 @@ absl::StatusOr<std::unique_ptr<Archive>> OpenPostgresArchive(const std::string& 
   if (!feed.ok()) return feed.status();
   absl::StatusOr<std::unique_ptr<AccessStore>> access = pg::OpenAccessStore(connect);
   if (!access.ok()) return access.status();
+  absl::StatusOr<std::unique_ptr<SubscriptionStore>> subscriptions = pg::OpenSubscriptionStore(connect);
+  if (!subscriptions.ok()) return subscriptions.status();
   return std::unique_ptr<Archive>(new PgArchive(std::move(connect), *std::move(store),
-                                                *std::move(feed), *std::move(access)));
+                                                *std::move(feed), *std::move(access), *std::move(subscriptions)));
 }
 
 }  // namespace pdkarchive::store

@@ -5,6 +5,7 @@
 
 #include "store/sqlite/checkpointer.h"
 #include "store/sqlite/sqlite_access_store.h"
+#include "store/sqlite/sqlite_subscription_store.h"
 #include "store/sqlite/event_reader.h"
 #include "store/sqlite/sqlite_store.h"
 #include "store/sqlite/sqlite_util.h"
@@ -18,11 +19,13 @@ constexpr std::chrono::milliseconds kCheckpointInterval{250};
 class SqliteArchive final : public Archive {
  public:
   SqliteArchive(std::string path, std::unique_ptr<SqliteStore> store,
-                std::unique_ptr<Checkpointer> checkpointer, std::unique_ptr<AccessStore> access)
+                std::unique_ptr<Checkpointer> checkpointer, std::unique_ptr<AccessStore> access,
+            std::unique_ptr<SubscriptionStore> subscriptions)
       : path_(std::move(path)),
         checkpointer_(std::move(checkpointer)),
         store_(std::move(store)),
-        access_(std::move(access)) {
+        access_(std::move(access)),
+        subscriptions_(std::move(subscriptions)) {
     store_->set_checkpointer(checkpointer_.get());
   }
 
@@ -39,6 +42,8 @@ class SqliteArchive final : public Archive {
 
   AccessStore& access() override { return *access_; }
 
+  SubscriptionStore& subscriptions() override { return *subscriptions_; }
+
   absl::StatusOr<std::unique_ptr<ArchiveReader>> OpenReader(
       const EventReaderOptions& options) override {
     absl::StatusOr<std::unique_ptr<EventReader>> reader = EventReader::Open(path_, options);
@@ -53,6 +58,7 @@ class SqliteArchive final : public Archive {
   std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<SqliteStore> store_;
   std::unique_ptr<AccessStore> access_;
+  std::unique_ptr<SubscriptionStore> subscriptions_;
 };
 
 }  // namespace
@@ -68,8 +74,10 @@ absl::StatusOr<std::unique_ptr<Archive>> OpenSqliteArchive(const std::string& pa
   if (!checkpointer.ok()) return checkpointer.status();
   absl::StatusOr<std::unique_ptr<AccessStore>> access = OpenSqliteAccessStore(path);
   if (!access.ok()) return access.status();
+  absl::StatusOr<std::unique_ptr<SubscriptionStore>> subscriptions = OpenSqliteSubscriptionStore(path);
+  if (!subscriptions.ok()) return subscriptions.status();
   return std::unique_ptr<Archive>(new SqliteArchive(
-      path, *std::move(store), *std::move(checkpointer), *std::move(access)));
+      path, *std::move(store), *std::move(checkpointer), *std::move(access), *std::move(subscriptions)));
 }
 
 }  // namespace pdkarchive::store
