@@ -33,7 +33,7 @@ CREATE TABLE events_v3 (
   actor_user_id    TEXT    NOT NULL,
   event_id         BLOB    NOT NULL,  -- 16 bytes for a canonical UUID, else TEXT
   subscription_ref INTEGER NOT NULL,  -- names.name_id of the subscription
-  dedupe_key       INTEGER NOT NULL,  -- dedupe_hash(key), store/sqlite/sqlite_util.h
+  dedupe_key       INTEGER NOT NULL,  -- dedupe_hash(key), store/sqlite_util.h
   raw              BLOB    NOT NULL   -- TEXT verbatim, or BLOB, see store/raw_codec.h
 );
 

@@ -3,7 +3,7 @@
 -- A commit of a few dozen events used to touch a random leaf of every
 -- secondary index and of the daily rollups for each event: 8 pages an event,
 -- each written to the WAL and synced. Now the events of a big enough batch
--- (store/sqlite/sqlite_store.h, kDeferFromBatch) are stored with merged = 0, which
+-- (store/sqlite_store.h, kDeferFromBatch) are stored with merged = 0, which
 -- puts them in no secondary index (they are all partial on merged = 1); the
 -- writer later adds them to the rollups and sets merged = 1 in one large
 -- transaction, which indexes them. Smaller batches are stored merged. The
