@@ -91,12 +91,6 @@ void FilterFlags::Declare(FlagSet& flags) {
   flags.String("family", "FAMILY", &family, "org, panel or unknown");
 }
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 absl::StatusOr<int64_t> ParseTimeFlag(const std::string& flag,
                                       const std::string& raw,
                                       bool date_means_end_of_day,
@@ -161,7 +155,7 @@ absl::Status BuildFilter(const FilterFlags& f, int64_t now_ms,
 
 bool BuildFilterOrSay(const char* command, const FilterFlags& f,
                       v1::EventFilter* filter) {
-  absl::Status s = BuildFilter(f, NowMs(), filter);
+  absl::Status s = BuildFilter(f, timeutil::NowMs(), filter);
   if (s.ok()) return true;
   std::cerr << "pdk-archive " << command << ": " << s.message() << "\n";
   return false;

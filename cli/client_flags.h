@@ -52,9 +52,6 @@ absl::Status BuildFilter(const FilterFlags& flags, int64_t now_ms,
 bool BuildFilterOrSay(const char* command, const FilterFlags& flags,
                       pdk::archive::v1::EventFilter* filter);
 
-// The current time in ms since the epoch.
-int64_t NowMs();
-
 // Parses `args` into `flags` (non-flag arguments into `positional` when
 // given). Returns the exit status to stop with: 2 after printing why the
 // arguments are wrong, 0 after printing --help; nullopt to go on.

@@ -12,6 +12,7 @@
 #include "cli/flags.h"
 #include "ingest/normalizer.h"
 #include "store/archive.h"
+#include "timeutil/time_util.h"
 
 namespace pdkarchive::cli {
 namespace {
@@ -22,12 +23,6 @@ constexpr char kDescription[] =
     "dedupe as live deliveries: a payload already archived is not stored again.\n"
     "Lines that are not valid payloads are reported with their line number and\n"
     "skipped. Signatures are not checked: only import files you trust.";
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 
@@ -104,7 +99,7 @@ int RunImport(const std::vector<std::string>& args) {
   while (std::getline(in, line)) {
     ++line_number;
     if (absl::StripAsciiWhitespace(line).empty()) continue;
-    absl::StatusOr<ingest::Normalized> n = ingest::Normalize(line, NowMs(), subscription);
+    absl::StatusOr<ingest::Normalized> n = ingest::Normalize(line, timeutil::NowMs(), subscription);
     if (!n.ok()) {
       ++refused;
       std::cerr << (progress ? "\r\033[K" : "") << "pdk-archive import: line "

@@ -44,12 +44,6 @@ constexpr char kDescription[] =
     "                at PDK is not built yet)\n"
     "NAME: a lowercase letter or digit, then up to 62 of [a-z0-9_-].";
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string TimeText(std::optional<int64_t> ms) {
   if (!ms) return "-";
   return timeutil::FormatRfc3339Millis(*ms).value_or(absl::StrCat(*ms));
@@ -134,7 +128,7 @@ void WriteJson(rapidjson::Writer<rapidjson::StringBuffer>& w,
 }
 
 int List(const std::vector<store::Subscription>& subs, bool json) {
-  const int64_t now_ms = NowMs();
+  const int64_t now_ms = timeutil::NowMs();
   if (json) {
     rapidjson::StringBuffer buffer;
     rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
@@ -160,7 +154,7 @@ int List(const std::vector<store::Subscription>& subs, bool json) {
 }
 
 int Show(const store::Subscription& s, bool json) {
-  const int64_t now_ms = NowMs();
+  const int64_t now_ms = timeutil::NowMs();
   if (json) {
     rapidjson::StringBuffer buffer;
     rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
@@ -299,7 +293,7 @@ int RunSubscriptions(const std::vector<std::string>& args) {
       if (!secret.ok()) return Fail(secret.status());
       added.secret = *secret;
     }
-    added.created_ms = NowMs();
+    added.created_ms = timeutil::NowMs();
     if (absl::Status s = subscriptions.AddSubscription(added); !s.ok())
       return Fail(s);
     if (generated) std::cout << added.secret << "\n" << std::flush;
@@ -331,7 +325,7 @@ int RunSubscriptions(const std::vector<std::string>& args) {
   if (verb == "rotate") {
     absl::StatusOr<std::string> secret = store::NewSubscriptionSecret();
     if (!secret.ok()) return Fail(secret.status());
-    const int64_t until_ms = NowMs() + *grace_ms;
+    const int64_t until_ms = timeutil::NowMs() + *grace_ms;
     if (absl::Status s = subscriptions.RotateSecret(name, *secret, until_ms);
         !s.ok()) {
       return Fail(s);
@@ -365,7 +359,7 @@ int RunSubscriptions(const std::vector<std::string>& args) {
               << name << " --local-only`\n";
     return 1;
   }
-  if (absl::Status s = subscriptions.DeleteSubscription(name, NowMs()); !s.ok())
+  if (absl::Status s = subscriptions.DeleteSubscription(name, timeutil::NowMs()); !s.ok())
     return Fail(s);
   std::cerr << "pdk-archive subscriptions: deleted " << name << "; /webhooks/"
             << name

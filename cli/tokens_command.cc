@@ -29,12 +29,6 @@ constexpr char kDescription[] =
     "  revoke NAME   the token stops working on every node within 5 seconds\n"
     "NAME: a letter or digit, then up to 62 of [A-Za-z0-9._-].";
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string TimeText(std::optional<int64_t> ms) {
   if (!ms) return "-";
   return timeutil::FormatRfc3339Millis(*ms).value_or(absl::StrCat(*ms));
@@ -97,7 +91,7 @@ int RunTokens(const std::vector<std::string>& args) {
   // Token names are [A-Za-z0-9._-]: JSON as they are.
   const std::string detail = absl::StrCat("{\"name\":\"", name, "\"}");
   if (verb == "revoke") {
-    if (absl::Status s = access.RevokeToken(name, NowMs()); !s.ok()) return Fail(s);
+    if (absl::Status s = access.RevokeToken(name, timeutil::NowMs()); !s.ok()) return Fail(s);
     RecordLocalAccess(access, "pdk-archive tokens revoke", detail);
     std::cerr << "pdk-archive tokens: revoked " << name
               << "; serve nodes refuse it within 5 seconds\n";
@@ -105,7 +99,7 @@ int RunTokens(const std::vector<std::string>& args) {
   }
   absl::StatusOr<std::string> token = store::NewToken();
   if (!token.ok()) return Fail(token.status());
-  if (absl::Status s = access.CreateToken(name, store::HashToken(*token), NowMs()); !s.ok()) {
+  if (absl::Status s = access.CreateToken(name, store::HashToken(*token), timeutil::NowMs()); !s.ok()) {
     return Fail(s);
   }
   RecordLocalAccess(access, "pdk-archive tokens create", detail);

@@ -15,6 +15,7 @@
 #include "ingest/signature.h"
 #include "ingest/subscription_directory.h"
 #include "store/group_commit_writer.h"
+#include "timeutil/time_util.h"
 
 namespace pdkarchive::ingest {
 namespace {
@@ -25,12 +26,6 @@ constexpr char kHealthPath[] = "/healthz";
 constexpr char kMetricsPath[] = "/metrics";
 // PDK retries a refused delivery; this says when.
 constexpr char kRetryAfterSeconds[] = "5";
-
-int64_t SystemNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 HttpResponse Error(int status, std::string_view reason) {
   HttpResponse r;
@@ -80,7 +75,7 @@ std::string ErrorJson(std::string_view reason) {
 WebhookHandler::WebhookHandler(WebhookOptions options, store::GroupCommitWriter& writer,
                                Metrics& metrics)
     : options_(std::move(options)), writer_(writer), metrics_(metrics) {
-  if (!options_.now_ms) options_.now_ms = SystemNowMs;
+  if (!options_.now_ms) options_.now_ms = timeutil::NowMs;
 }
 
 void WebhookHandler::Handle(HttpRequest request, Respond respond) {

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "pdk/archive/v1/event_archive.pb.h"
+#include "timeutil/time_util.h"
 
 namespace pdkarchive::query {
 namespace {
@@ -108,7 +109,7 @@ class AccessInterceptor final : public grpc::experimental::Interceptor {
         method_(method),
         access_(access),
         admissions_(admissions) {
-    record_.time_ms = NowMs();
+    record_.time_ms = timeutil::NowMs();
     record_.method = info->method();
     // A call that ends without sending a status was cancelled.
     record_.code = grpc::StatusCode::CANCELLED;

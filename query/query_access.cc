@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "timeutil/time_util.h"
 
 namespace pdkarchive::query {
 namespace {
@@ -13,12 +14,6 @@ constexpr std::string_view kBearer = "bearer ";
 constexpr std::chrono::seconds kComplaintInterval{10};
 
 }  // namespace
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 absl::StatusOr<std::unique_ptr<QueryAccess>> QueryAccess::Start(store::AccessStore& store,
                                                                 const QueryAccessOptions& options) {
@@ -74,7 +69,7 @@ absl::StatusOr<std::string> QueryAccess::Authenticate(const std::string_view* au
   if (well_formed) {
     std::optional<std::string> name = store::MatchToken(tokens_.live, hash);
     if (name) {
-      uses_[*name] = NowMs();
+      uses_[*name] = timeutil::NowMs();
       return *std::move(name);
     }
   }

@@ -106,9 +106,6 @@ class QueryAccess {
   std::once_flag joined_;
 };
 
-// Milliseconds since the Unix epoch, now.
-int64_t NowMs();
-
 }  // namespace pdkarchive::query
 
 #endif  // PDKARCHIVE_QUERY_QUERY_ACCESS_H_

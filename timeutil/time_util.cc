@@ -1,5 +1,6 @@
 #include "timeutil/time_util.h"
 
+#include <chrono>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -238,6 +239,12 @@ std::optional<std::string> FormatDayKey(int64_t days) {
   char text[10];  // YYYY-MM-DD
   PutDate(days, text);
   return std::string(text, sizeof text);
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace pdkarchive::timeutil

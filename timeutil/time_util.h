@@ -21,6 +21,9 @@ inline constexpr int64_t kHourMs = int64_t{60} * 60 * 1000;
 inline constexpr int64_t kDayMs = 24 * kHourMs;
 inline constexpr int64_t kDaySeconds = kDayMs / 1000;
 
+// Now, by the system clock, in milliseconds since the Unix epoch.
+int64_t NowMs();
+
 // The instants of the years 0001 to 9999 UTC: what ParseRfc3339Ms accepts,
 // and the range of google.protobuf.Timestamp.
 inline constexpr int64_t kMinTimeMs = -62135596800000;  // 0001-01-01T00:00:00.000Z
