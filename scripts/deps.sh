@@ -7,7 +7,7 @@ packages=(
   g++ cmake ninja-build pkg-config
   libpistache-dev libsqlitecpp-dev libsqlite3-dev rapidjson-dev libssl-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev libzstd-dev
-  libpq-dev libtomlplusplus-dev
+  libpq-dev libtomlplusplus-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev
 )
 for option in "$@"; do

@@ -22,13 +22,21 @@ struct EventRow {
   int64_t sequence = 0;  // assigned by the store; 0 before appending
   std::string event_id;
   std::string topic;
-  std::string family;  // "org", "panel" or "unknown"
+  std::string family;  // store/family.h: "org", "panel", ... or "unknown"
   std::string panel_id;
   std::string ou_id;
   std::optional<int64_t> door_id;
   std::string door_name;
   std::optional<int64_t> person_id;
   std::string actor_user_id;
+  // PDK API 2.0 names things by UUID text, which door_id and person_id (1.0's
+  // numbers) cannot hold. A 2.0 row carries its device (door) and holder
+  // (person) here; panel_id keeps the cloud node's serial, as in 1.0.
+  std::string device_id;      // body.deviceId
+  std::string holder_id;      // body.holderId
+  std::string holder_name;    // metadata.holderName
+  std::string cloud_node_id;  // cloudNodeId (UUID)
+  std::string system_id;      // metadata.systemId
   int64_t occur_time_ms = 0;
   int64_t receive_time_ms = 0;
   std::string subscription;
@@ -63,6 +71,11 @@ struct EventFilter {
   std::vector<int64_t> door_ids;
   std::vector<int64_t> person_ids;
   std::vector<std::string> ou_ids;
+  // PDK API 2.0's text ids, OR-ed with door_ids / person_ids: a row matches
+  // the door condition when its door_id is one of door_ids or its device_id
+  // one of device_ids (likewise person / holder).
+  std::vector<std::string> device_ids;
+  std::vector<std::string> holder_ids;
   std::string family;  // "" = any
 
   bool operator==(const EventFilter&) const = default;
