@@ -1,4 +1,5 @@
-// Fuzzes ingest::Normalize with arbitrary bodies, and timeutil::ParseRfc3339Ms
+// Fuzzes ingest::Normalize with arbitrary bodies (read with both PDK API
+// versions' catalogs), and timeutil::ParseRfc3339Ms
 // with the same bytes. Beyond "no crash, no sanitizer report": an accepted
 // body keeps its bytes as `raw`, gets a known family, text fields that are
 // well-formed UTF-8 (whatever escapes the body used), a 16-byte dedupe key
@@ -15,6 +16,7 @@
 #include "fuzz/fuzz_support.h"
 #include "ingest/catalog.h"
 #include "ingest/normalizer.h"
+#include "store/family.h"
 #include "store/utf8.h"
 #include "timeutil/time_util.h"
 
@@ -29,8 +31,8 @@ using pdkarchive::timeutil::ParseRfc3339Ms;
 
 constexpr int64_t kReceiveMs = 1646922708300;
 
-void CheckNormalize(std::string_view body) {
-  auto result = Normalize(body, kReceiveMs, "default");
+void CheckNormalize(std::string_view body, int api) {
+  auto result = Normalize(body, kReceiveMs, "default", api);
   if (!result.ok()) {
     FUZZ_CHECK(absl::IsInvalidArgument(result.status()), result.status().ToString());
     FUZZ_CHECK(!result.status().message().empty(), "refusal without a reason");
@@ -39,9 +41,11 @@ void CheckNormalize(std::string_view body) {
   const auto& row = result->row;
   FUZZ_CHECK(row.raw == body, "raw differs from the body");
   FUZZ_CHECK(!row.topic.empty(), "accepted without a topic");
-  FUZZ_CHECK(result->known_topic == IsKnownTopic(row.topic), row.topic);
+  FUZZ_CHECK(result->known_topic == IsKnownTopic(row.topic, api), row.topic);
   if (result->known_topic) {
-    FUZZ_CHECK(row.family == "org" || row.family == "panel", row.family);
+    const auto family = pdkarchive::store::ParseFamily(row.family);
+    FUZZ_CHECK(family && pdkarchive::store::FamilyOfApi(*family, api),
+               row.family);
   } else {
     FUZZ_CHECK(row.family == "unknown", row.family);
   }
@@ -53,7 +57,8 @@ void CheckNormalize(std::string_view body) {
   FUZZ_CHECK(row.subscription == "default", row.subscription);
   for (const std::string* text :
        {&row.topic, &row.event_id, &row.panel_id, &row.ou_id, &row.door_name,
-        &row.actor_user_id}) {
+        &row.actor_user_id, &row.device_id, &row.holder_id, &row.holder_name,
+        &row.cloud_node_id, &row.system_id}) {
     FUZZ_CHECK(pdkarchive::store::IsValidUtf8(*text),
                "a text field is not UTF-8");
   }
@@ -61,7 +66,13 @@ void CheckNormalize(std::string_view body) {
   FUZZ_CHECK(row.dedupe_key == DedupeKey(row.topic, row.panel_id, row.event_id, body),
              "dedupe key differs from DedupeKey");
   FUZZ_CHECK(result->unreadable_fields >= 0, "negative unreadable count");
-  auto again = Normalize(body, kReceiveMs, "default");
+  if (api == 1) {
+    FUZZ_CHECK(row.device_id.empty() && row.holder_id.empty() &&
+                   row.holder_name.empty() && row.cloud_node_id.empty() &&
+                   row.system_id.empty(),
+               "a 1.0 row with 2.0 ids");
+  }
+  auto again = Normalize(body, kReceiveMs, "default", api);
   FUZZ_CHECK(again.ok() && again->row == row, "normalizing twice differs");
 }
 
@@ -82,7 +93,8 @@ void CheckIsoTime(std::string_view text) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
-  CheckNormalize(bytes);
+  CheckNormalize(bytes, 1);
+  CheckNormalize(bytes, 2);
   CheckIsoTime(bytes);
   return 0;
 }
