@@ -30,11 +30,14 @@ int RunImport(const std::vector<std::string>& args) {
   ArchiveFlags archive_flags;
   std::string subscription = "import";
   int64_t batch_size = 5000;
+  int64_t api = 1;
   FlagSet flags("pdk-archive import [flags] FILE", kDescription);
   AddArchiveFlags(flags, &archive_flags);
   flags.String("subscription", "NAME", &subscription,
                "recorded as the events' subscription");
   flags.Int("batch", "N", &batch_size, "events per transaction");
+  flags.Int("api", "1|2", &api,
+            "PDK API version of the payloads, whose topic catalog reads them");
   std::vector<std::string> files;
   if (absl::Status s = flags.Parse(args, &files); !s.ok()) {
     std::cerr << "pdk-archive import: " << s.message() << "\n\n" << flags.Help();
@@ -44,8 +47,9 @@ int RunImport(const std::vector<std::string>& args) {
     std::cout << flags.Help();
     return 0;
   }
-  if (files.size() != 1 || batch_size <= 0) {
-    std::cerr << "pdk-archive import: want exactly one FILE and a positive --batch\n\n"
+  if (files.size() != 1 || batch_size <= 0 || (api != 1 && api != 2)) {
+    std::cerr << "pdk-archive import: want exactly one FILE, a positive --batch "
+                 "and --api 1 or 2\n\n"
               << flags.Help();
     return 2;
   }
@@ -99,7 +103,8 @@ int RunImport(const std::vector<std::string>& args) {
   while (std::getline(in, line)) {
     ++line_number;
     if (absl::StripAsciiWhitespace(line).empty()) continue;
-    absl::StatusOr<ingest::Normalized> n = ingest::Normalize(line, timeutil::NowMs(), subscription);
+    absl::StatusOr<ingest::Normalized> n = ingest::Normalize(
+        line, timeutil::NowMs(), subscription, static_cast<int>(api));
     if (!n.ok()) {
       ++refused;
       std::cerr << (progress ? "\r\033[K" : "") << "pdk-archive import: line "

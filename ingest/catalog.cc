@@ -1,7 +1,9 @@
 #include "ingest/catalog.h"
 
+#include <initializer_list>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace pdkarchive::ingest {
@@ -57,6 +59,77 @@ TopicSpec Panel(std::string_view topic, const Specific& extra = {}) {
 // is about, so it has no event id and is deduplicated by its raw bytes.
 TopicSpec Org(std::string_view topic, const Specific& extra) {
   return Spec(topic, store::Family::kOrg, extra);
+}
+
+// A PDK API 2.0 topic. The locations are those of the one published 2.0
+// payload (device.request.allowed; spec/pdk-2.0/NOTES.md §5-6): the cloud
+// node's serial `cloudNodeSN` as panel (1.0's panelId, so a site moving from
+// 1.0 keeps its panel keys), else its UUID `cloudNodeId`; body.deviceId with
+// metadata.deviceName; body.holderId with metadata.holderName;
+// metadata.systemId. 1.0's generic locations follow, in case PDK kept them.
+// Only cloud node events take their `id` as event id, as 1.0's panel events
+// do and the published one does; org and system payloads are unpublished, so
+// they are deduplicated by their raw bytes, which can never merge two events.
+TopicSpec Spec2(std::string_view topic, store::Family family) {
+  TopicSpec spec = Spec(topic, family,
+                        {.panel_id = {{"cloudNodeSN"}, {"cloudNodeId"}},
+                         .door_name = {{"metadata", "deviceName"}}});
+  if (family == store::Family::kCloudNode) spec.event_id_paths = {{"id"}};
+  spec.device_id_paths = {{"body", "deviceId"}};
+  spec.holder_id_paths = {{"body", "holderId"}};
+  spec.holder_name_paths = {{"metadata", "holderName"}};
+  spec.cloud_node_id_paths = {{"cloudNodeId"}};
+  spec.system_id_paths = {{"metadata", "systemId"}};
+  return spec;
+}
+
+std::vector<TopicSpec>* BuildCatalogV2() {
+  using store::Family;
+  std::vector<TopicSpec>* catalog = new std::vector<TopicSpec>;
+  auto add = [catalog](Family family, std::initializer_list<std::string_view> topics) {
+    for (std::string_view topic : topics) catalog->push_back(Spec2(topic, family));
+  };
+  add(Family::kCloudNode,
+      {"device.alarm.circuitbreaker.off", "device.alarm.circuitbreaker.on",
+       "device.alarm.forced", "device.alarm.forced.cleared",
+       "device.alarm.propped.alloff", "device.alarm.propped.off",
+       "device.alarm.propped.on", "device.autoopen.off", "device.autoopen.on",
+       "device.autoopen.override.off", "device.autoopen.override.on",
+       "device.forceclose.off", "device.forceclose.on", "device.forceopen.off",
+       "device.forceopen.on", "device.input.dps.closed",
+       "device.input.dps.opened", "device.input.relay.off",
+       "device.input.relay.on", "device.input.rex.off", "device.input.rex.on",
+       "device.input.virtualread", "device.request.allowed",
+       "device.request.denied", "device.request.duress",
+       "device.request.ecard.allowed", "device.request.ecard.denied",
+       "device.request.filtered", "device.request.found",
+       "device.request.multiallowed", "device.request.unknown",
+       "cloudnode.connected", "cloudnode.disconnected",
+       "controller.alarm.comloss.on", "controller.alarm.comloss.off",
+       "controller.input.lp.on", "controller.input.lp.off",
+       "controller.input.pb.connected", "controller.input.pb.disconnected",
+       "controller.input.pb.status", "controller.input.pi.on",
+       "controller.input.pi.off", "controller.input.pi.status",
+       "controller.input.po.present", "controller.input.po.absent",
+       "controller.input.time.unknown.enter",
+       "controller.input.time.unknown.exit"});
+  add(Family::kSystem,
+      {"holder.created", "holder.updated", "holder.deleted",
+       "credential.created", "credential.updated", "credential.deleted",
+       "group.created", "group.updated", "group.deleted", "rule.created",
+       "rule.updated", "rule.deleted", "rule.antipassback.violation",
+       "device.created", "device.updated", "device.deleted",
+       "connection.created", "connection.updated", "connection.deleted",
+       "cloudnode.created", "cloudnode.updated", "cloudnode.deleted",
+       "partition.created", "partition.updated", "partition.deleted",
+       "floorgroup.created", "floorgroup.updated", "floorgroup.deleted",
+       "floorgroup.activated", "cardformat.created", "cardformat.deleted"});
+  add(Family::kOrg,
+      {"organization.created", "organization.updated", "organization.deleted",
+       "permission.created", "permission.updated", "permission.deleted",
+       "permission.accepted", "subscription.created", "subscription.updated",
+       "subscription.deleted"});
+  return catalog;
 }
 
 std::vector<TopicSpec>* BuildCatalog() {
@@ -145,41 +218,51 @@ std::vector<TopicSpec>* BuildCatalog() {
   };
 }
 
+// One API version's topics, indexed. Unknown topics get the version's generic
+// locations and no event id: without knowing whether their `id` names the
+// event or the thing it is about, keying on it could merge distinct events,
+// while raw-body dedupe only risks a duplicate.
+struct Catalog {
+  std::vector<TopicSpec> topics;
+  std::unordered_map<std::string_view, const TopicSpec*> by_topic;
+  TopicSpec unknown;
+};
+
+Catalog* Index(std::vector<TopicSpec>* topics, TopicSpec unknown) {
+  auto* catalog = new Catalog{std::move(*topics), {}, std::move(unknown)};
+  delete topics;
+  for (const TopicSpec& spec : catalog->topics) {
+    catalog->by_topic.emplace(spec.topic, &spec);
+  }
+  return catalog;
+}
+
 // Built once, never destroyed (no static destructors run at exit).
-const std::vector<TopicSpec>& Catalog() {
-  static const std::vector<TopicSpec>* const catalog = BuildCatalog();
-  return *catalog;
-}
-
-const std::unordered_map<std::string_view, const TopicSpec*>& Index() {
-  static const auto* const index = [] {
-    auto* by_topic = new std::unordered_map<std::string_view, const TopicSpec*>;
-    for (const TopicSpec& spec : Catalog())
-      by_topic->emplace(spec.topic, &spec);
-    return by_topic;
+const Catalog& CatalogOf(int api) {
+  static const Catalog* const v1 =
+      Index(BuildCatalog(), Spec("", store::Family::kUnknown, {}));
+  static const Catalog* const v2 = [] {
+    TopicSpec unknown = Spec2("", store::Family::kUnknown);
+    unknown.event_id_paths.clear();
+    return Index(BuildCatalogV2(), std::move(unknown));
   }();
-  return *index;
-}
-
-// Unknown topics get the generic locations and no event id: without knowing
-// whether their `id` names the event or the thing it is about, keying on it
-// could merge distinct events, while raw-body dedupe only risks a duplicate.
-const TopicSpec& UnknownTopic() {
-  static const TopicSpec* const unknown =
-      new TopicSpec(Spec("", store::Family::kUnknown, {}));
-  return *unknown;
+  return api == kApi2 ? *v2 : *v1;
 }
 
 }  // namespace
 
-const TopicSpec& LookupTopic(std::string_view topic) {
-  const auto& index = Index();
-  auto it = index.find(topic);
-  return it == index.end() ? UnknownTopic() : *it->second;
+const TopicSpec& LookupTopic(std::string_view topic, int api) {
+  const Catalog& catalog = CatalogOf(api);
+  auto it = catalog.by_topic.find(topic);
+  return it == catalog.by_topic.end() ? catalog.unknown : *it->second;
 }
 
-bool IsKnownTopic(std::string_view topic) { return Index().contains(topic); }
+bool IsKnownTopic(std::string_view topic, int api) {
+  return CatalogOf(api).by_topic.contains(topic);
+}
 
-const std::vector<TopicSpec>& AllTopics() { return Catalog(); }
+const std::vector<TopicSpec>& AllTopics(int api) {
+  return CatalogOf(api).topics;
+}
 
 }  // namespace pdkarchive::ingest

@@ -1,6 +1,14 @@
-// The topic catalog: for every PDK webhook topic, its family and where in the
-// payload each normalized field lives. This table is the one place that knows
-// payload layouts; the normalizer only follows it.
+// The topic catalogs: for every PDK webhook topic, its family and where in the
+// payload each normalized field lives. These tables are the one place that
+// knows payload layouts; the normalizer only follows them.
+//
+// There is one catalog per PDK API version, because the versions share topic
+// names with different families (floorgroup.activated: a 1.0 panel event, a
+// 2.0 system event) and different payloads. The 1.0 catalog is PDK's
+// documentation (tests/testdata/topics.json); the 2.0 one follows
+// tests/testdata/pdk-2.0/topics.json, whose names and families are partly
+// unconfirmed (spec/pdk-2.0/NOTES.md): it is data that only labels and
+// locates, so a wrong entry never loses an event.
 #ifndef PDKARCHIVE_INGEST_CATALOG_H_
 #define PDKARCHIVE_INGEST_CATALOG_H_
 
@@ -28,21 +36,31 @@ struct TopicSpec {
   std::vector<FieldPath> door_name_paths;
   std::vector<FieldPath> person_id_paths;
   std::vector<FieldPath> actor_user_id_paths;
+  // PDK API 2.0's UUID text ids (store/event.h); empty in the 1.0 catalog.
+  std::vector<FieldPath> device_id_paths;
+  std::vector<FieldPath> holder_id_paths;
+  std::vector<FieldPath> holder_name_paths;
+  std::vector<FieldPath> cloud_node_id_paths;
+  std::vector<FieldPath> system_id_paths;
   // Millisecond-epoch numbers tried before the ISO `time_iso_paths`.
   std::vector<FieldPath> time_ms_paths;
   std::vector<FieldPath> time_iso_paths;
 };
 
-// The spec for `topic`, or the spec used for unknown topics (family
-// kUnknown, generic field locations) when PDK sends one we do not know.
-// Never null; the result lives for the whole program.
-const TopicSpec& LookupTopic(std::string_view topic);
+// The PDK API versions with a catalog: 1 and 2. Other values read as 1.
+inline constexpr int kApi1 = 1;
+inline constexpr int kApi2 = 2;
 
-// True when `topic` is one of the catalog's known topics.
-bool IsKnownTopic(std::string_view topic);
+// The spec for `topic` in API version `api`'s catalog, or that version's
+// spec for unknown topics (family kUnknown, generic field locations) when
+// PDK sends one we do not know. The result lives for the whole program.
+const TopicSpec& LookupTopic(std::string_view topic, int api = kApi1);
 
-// Every known topic spec, for tests and docs.
-const std::vector<TopicSpec>& AllTopics();
+// True when `topic` is one of API version `api`'s known topics.
+bool IsKnownTopic(std::string_view topic, int api = kApi1);
+
+// Every known topic spec of API version `api`, for tests and docs.
+const std::vector<TopicSpec>& AllTopics(int api = kApi1);
 
 }  // namespace pdkarchive::ingest
 

@@ -307,7 +307,8 @@ void AppendLengthPrefixed(std::string_view field, std::string* out) {
 
 absl::StatusOr<Normalized> Normalize(std::string_view body,
                                      int64_t receive_time_ms,
-                                     std::string_view subscription) {
+                                     std::string_view subscription,
+                                     int api) {
   bool surrogates = false;
   if (absl::Status status = CheckStructure(body, &surrogates); !status.ok()) {
     return status;
@@ -339,8 +340,8 @@ absl::StatusOr<Normalized> Normalize(std::string_view body,
   store::EventRow& row = out.row;
   row.topic = std::string(View(*topic_value));
   store::SanitizeUtf8InPlace(&row.topic);
-  const TopicSpec& spec = LookupTopic(row.topic);
-  out.known_topic = IsKnownTopic(row.topic);
+  const TopicSpec& spec = LookupTopic(row.topic, api);
+  out.known_topic = IsKnownTopic(row.topic, api);
   FieldReader fields(doc);
   row.family = std::string(store::FamilyName(spec.family));
   row.event_id = fields.Text(spec.event_id_paths, /*allow_integer=*/false);
@@ -351,6 +352,12 @@ absl::StatusOr<Normalized> Normalize(std::string_view body,
   row.person_id = fields.Integer(spec.person_id_paths);
   row.actor_user_id =
       fields.Text(spec.actor_user_id_paths, /*allow_integer=*/true);
+  row.device_id = fields.Text(spec.device_id_paths, /*allow_integer=*/true);
+  row.holder_id = fields.Text(spec.holder_id_paths, /*allow_integer=*/true);
+  row.holder_name = fields.Text(spec.holder_name_paths, /*allow_integer=*/false);
+  row.cloud_node_id =
+      fields.Text(spec.cloud_node_id_paths, /*allow_integer=*/true);
+  row.system_id = fields.Text(spec.system_id_paths, /*allow_integer=*/true);
   row.occur_time_ms = fields.TimeMs(spec.time_ms_paths, spec.time_iso_paths)
                           .value_or(receive_time_ms);
   row.receive_time_ms = receive_time_ms;
@@ -360,7 +367,8 @@ absl::StatusOr<Normalized> Normalize(std::string_view body,
   // a field's source).
   for (std::string* text_field :
        {&row.event_id, &row.panel_id, &row.ou_id, &row.door_name,
-        &row.actor_user_id, &row.subscription}) {
+        &row.actor_user_id, &row.device_id, &row.holder_id, &row.holder_name,
+        &row.cloud_node_id, &row.system_id, &row.subscription}) {
     store::SanitizeUtf8InPlace(text_field);
   }
   row.raw = std::string(body);

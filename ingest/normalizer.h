@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "ingest/catalog.h"
 #include "store/event.h"
 
 namespace pdkarchive::ingest {
@@ -24,7 +25,8 @@ struct Normalized {
 };
 
 // Parses `body` and fills every row field but `sequence`: family and field
-// locations from the catalog, occur time by precedence body.occurred (ms) →
+// locations from PDK API version `api`'s catalog (ingest/catalog.h; the
+// version is the receiving subscription's), occur time by precedence body.occurred (ms) →
 // metadata.occurred (ms) → timestamp (ISO 8601) → `receive_time_ms` (a time
 // outside 0001-01-01T00:00:00Z..9999-12-31T23:59:59.999Z is unreadable), and
 // the dedupe key. Of a member named twice in one object the last counts, as
@@ -35,7 +37,8 @@ struct Normalized {
 // is not an object, or lacks a non-empty string `topic`.
 absl::StatusOr<Normalized> Normalize(std::string_view body,
                                      int64_t receive_time_ms,
-                                     std::string_view subscription);
+                                     std::string_view subscription,
+                                     int api = kApi1);
 
 // The dedupe key: 16 bytes of SHA-256 over (topic, panel_id, event_id) when
 // the event has an event id, else over the raw body bytes. Normalize passes

@@ -113,6 +113,7 @@ void WebhookHandler::Handle(HttpRequest request, Respond respond) {
       if (!sub->basic_auth.empty()) credentials.basic_auth = sub->basic_auth;
       credentials.subscription = sub->name;
       credentials.family = sub->family;
+      credentials.api = sub->api;
     }
     HandleWebhook(std::move(request), credentials, std::move(respond));
     return;
@@ -186,7 +187,8 @@ void WebhookHandler::HandleWebhook(HttpRequest request, const Credentials& crede
     }
   }
   absl::StatusOr<Normalized> normalized =
-      Normalize(request.body, options_.now_ms(), credentials.subscription);
+      Normalize(request.body, options_.now_ms(), credentials.subscription,
+                credentials.api);
   if (!normalized.ok()) {
     metrics_.CountDelivery(DeliveryResult::kBadRequest);
     respond(Error(400, std::string(normalized.status().message())));

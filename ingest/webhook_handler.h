@@ -88,6 +88,7 @@ class WebhookHandler {
     std::optional<std::string> basic_auth;
     std::string subscription;
     std::string family;  // "" = any (the default subscription)
+    int api = 1;         // the PDK API version whose catalog reads the body
   };
 
   void HandleWebhook(HttpRequest request, const Credentials& credentials,

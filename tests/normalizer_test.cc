@@ -779,3 +779,108 @@ TEST(DedupeKeyTest, FieldBoundariesAreUnambiguous) {
 
 }  // namespace
 }  // namespace pdkarchive::ingest
+
+namespace pdkarchive::ingest {
+namespace {
+
+// The one published PDK API 2.0 payload (tests/testdata/pdk-2.0/topics.json),
+// as compact JSON.
+std::string V2Example() {
+  const std::string json =
+      pdkarchive::testing::ReadTestData("pdk-2.0/topics.json");
+  rapidjson::Document doc;
+  doc.Parse(json.c_str(), json.size());
+  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("topics")) {
+    ADD_FAILURE() << "pdk-2.0/topics.json is not the expected document";
+    return "";
+  }
+  for (const auto& entry : doc["topics"].GetArray()) {
+    if (!entry["example"].IsObject()) continue;
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+    entry["example"].Accept(writer);
+    return std::string(buffer.GetString(), buffer.GetSize());
+  }
+  ADD_FAILURE() << "no 2.0 example payload";
+  return "";
+}
+
+Normalized MustNormalizeV2(std::string_view body) {
+  absl::StatusOr<Normalized> normalized =
+      Normalize(body, kReceiveMs, "site-v2", kApi2);
+  EXPECT_TRUE(normalized.ok()) << normalized.status() << "\nbody: " << body;
+  return normalized.ok() ? *std::move(normalized) : Normalized{};
+}
+
+TEST(NormalizerV2Test, ThePublishedDeviceRequestFillsTheTextIds) {
+  const std::string body = V2Example();
+  const Normalized normalized = MustNormalizeV2(body);
+  const store::EventRow& row = normalized.row;
+  EXPECT_TRUE(normalized.known_topic);
+  EXPECT_EQ(normalized.unreadable_fields, 0);
+  EXPECT_EQ(row.topic, "device.request.allowed");
+  EXPECT_EQ(row.family, "cloudnode");
+  EXPECT_EQ(row.event_id, "90163e3c-a31f-4bc5-9f6f-88eea9fc5b6c");
+  EXPECT_EQ(row.panel_id, "1234ABC");  // the serial, as 1.0's panelId
+  EXPECT_EQ(row.cloud_node_id, "91c2a7b7-28e9-4dec-e1f7-9966b1d3ca55");
+  EXPECT_EQ(row.device_id, "1bf7a641-4b1b-4d6c-9c57-818e7515575d");
+  EXPECT_EQ(row.door_name, "Test Device");
+  EXPECT_EQ(row.holder_id, "8129a254-dc3d-419f-b7e9-4ad772afd23f");
+  EXPECT_EQ(row.holder_name, "John Wiegand");
+  EXPECT_EQ(row.system_id, "2b6c14b2-ce6d-4109-ab4e-b95a65b048d3");
+  EXPECT_EQ(row.door_id, std::nullopt);
+  EXPECT_EQ(row.person_id, std::nullopt);
+  EXPECT_EQ(row.ou_id, "");
+  EXPECT_EQ(row.occur_time_ms, 1710201553630);  // not shifted by `offset`
+  EXPECT_EQ(row.subscription, "site-v2");
+  EXPECT_EQ(row.raw, body);
+  EXPECT_EQ(row.dedupe_key,
+            DedupeKey(row.topic, row.panel_id, row.event_id, "unused"));
+}
+
+TEST(NormalizerV2Test, ReadAsOneDotZeroTheSameBodyIsKeptAsUnknown) {
+  absl::StatusOr<Normalized> normalized =
+      Normalize(V2Example(), kReceiveMs, "default");
+  ASSERT_TRUE(normalized.ok()) << normalized.status();
+  EXPECT_FALSE(normalized->known_topic);
+  EXPECT_EQ(normalized->row.family, "unknown");
+  EXPECT_EQ(normalized->row.device_id, "");
+  EXPECT_EQ(normalized->row.occur_time_ms, 1710201553630);
+}
+
+TEST(NormalizerV2Test, WithoutASerialThePanelIsTheCloudNodeUuid) {
+  const Normalized normalized = MustNormalizeV2(
+      R"({"topic":"device.request.denied","id":"e1","cloudNodeId":"cn-1",)"
+      R"("body":{"deviceId":42,"holderId":"h-1"},"metadata":{}})");
+  EXPECT_EQ(normalized.row.panel_id, "cn-1");
+  EXPECT_EQ(normalized.row.cloud_node_id, "cn-1");
+  EXPECT_EQ(normalized.row.device_id, "42");  // a number reads as its text
+  EXPECT_EQ(normalized.row.holder_id, "h-1");
+  EXPECT_EQ(normalized.row.occur_time_ms, kReceiveMs);
+}
+
+TEST(NormalizerV2Test, UnpublishedShapesAreKeptWholeAndCountedWhenOdd) {
+  // A system event whose shape no one has seen: kept, labelled, deduplicated
+  // by its bytes (no event id), an unreadable holder id counted.
+  const std::string body =
+      R"({"topic":"holder.created","id":"h-9","body":{"holderId":{"x":1}},)"
+      R"("metadata":{"systemId":"s-1","holderName":"Ann"}})";
+  const Normalized normalized = MustNormalizeV2(body);
+  EXPECT_TRUE(normalized.known_topic);
+  EXPECT_EQ(normalized.row.family, "system");
+  EXPECT_EQ(normalized.row.event_id, "");
+  EXPECT_EQ(normalized.row.holder_id, "");
+  EXPECT_EQ(normalized.row.holder_name, "Ann");
+  EXPECT_EQ(normalized.row.system_id, "s-1");
+  EXPECT_EQ(normalized.unreadable_fields, 1);
+  EXPECT_EQ(normalized.row.dedupe_key, DedupeKey("", "", "", body));
+  // An unknown 2.0 topic still gets the 2.0 locations.
+  const Normalized unknown = MustNormalizeV2(
+      R"({"topic":"device.teleport.allowed","body":{"deviceId":"d-7"}})");
+  EXPECT_FALSE(unknown.known_topic);
+  EXPECT_EQ(unknown.row.family, "unknown");
+  EXPECT_EQ(unknown.row.device_id, "d-7");
+}
+
+}  // namespace
+}  // namespace pdkarchive::ingest
