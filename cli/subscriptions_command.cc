@@ -446,7 +446,7 @@ int RunSubscriptions(const std::vector<std::string>& args) {
       return Usage(absl::StrCat("unknown --api ", api, ": want 1 or 2"));
     return RunCreate(name, settings, pdk_flags, archive_flags);
   }
-  if (!name.empty() && !store::ValidSubscriptionName(name)) {
+  if ((named || !name.empty()) && !store::ValidSubscriptionName(name)) {
     return Usage(absl::StrCat(
         "\"", name,
         "\" is not a subscription name: a lowercase letter or digit, then "
@@ -469,8 +469,10 @@ int RunSubscriptions(const std::vector<std::string>& args) {
       return Usage(absl::StrCat("unknown --api ", api, ": want 1 or 2"));
     }
     if (!store::FamilyOfApi(*parsed, static_cast<int>(api))) {
-      return Usage(absl::StrCat("--family ", family, " is not a family of PDK API ",
-                                api, " (1: org, panel; 2: org, system, cloudnode)"));
+      // Kept: a subscription made by hand is registered as its maker says.
+      std::cerr << "pdk-archive subscriptions: warning: " << family
+                << " is not a family of PDK API " << api
+                << " (1: org, panel; 2: org, system, cloudnode)\n";
     }
     added.name = name;
     added.family = family;
