@@ -485,6 +485,17 @@ TEST_P(SubscriptionsPdkTest, CheckFindsTheGapAndMetricsCarryIt) {
   metric_shows("pdkarchive_subscription_last_check_timestamp_seconds{"
                "subscription=\"orgs\"} ");
 
+  // The exposition with the gauges is still valid: promtool's own check.
+  absl::StatusOr<HttpReply> metrics = testing::HttpRequest(port, "GET", "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  const std::string metrics_file = WriteFile("metrics.txt", "");
+  std::ofstream(metrics_file, std::ios::trunc) << metrics->body;
+  CommandResult promtool = testing::RunProgram(
+      {"/bin/sh", "-c",
+       absl::StrCat("/usr/bin/promtool check metrics < ", metrics_file)});
+  EXPECT_EQ(promtool.exit_code, 0) << promtool.out << promtool.err;
+  EXPECT_EQ(promtool.out + promtool.err, "") << metrics->body;
+
   ASSERT_TRUE(pdk_->SetOdometer(id, 3));
   CommandResult whole = Cli({"check"});
   EXPECT_EQ(whole.exit_code, 0) << whole.err << whole.out;
