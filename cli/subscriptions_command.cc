@@ -390,7 +390,8 @@ int RunSubscriptions(const std::vector<std::string>& args) {
                        "create, update: PDK's scope (default ouRecursive for "
                        "API 1, recursive for API 2)");
   flags.Int("secrecy-level", "N", &secrecy_level,
-            "create, update: PDK's secrecyLevel 0, 1 or 2 (default: PDK's, 1)");
+            "create, update: PDK's secrecyLevel 0, 1 or 2; -1 leaves it to "
+            "PDK (1 on create)");
   flags.OptionalString("expires-at", "TIME", &expires_at,
                        "create, update: when PDK makes it inactive (RFC 3339, "
                        "in the future)");

@@ -184,6 +184,10 @@ TEST_P(SubscriptionsPdkTest, CreateOnApi1AndApi2SendsTheStoredSecret) {
   EXPECT_EQ(requests[0].path, "/oauth2/token");
   EXPECT_EQ(requests[1].method, "POST");
   EXPECT_EQ(requests[1].path, absl::StrCat("/api/ous/", kOrg, "/hooks"));
+  // One token for the whole command, sent as the Bearer of every call.
+  ASSERT_EQ(pdk_->tokens().size(), 1u);
+  for (size_t i = 1; i < requests.size(); ++i)
+    EXPECT_EQ(requests[i].authorization, "Bearer " + pdk_->tokens()[0]);
   std::optional<store::Subscription> local = Local("orgs");
   ASSERT_TRUE(local.has_value());
   EXPECT_EQ(local->pdk_id, id);
@@ -510,6 +514,34 @@ TEST_P(SubscriptionsPdkTest, CheckFindsTheGapAndMetricsCarryIt) {
   EXPECT_TRUE(absl::StrContains(warned.err, "inactive")) << warned.err;
   ASSERT_EQ(serve->Stop(SIGTERM).value_or(-1), 0);
   outputs_.push_back(serve->Stderr());
+}
+
+TEST_P(SubscriptionsPdkTest, ConfigFileCarriesPdkAccess) {
+  const std::string config = WriteFile(
+      "pdk-archive.toml",
+      absl::StrCat("db = \"", db(), "\"\npdk-api = \"", pdk_->url(),
+                   "\"\npdk-org = \"", kOrg, "\"\npdk-client-id = \"", kClientId,
+                   "\"\npdk-client-secret-file = \"", client_secret_file_,
+                   "\"\npublic-url = \"", kPublicUrl, "\"\nsecrecy-level = 0\n"));
+  CommandResult r = RunCli({"subscriptions", "create", "orgs", "--events",
+                            "ou.created", "--config", config});
+  outputs_.push_back(r.out);
+  outputs_.push_back(r.err);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string id = r.out.substr(0, r.out.find('\n'));
+  std::optional<std::string> at_pdk = pdk_->Object(id);
+  ASSERT_TRUE(at_pdk.has_value());
+  EXPECT_TRUE(absl::StrContains(*at_pdk, R"("secrecyLevel":0)")) << *at_pdk;
+  ASSERT_TRUE(Local("orgs").has_value());
+  // An unknown key is an error naming it, before any call.
+  pdk_->ClearRequests();
+  const std::string bad =
+      WriteFile("bad.toml", absl::StrCat("db = \"", db(), "\"\npdk-orgg = \"x\"\n"));
+  CommandResult refused =
+      RunCli({"subscriptions", "list", "--config", bad});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(refused.err, "pdk-orgg")) << refused.err;
+  EXPECT_TRUE(pdk_->requests().empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, SubscriptionsPdkTest,
