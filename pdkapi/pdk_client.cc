@@ -411,7 +411,17 @@ std::string PdkClient::ToJson(const PdkSubscription& s) {
   w.StartObject();
   Text(w, "name", s.name);
   Text(w, "url", s.url);
-  if (!s.scope.empty()) Text(w, "scope", s.scope);
+  if (!s.scope.empty()) {
+    // A list of panel/cloud node ids is kept as its JSON text.
+    rapidjson::Document list;
+    if (s.scope[0] == '[' && !list.Parse(s.scope.c_str()).HasParseError() &&
+        list.IsArray()) {
+      w.Key("scope");
+      list.Accept(w);
+    } else {
+      Text(w, "scope", s.scope);
+    }
+  }
   w.Key("authentication");
   w.StartObject();
   Text(w, "type", s.auth_type);

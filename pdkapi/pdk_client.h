@@ -66,7 +66,9 @@ struct PdkSubscription {
   std::string id;  // PDK's; set by PDK on create
   std::string name;
   std::string url;
-  std::string scope;              // "ouRecursive", "ou", "recursive", "this"
+  // "ouRecursive", "ou", "recursive", "this", or a list of ids as its JSON
+  // text (["1234ABC"]), sent as that list.
+  std::string scope;
   std::string auth_type = "None";  // "None" or "Basic"
   std::string auth_user;
   std::string auth_password;  // never printed

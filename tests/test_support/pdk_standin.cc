@@ -10,7 +10,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <ctime>
 #include <cstdio>
 #include <utility>
 
@@ -119,6 +121,19 @@ void PdkStandin::Throttle(int n, int retry_after_seconds) {
   std::lock_guard<std::mutex> lock(mu_);
   throttle_n_ = n;
   throttle_seconds_ = retry_after_seconds;
+  throttle_with_reset_ = false;
+}
+
+void PdkStandin::ThrottleUntilReset(int n, int seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  throttle_n_ = n;
+  throttle_seconds_ = seconds;
+  throttle_with_reset_ = true;
+}
+
+void PdkStandin::RevokeTokens() {
+  std::lock_guard<std::mutex> lock(mu_);
+  revoked_.insert(revoked_.end(), tokens_.begin(), tokens_.end());
 }
 
 void PdkStandin::Refuse(int n, int status, std::string body) {
@@ -232,6 +247,10 @@ void PdkStandin::HandleConnection(int fd) {
     absl::StrAppend(&out, "Content-Type: application/json\r\n");
   if (!response.retry_after.empty())
     absl::StrAppend(&out, "Retry-After: ", response.retry_after, "\r\n");
+  if (!response.rate_limit_reset.empty()) {
+    absl::StrAppend(&out, "X-RateLimit-Reset: ", response.rate_limit_reset,
+                    "\r\n");
+  }
   absl::StrAppend(&out, "Content-Length: ", response.body.size(),
                   "\r\nConnection: close\r\n\r\n", response.body);
   size_t sent = 0;
@@ -248,8 +267,12 @@ PdkStandin::Response PdkStandin::Handle(const Request& request,
     std::lock_guard<std::mutex> lock(mu_);
     if (throttle_n_ > 0) {
       --throttle_n_;
+      if (throttle_with_reset_) {
+        return {429, Message("rate limit exceeded"), "",
+                absl::StrCat(std::time(nullptr) + throttle_seconds_)};
+      }
       return {429, Message("rate limit exceeded"),
-              absl::StrCat(throttle_seconds_)};
+              absl::StrCat(throttle_seconds_), ""};
     }
   }
   if (request.path == "/oauth2/token") {
@@ -282,7 +305,9 @@ PdkStandin::Response PdkStandin::Handle(const Request& request,
     std::lock_guard<std::mutex> lock(mu_);
     bool known = false;
     for (const std::string& t : tokens_) {
-      if (request.authorization == "Bearer " + t) known = true;
+      if (request.authorization == "Bearer " + t &&
+          std::find(revoked_.begin(), revoked_.end(), t) == revoked_.end())
+        known = true;
     }
     if (!known) return {401, Message("invalid or missing id_token"), ""};
     if (parts[3] != org_)

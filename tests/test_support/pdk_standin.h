@@ -29,6 +29,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -55,6 +56,11 @@ class PdkStandin {
   std::string url() const;
 
   void Throttle(int n, int retry_after_seconds);
+  // As Throttle, but saying when with X-RateLimit-Reset (Unix seconds, now
+  // + `seconds`) instead of Retry-After.
+  void ThrottleUntilReset(int n, int seconds);
+  // Forgets every id_token issued (as if they expired): calls get 401.
+  void RevokeTokens();
   void Refuse(int n, int status, std::string body);
   // Sets the odometer of subscription `id` (either API). False when unknown.
   bool SetOdometer(const std::string& id, int64_t odometer);
@@ -76,9 +82,16 @@ class PdkStandin {
     int64_t odometer = 0;
   };
   struct Response {
+    Response(int s, std::string b, std::string retry = "",
+             std::string reset = "")
+        : status(s),
+          body(std::move(b)),
+          retry_after(std::move(retry)),
+          rate_limit_reset(std::move(reset)) {}
     int status = 200;
     std::string body;
     std::string retry_after;
+    std::string rate_limit_reset;
   };
   PdkStandin() = default;
   void Serve();
@@ -98,6 +111,8 @@ class PdkStandin {
   std::map<std::string, Stored> objects_;
   int throttle_n_ = 0;
   int throttle_seconds_ = 1;
+  bool throttle_with_reset_ = false;
+  std::vector<std::string> revoked_;
   int refuse_n_ = 0;
   int refuse_status_ = 400;
   std::string refuse_body_;
