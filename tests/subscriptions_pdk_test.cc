@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "store/archive.h"
 #include "store/subscription_store.h"
+#include "timeutil/time_util.h"
 #include "tests/test_support/http_client.h"
 #include "tests/test_support/pdk_standin.h"
 #include "tests/test_support/server_process.h"
@@ -512,8 +513,46 @@ TEST_P(SubscriptionsPdkTest, CheckFindsTheGapAndMetricsCarryIt) {
   CommandResult warned = Cli({"check", "orgs"});
   EXPECT_EQ(warned.exit_code, 0);
   EXPECT_TRUE(absl::StrContains(warned.err, "inactive")) << warned.err;
+  const std::string soon =
+      timeutil::FormatRfc3339Millis(timeutil::NowMs() + 2 * timeutil::kDayMs)
+          .value();
+  updated = Cli({"update", "orgs", "--active", "true", "--expires-at", soon});
+  ASSERT_EQ(updated.exit_code, 0) << updated.err;
+  warned = Cli({"check", "orgs"});
+  EXPECT_EQ(warned.exit_code, 0);
+  EXPECT_FALSE(absl::StrContains(warned.err, "inactive")) << warned.err;
+  EXPECT_TRUE(absl::StrContains(warned.err, "expires at " + soon)) << warned.err;
   ASSERT_EQ(serve->Stop(SIGTERM).value_or(-1), 0);
   outputs_.push_back(serve->Stderr());
+}
+
+// When the archive refuses the registration after PDK made the
+// subscription, it is deleted at PDK again. The archive is made to refuse by
+// a trigger, through each engine's own command-line client.
+TEST_P(SubscriptionsPdkTest, LocalFailureAfterPdkCreatedDeletesItAtPdk) {
+  ASSERT_EQ(Cli({"list"}).exit_code, 0);  // creates and migrates the archive
+  CommandResult trigger =
+      GetParam() == Engine::kSqlite
+          ? testing::RunProgram(
+                {"/usr/bin/sqlite3", db(),
+                 "CREATE TRIGGER refuse BEFORE INSERT ON subscriptions BEGIN "
+                 "SELECT RAISE(ABORT, 'refused by the test'); END;"})
+          : testing::RunProgram(
+                {"/usr/bin/psql", "-v", "ON_ERROR_STOP=1", db(), "-c",
+                 "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql "
+                 "AS $$BEGIN RAISE EXCEPTION 'refused by the test'; END$$; "
+                 "CREATE TRIGGER refuse BEFORE INSERT ON subscriptions FOR "
+                 "EACH ROW EXECUTE FUNCTION refuse();"});
+  ASSERT_EQ(trigger.exit_code, 0) << trigger.err;
+  CommandResult r = Cli({"create", "orgs", "--events", "ou.created"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "refused by the test")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "deleted it at PDK again")) << r.err;
+  EXPECT_TRUE(pdk_->Ids().empty());
+  bool deleted = false;
+  for (const auto& q : pdk_->requests()) deleted = deleted || q.method == "DELETE";
+  EXPECT_TRUE(deleted);
+  EXPECT_EQ(LocalCount(), 0u);
 }
 
 TEST_P(SubscriptionsPdkTest, ConfigFileCarriesPdkAccess) {
