@@ -315,6 +315,18 @@ absl::Status PdkClient::PdkError(const std::string& method,
                    UrlPath(url), message.empty() ? "" : ": " + message));
 }
 
+void PdkClient::WaitOut(const Reply& reply) const {
+  std::chrono::milliseconds wait{1000};
+  int64_t seconds = 0;
+  if (absl::SimpleAtoi(reply.retry_after, &seconds) && seconds >= 0) {
+    wait = std::chrono::seconds(seconds);
+  } else if (absl::SimpleAtoi(reply.rate_limit_reset, &seconds)) {
+    const int64_t now = static_cast<int64_t>(std::time(nullptr));
+    wait = std::chrono::seconds(std::max<int64_t>(seconds - now, 1));
+  }
+  std::this_thread::sleep_for(std::min(wait, options_.max_wait));
+}
+
 absl::StatusOr<std::string> PdkClient::Token(bool refresh) {
   const auto now = std::chrono::steady_clock::now();
   if (!refresh && !token_.empty() && now < token_until_) return token_;
@@ -327,12 +339,7 @@ absl::StatusOr<std::string> PdkClient::Token(bool refresh) {
                      &access_.client_secret);
     if (!reply.ok()) return reply.status();
     if (reply->status != 429 || attempt >= options_.max_retries) break;
-    // Same wait as Call; kept inline to share the reply's headers.
-    int64_t wait_s = 1;
-    if (!absl::SimpleAtoi(reply->retry_after, &wait_s)) wait_s = 1;
-    std::this_thread::sleep_for(
-        std::min<std::chrono::milliseconds>(std::chrono::seconds(wait_s),
-                                            options_.max_wait));
+    WaitOut(*reply);
   }
   if (reply->status < 200 || reply->status >= 300) {
     absl::Status error = PdkError("POST", url, *reply);
@@ -388,15 +395,7 @@ absl::StatusOr<PdkClient::Reply> PdkClient::Call(const std::string& method,
             " waits; try again later)"));
       }
       ++waits;
-      std::chrono::milliseconds wait{1000};
-      int64_t seconds = 0;
-      if (absl::SimpleAtoi(reply->retry_after, &seconds) && seconds >= 0) {
-        wait = std::chrono::seconds(seconds);
-      } else if (absl::SimpleAtoi(reply->rate_limit_reset, &seconds)) {
-        const int64_t now = static_cast<int64_t>(std::time(nullptr));
-        wait = std::chrono::seconds(std::max<int64_t>(seconds - now, 1));
-      }
-      std::this_thread::sleep_for(std::min(wait, options_.max_wait));
+      WaitOut(*reply);
       continue;
     }
     if (reply->status < 200 || reply->status >= 300)

@@ -138,6 +138,9 @@ class PdkClient {
                                  const std::string& bearer,
                                  const std::string* basic_user,
                                  const std::string* basic_password);
+  // Sleeps as a 429 `reply` asks: Retry-After seconds, else until
+  // X-RateLimit-Reset, else 1 s; at most options_.max_wait.
+  void WaitOut(const Reply& reply) const;
   // Non-2xx `reply` to `method path` as the status described above.
   absl::Status PdkError(const std::string& method, const std::string& url,
                         const Reply& reply) const;
