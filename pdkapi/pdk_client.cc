@@ -363,10 +363,9 @@ absl::StatusOr<std::string> PdkClient::Token(bool refresh) {
     }
   }
   const std::chrono::seconds life(std::max<int64_t>(expires_in, 0));
-  token_until_ = now + std::max<std::chrono::seconds>(
-                           std::chrono::seconds(0),
-                           std::min<std::chrono::seconds>(life - kRefreshEarly,
-                                                          life / 2));
+  // 60 s before it expires; a short-lived token at half its life.
+  token_until_ = now + std::max<std::chrono::seconds>(life - kRefreshEarly,
+                                                      life / 2);
   return token_;
 }
 

@@ -11,9 +11,9 @@
 // - Token: POST {api}/oauth2/token with HTTP Basic client_id:client_secret
 //   and the form body grant_type=client_credentials; the JSON reply's
 //   `id_token` is sent as "Authorization: Bearer ..." on every call below and
-//   reused until its `expires_in` (seconds) is nearly over (refreshed 60 s
-//   early, or at half its life when that is shorter). A 401 on a call with a
-//   reused token fetches a new token and retries that call once.
+//   reused until its `expires_in` (seconds) is nearly over: refreshed 60 s
+//   before it expires (a token living under 2 minutes, at half its life).
+//   A 401 on a call fetches a new token and retries that call once.
 // - API 1 (hooks):         {api}/api/ous/{org}/hooks[/{id}]
 //   API 2 (subscriptions): {api}/api/organizations/{org}/subscriptions[/{id}]
 //   create = POST -> 201 {"id": ...}; list = GET -> array; get = GET one;
