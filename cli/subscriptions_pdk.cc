@@ -45,7 +45,9 @@ std::string EventsJson(const std::vector<std::string>& events) {
   return buffer.GetString();
 }
 
-std::string DefaultScope(int api) { return api == 2 ? "recursive" : "ouRecursive"; }
+std::string DefaultScope(int api) {
+  return api == 2 ? "recursive" : "ouRecursive";
+}
 
 // Sets the authentication of `out` from the local "user:password".
 void SetAuth(const std::string& basic_auth, pdkapi::PdkSubscription* out) {
@@ -65,9 +67,9 @@ void SetAuth(const std::string& basic_auth, pdkapi::PdkSubscription* out) {
 absl::StatusOr<std::string> CheckExpiry(const std::string& text) {
   absl::StatusOr<int64_t> ms = timeutil::ParseRfc3339Ms(text);
   if (!ms.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "bad --expires-at \"", text,
-        "\": want an RFC 3339 time such as 2027-01-31T00:00:00Z"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad --expires-at \"", text,
+                     "\": want an RFC 3339 time such as 2027-01-31T00:00:00Z"));
   }
   if (*ms <= timeutil::NowMs()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -85,9 +87,9 @@ absl::StatusOr<std::string> CheckPublicUrl(std::string url) {
         "create needs --public-url: the https address PDK delivers to");
   }
   if (!absl::StartsWith(absl::AsciiStrToLower(url), "https://")) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--public-url \"", url,
-        "\" is not https://: PDK delivers to https URLs only"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--public-url \"", url,
+                     "\" is not https://: PDK delivers to https URLs only"));
   }
   if (pdkapi::IsLoopbackUrl(url)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -243,7 +245,8 @@ int RunCreate(const std::string& name, const PdkSettings& settings,
       FamilyOfEvents(settings.events, settings.api);
   if (!family.ok()) return Usage(std::string(family.status().message()));
   absl::StatusOr<std::string> public_url = CheckPublicUrl(pdk.public_url);
-  if (!public_url.ok()) return Usage(std::string(public_url.status().message()));
+  if (!public_url.ok())
+    return Usage(std::string(public_url.status().message()));
   if (settings.secrecy_level &&
       (*settings.secrecy_level < 0 || *settings.secrecy_level > 2)) {
     return Usage("--secrecy-level: want 0, 1 or 2");
@@ -443,15 +446,17 @@ int RunCheck(const std::optional<std::string>& name, bool json,
     if (s.pdk_id.empty()) {
       if (name) {
         return Fail(absl::FailedPreconditionError(absl::StrCat(
-            *name, " was added by hand (no PDK id): PDK's odometer cannot be "
-                   "read for it")));
+            *name,
+            " was added by hand (no PDK id): PDK's odometer cannot be "
+            "read for it")));
       }
       continue;
     }
     checked.push_back(s);
   }
   if (name && checked.empty())
-    return Fail(absl::NotFoundError(absl::StrCat("no subscription named ", *name)));
+    return Fail(
+        absl::NotFoundError(absl::StrCat("no subscription named ", *name)));
 
   struct Row {
     std::string name;
@@ -471,23 +476,24 @@ int RunCheck(const std::optional<std::string>& name, bool json,
     if (!at.ok()) {
       row.error = std::string(at.status().message());
       failed = true;
-      std::cerr << "pdk-archive subscriptions: " << s.name << ": "
-                << row.error << "\n";
+      std::cerr << "pdk-archive subscriptions: " << s.name << ": " << row.error
+                << "\n";
       continue;
     }
-    absl::StatusOr<int64_t> archived =
-        subscriptions.CountArchivedSince(s.name, s.baseline_sequence.value_or(0));
+    absl::StatusOr<int64_t> archived = subscriptions.CountArchivedSince(
+        s.name, s.baseline_sequence.value_or(0));
     if (!archived.ok()) return Fail(archived.status());
     row.check.checked_ms = now_ms;
-    row.check.pdk_events =
-        std::max<int64_t>(at->odometer.value_or(0) - s.odometer_baseline.value_or(0), 0);
+    row.check.pdk_events = std::max<int64_t>(
+        at->odometer.value_or(0) - s.odometer_baseline.value_or(0), 0);
     row.check.archived_events = *archived;
     row.check.missing_events =
         std::max<int64_t>(row.check.pdk_events - row.check.archived_events, 0);
     row.active = at->active;
     row.expires_at = at->expires_at;
     if (row.check.missing_events > 0) missing = true;
-    if (absl::Status st = subscriptions.RecordCheck(s.name, row.check); !st.ok())
+    if (absl::Status st = subscriptions.RecordCheck(s.name, row.check);
+        !st.ok())
       return Fail(st);
     if (at->active) {
       s.pdk_active = *at->active;
@@ -498,7 +504,8 @@ int RunCheck(const std::optional<std::string>& name, bool json,
                 << " is inactive at PDK: it delivers nothing\n";
     }
     if (!at->expires_at.empty()) {
-      absl::StatusOr<int64_t> expires = timeutil::ParseRfc3339Ms(at->expires_at);
+      absl::StatusOr<int64_t> expires =
+          timeutil::ParseRfc3339Ms(at->expires_at);
       if (expires.ok() && *expires - now_ms < kExpiryWarningMs) {
         std::cerr << "pdk-archive subscriptions: warning: " << s.name
                   << (*expires <= now_ms ? " expired at " : " expires at ")
@@ -548,8 +555,8 @@ int RunCheck(const std::optional<std::string>& name, bool json,
   } else {
     size_t width = 4;
     for (const Row& row : rows) width = std::max(width, row.name.size());
-    std::printf("%-*s  %10s  %10s  %10s  %s\n", static_cast<int>(width),
-                "NAME", "PDK SENT", "ARCHIVED", "MISSING", "ACTIVE");
+    std::printf("%-*s  %10s  %10s  %10s  %s\n", static_cast<int>(width), "NAME",
+                "PDK SENT", "ARCHIVED", "MISSING", "ACTIVE");
     for (const Row& row : rows) {
       if (!row.error.empty()) {
         std::printf("%-*s  %s\n", static_cast<int>(width), row.name.c_str(),
@@ -565,12 +572,12 @@ int RunCheck(const std::optional<std::string>& name, bool json,
     }
     for (const Row& row : rows) {
       if (row.error.empty() && row.check.missing_events > 0) {
-        std::printf("%s: %lld events missing: PDK sent %lld since it was "
-                    "registered, the archive holds %lld\n",
-                    row.name.c_str(),
-                    static_cast<long long>(row.check.missing_events),
-                    static_cast<long long>(row.check.pdk_events),
-                    static_cast<long long>(row.check.archived_events));
+        std::printf(
+            "%s: %lld events missing: PDK sent %lld since it was "
+            "registered, the archive holds %lld\n",
+            row.name.c_str(), static_cast<long long>(row.check.missing_events),
+            static_cast<long long>(row.check.pdk_events),
+            static_cast<long long>(row.check.archived_events));
       }
     }
     std::fflush(stdout);

@@ -46,7 +46,7 @@ struct PdkSettings {
   std::optional<int> secrecy_level;
   std::optional<std::string> expires_at;  // RFC 3339
   std::optional<bool> active;
-  bool basic_auth = false;                   // --basic-auth
+  bool basic_auth = false;                     // --basic-auth
   std::optional<std::string> basic_auth_file;  // USER:PASSWORD
   int api = 1;
 };

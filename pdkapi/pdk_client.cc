@@ -88,17 +88,28 @@ std::string Truncate(std::string text) {
 
 std::string ReasonOf(long status) {
   switch (status) {
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 409: return "Conflict";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    default: return "";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 409:
+      return "Conflict";
+    case 422:
+      return "Unprocessable Entity";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "";
   }
 }
 
@@ -125,7 +136,8 @@ std::string MessageOf(const std::string& body) {
 
 absl::StatusCode CodeOf(long status) {
   if (status == 400 || status == 422) return absl::StatusCode::kInvalidArgument;
-  if (status == 401 || status == 403) return absl::StatusCode::kPermissionDenied;
+  if (status == 401 || status == 403)
+    return absl::StatusCode::kPermissionDenied;
   if (status == 404) return absl::StatusCode::kNotFound;
   if (status == 409) return absl::StatusCode::kAlreadyExists;
   if (status == 429) return absl::StatusCode::kResourceExhausted;
@@ -343,8 +355,8 @@ absl::StatusOr<std::string> PdkClient::Token(bool refresh) {
   }
   if (reply->status < 200 || reply->status >= 300) {
     absl::Status error = PdkError("POST", url, *reply);
-    return absl::Status(error.code(),
-                        absl::StrCat("cannot get a PDK token: ", error.message()));
+    return absl::Status(error.code(), absl::StrCat("cannot get a PDK token: ",
+                                                   error.message()));
   }
   rapidjson::Document doc;
   doc.Parse(reply->body.data(), reply->body.size());
@@ -364,8 +376,8 @@ absl::StatusOr<std::string> PdkClient::Token(bool refresh) {
   }
   const std::chrono::seconds life(std::max<int64_t>(expires_in, 0));
   // 60 s before it expires; a short-lived token at half its life.
-  token_until_ = now + std::max<std::chrono::seconds>(life - kRefreshEarly,
-                                                      life / 2);
+  token_until_ =
+      now + std::max<std::chrono::seconds>(life - kRefreshEarly, life / 2);
   return token_;
 }
 
@@ -389,9 +401,9 @@ absl::StatusOr<PdkClient::Reply> PdkClient::Call(const std::string& method,
     if (reply->status == 429) {
       if (waits >= options_.max_retries) {
         absl::Status error = PdkError(method, url, *reply);
-        return absl::ResourceExhaustedError(absl::StrCat(
-            error.message(), " (still rate limited after ", waits,
-            " waits; try again later)"));
+        return absl::ResourceExhaustedError(
+            absl::StrCat(error.message(), " (still rate limited after ", waits,
+                         " waits; try again later)"));
       }
       ++waits;
       WaitOut(*reply);

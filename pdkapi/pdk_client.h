@@ -7,7 +7,8 @@
 // has connect and total timeouts, and honours the usual proxy variables
 // (https_proxy, no_proxy, ...) from the environment, as operators expect.
 //
-// The contract, as PDK documents it (spec/pdk-webhooks.txt, spec/pdk-2.0/NOTES.md):
+// The contract, as PDK documents it (spec/pdk-webhooks.txt,
+// spec/pdk-2.0/NOTES.md):
 // - Token: POST {api}/oauth2/token with HTTP Basic client_id:client_secret
 //   and the form body grant_type=client_credentials; the JSON reply's
 //   `id_token` is sent as "Authorization: Bearer ..." on every call below and
@@ -76,8 +77,8 @@ struct PdkSubscription {
   std::optional<bool> active;
   std::optional<bool> ssl_verification;
   std::optional<int> secrecy_level;
-  std::string expires_at;  // ISO 8601; "" = null (never expires)
-  std::string secret;      // never printed; PDK may not echo it back
+  std::string expires_at;           // ISO 8601; "" = null (never expires)
+  std::string secret;               // never printed; PDK may not echo it back
   std::optional<int64_t> odometer;  // PDK's trigger count (read only)
 };
 
@@ -86,7 +87,7 @@ class PdkClient {
   struct Options {
     std::chrono::milliseconds connect_timeout{10'000};
     std::chrono::milliseconds total_timeout{30'000};
-    int max_retries = 4;                       // after a 429
+    int max_retries = 4;                         // after a 429
     std::chrono::milliseconds max_wait{30'000};  // per 429 wait
   };
 

@@ -78,7 +78,8 @@ TEST_F(PdkClientTest, RateLimitResetIsWaitedFor) {
 }
 
 TEST_F(PdkClientTest, PdkErrorsCarryItsStatusAndMessageButNoSecret) {
-  absl::Status missing = client_->DeleteSubscription(1, "0123456789abcdef01234567");
+  absl::Status missing =
+      client_->DeleteSubscription(1, "0123456789abcdef01234567");
   EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(absl::StrContains(missing.message(), "404")) << missing;
   EXPECT_TRUE(absl::StrContains(missing.message(), "subscription not found"))
@@ -87,7 +88,8 @@ TEST_F(PdkClientTest, PdkErrorsCarryItsStatusAndMessageButNoSecret) {
   absl::StatusOr<std::string> refused = client_->CreateSubscription(1, Hook());
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(absl::StrContains(refused.status().message(), "plain text refusal"));
+  EXPECT_TRUE(
+      absl::StrContains(refused.status().message(), "plain text refusal"));
   EXPECT_LT(refused.status().message().size(), 500u);
   PdkSubscription too_long = Hook();
   too_long.name = std::string(71, 'n');
@@ -147,7 +149,8 @@ TEST(PdkClientJsonTest, BasicCredentialsOnlyForBasic) {
   EXPECT_EQ(back->active, false);
   EXPECT_EQ(back->odometer, 123);
   EXPECT_EQ(back->expires_at, "");
-  EXPECT_TRUE(absl::StrContains(PdkClient::ToJson(*back), R"("scope":["1234ABC"])"))
+  EXPECT_TRUE(
+      absl::StrContains(PdkClient::ToJson(*back), R"("scope":["1234ABC"])"))
       << PdkClient::ToJson(*back);
 }
 

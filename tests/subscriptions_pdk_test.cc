@@ -17,12 +17,12 @@
 #include "absl/strings/str_cat.h"
 #include "store/archive.h"
 #include "store/subscription_store.h"
-#include "timeutil/time_util.h"
 #include "tests/test_support/http_client.h"
 #include "tests/test_support/pdk_standin.h"
 #include "tests/test_support/server_process.h"
 #include "tests/test_support/test_archive.h"
 #include "tests/test_support/test_dir.h"
+#include "timeutil/time_util.h"
 
 namespace pdkarchive {
 namespace {
@@ -208,15 +208,15 @@ TEST_P(SubscriptionsPdkTest, CreateOnApi1AndApi2SendsTheStoredSecret) {
       *at_pdk, R"("url":"https://archive.example.com/webhooks/orgs")"))
       << *at_pdk;
   EXPECT_TRUE(absl::StrContains(*at_pdk, R"("scope":"ouRecursive")"));
-  EXPECT_TRUE(absl::StrContains(*at_pdk, R"("authentication":{"type":"None"})"));
+  EXPECT_TRUE(
+      absl::StrContains(*at_pdk, R"("authentication":{"type":"None"})"));
 
   // API 2, system events, with Basic credentials.
   pdk_->ClearRequests();
   const std::string basic = WriteFile("basic", "pdk:basic-password-42");
-  CommandResult r =
-      Cli({"create", "holders", "--api", "2", "--events",
-           "holder.created,holder.updated", "--basic-auth-file", basic,
-           "--secrecy-level", "2"});
+  CommandResult r = Cli({"create", "holders", "--api", "2", "--events",
+                         "holder.created,holder.updated", "--basic-auth-file",
+                         basic, "--secrecy-level", "2"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string id2 = r.out.substr(0, r.out.find('\n'));
   requests = pdk_->requests();
@@ -265,21 +265,22 @@ TEST_P(SubscriptionsPdkTest, PdkRulesAreCheckedBeforeAnyCall) {
     EXPECT_FALSE(r.err.empty());
   }
   // An http public URL and a loopback one.
-  for (const char* url : {"http://archive.example.com", "https://localhost:8443"}) {
-    CommandResult r = RunCli({"subscriptions", "create", "plain", "--events",
-                              "ou.created", "--db", db(), "--pdk-api",
-                              pdk_->url(), "--pdk-org", kOrg, "--pdk-client-id",
-                              kClientId, "--pdk-client-secret-file",
-                              client_secret_file_, "--public-url", url});
+  for (const char* url :
+       {"http://archive.example.com", "https://localhost:8443"}) {
+    CommandResult r =
+        RunCli({"subscriptions", "create", "plain", "--events", "ou.created",
+                "--db", db(), "--pdk-api", pdk_->url(), "--pdk-org", kOrg,
+                "--pdk-client-id", kClientId, "--pdk-client-secret-file",
+                client_secret_file_, "--public-url", url});
     EXPECT_EQ(r.exit_code, 2) << url << ": " << r.err;
     EXPECT_TRUE(absl::StrContains(r.err, "--public-url")) << r.err;
     outputs_.push_back(r.err);
   }
-  CommandResult mixed = Cli({"create", "mixed", "--events",
-                             "ou.created,door.alarm.forced"});
+  CommandResult mixed =
+      Cli({"create", "mixed", "--events", "ou.created,door.alarm.forced"});
   EXPECT_TRUE(absl::StrContains(mixed.err, "mixes families")) << mixed.err;
-  CommandResult long_name = Cli({"create", std::string(71, 'a'), "--events",
-                                 "ou.created"});
+  CommandResult long_name =
+      Cli({"create", std::string(71, 'a'), "--events", "ou.created"});
   EXPECT_TRUE(absl::StrContains(long_name.err, "70")) << long_name.err;
   CommandResult past = Cli({"create", "past", "--events", "ou.created",
                             "--expires-at", "2020-01-01T00:00:00Z"});
@@ -288,16 +289,16 @@ TEST_P(SubscriptionsPdkTest, PdkRulesAreCheckedBeforeAnyCall) {
       Cli({"create", "basic", "--events", "ou.created", "--basic-auth"});
   EXPECT_TRUE(absl::StrContains(basic.err, "password")) << basic.err;
   // An http PDK API other than loopback is refused too.
-  CommandResult clear = RunCli(
-      {"subscriptions", "create", "x", "--events", "ou.created", "--db", db(),
-       "--pdk-api", "http://accounts.pdk.io", "--pdk-org", kOrg,
-       "--pdk-client-id", kClientId, "--pdk-client-secret-file",
-       client_secret_file_, "--public-url", kPublicUrl});
+  CommandResult clear =
+      RunCli({"subscriptions", "create", "x", "--events", "ou.created", "--db",
+              db(), "--pdk-api", "http://accounts.pdk.io", "--pdk-org", kOrg,
+              "--pdk-client-id", kClientId, "--pdk-client-secret-file",
+              client_secret_file_, "--public-url", kPublicUrl});
   EXPECT_EQ(clear.exit_code, 2) << clear.err;
   EXPECT_TRUE(absl::StrContains(clear.err, "in clear")) << clear.err;
 
-  EXPECT_TRUE(pdk_->requests().empty()) << pdk_->requests().size()
-                                        << " requests reached PDK";
+  EXPECT_TRUE(pdk_->requests().empty())
+      << pdk_->requests().size() << " requests reached PDK";
   EXPECT_EQ(LocalCount(), 0u);
 }
 
@@ -311,11 +312,11 @@ TEST_P(SubscriptionsPdkTest, PdkRefusalIsShownAndLeavesNothingLocal) {
   EXPECT_TRUE(pdk_->Ids().empty());
   // Wrong client credentials: PDK's 401 on the token, shown as PDK said it.
   const std::string wrong = WriteFile("wrong", "not-the-client-secret");
-  CommandResult denied = RunCli(
-      {"subscriptions", "create", "orgs", "--events", "ou.created", "--db",
-       db(), "--pdk-api", pdk_->url(), "--pdk-org", kOrg, "--pdk-client-id",
-       kClientId, "--pdk-client-secret-file", wrong, "--public-url",
-       kPublicUrl});
+  CommandResult denied =
+      RunCli({"subscriptions", "create", "orgs", "--events", "ou.created",
+              "--db", db(), "--pdk-api", pdk_->url(), "--pdk-org", kOrg,
+              "--pdk-client-id", kClientId, "--pdk-client-secret-file", wrong,
+              "--public-url", kPublicUrl});
   outputs_.push_back(denied.err);
   EXPECT_EQ(denied.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(denied.err, "401")) << denied.err;
@@ -381,7 +382,8 @@ TEST_P(SubscriptionsPdkTest, ListShowAndUpdateCarryPdkState) {
   EXPECT_TRUE(absl::StrContains(shown.out, "secret:            set"));
   // Events of another family are refused before any call.
   pdk_->ClearRequests();
-  CommandResult other = Cli({"update", "orgs", "--events", "door.alarm.forced"});
+  CommandResult other =
+      Cli({"update", "orgs", "--events", "door.alarm.forced"});
   EXPECT_EQ(other.exit_code, 2) << other.err;
   EXPECT_TRUE(pdk_->requests().empty());
 }
@@ -464,7 +466,8 @@ TEST_P(SubscriptionsPdkTest, CheckFindsTheGapAndMetricsCarryIt) {
   CommandResult json = Cli({"check", "orgs", "--json"});
   EXPECT_EQ(json.exit_code, 1) << json.err;
   EXPECT_TRUE(absl::StrContains(json.out, R"("pdk_events":5)")) << json.out;
-  EXPECT_TRUE(absl::StrContains(json.out, R"("archived_events":3)")) << json.out;
+  EXPECT_TRUE(absl::StrContains(json.out, R"("archived_events":3)"))
+      << json.out;
   EXPECT_TRUE(absl::StrContains(json.out, R"("missing_events":2)")) << json.out;
   std::optional<store::Subscription> local = Local("orgs");
   ASSERT_TRUE(local.has_value() && local->last_check.has_value());
@@ -483,15 +486,18 @@ TEST_P(SubscriptionsPdkTest, CheckFindsTheGapAndMetricsCarryIt) {
     ADD_FAILURE() << "no " << line << " in:\n" << body;
     return false;
   };
-  metric_shows("pdkarchive_subscription_missing_events{subscription=\"orgs\"} 2\n");
+  metric_shows(
+      "pdkarchive_subscription_missing_events{subscription=\"orgs\"} 2\n");
   metric_shows("pdkarchive_subscription_pdk_events{subscription=\"orgs\"} 5\n");
   metric_shows(
       "pdkarchive_subscription_archived_events{subscription=\"orgs\"} 3\n");
-  metric_shows("pdkarchive_subscription_last_check_timestamp_seconds{"
-               "subscription=\"orgs\"} ");
+  metric_shows(
+      "pdkarchive_subscription_last_check_timestamp_seconds{"
+      "subscription=\"orgs\"} ");
 
   // The exposition with the gauges is still valid: promtool's own check.
-  absl::StatusOr<HttpReply> metrics = testing::HttpRequest(port, "GET", "/metrics");
+  absl::StatusOr<HttpReply> metrics =
+      testing::HttpRequest(port, "GET", "/metrics");
   ASSERT_TRUE(metrics.ok()) << metrics.status();
   const std::string metrics_file = WriteFile("metrics.txt", "");
   std::ofstream(metrics_file, std::ios::trunc) << metrics->body;
@@ -505,7 +511,8 @@ TEST_P(SubscriptionsPdkTest, CheckFindsTheGapAndMetricsCarryIt) {
   CommandResult whole = Cli({"check"});
   EXPECT_EQ(whole.exit_code, 0) << whole.err << whole.out;
   EXPECT_FALSE(absl::StrContains(whole.out, "missing:")) << whole.out;
-  metric_shows("pdkarchive_subscription_missing_events{subscription=\"orgs\"} 0\n");
+  metric_shows(
+      "pdkarchive_subscription_missing_events{subscription=\"orgs\"} 0\n");
 
   // Inactive and expiring soon: warned about.
   CommandResult updated = Cli({"update", "orgs", "--active", "false"});
@@ -521,7 +528,8 @@ TEST_P(SubscriptionsPdkTest, CheckFindsTheGapAndMetricsCarryIt) {
   warned = Cli({"check", "orgs"});
   EXPECT_EQ(warned.exit_code, 0);
   EXPECT_FALSE(absl::StrContains(warned.err, "inactive")) << warned.err;
-  EXPECT_TRUE(absl::StrContains(warned.err, "expires at " + soon)) << warned.err;
+  EXPECT_TRUE(absl::StrContains(warned.err, "expires at " + soon))
+      << warned.err;
   ASSERT_EQ(serve->Stop(SIGTERM).value_or(-1), 0);
   outputs_.push_back(serve->Stderr());
 }
@@ -550,18 +558,20 @@ TEST_P(SubscriptionsPdkTest, LocalFailureAfterPdkCreatedDeletesItAtPdk) {
   EXPECT_TRUE(absl::StrContains(r.err, "deleted it at PDK again")) << r.err;
   EXPECT_TRUE(pdk_->Ids().empty());
   bool deleted = false;
-  for (const auto& q : pdk_->requests()) deleted = deleted || q.method == "DELETE";
+  for (const auto& q : pdk_->requests())
+    deleted = deleted || q.method == "DELETE";
   EXPECT_TRUE(deleted);
   EXPECT_EQ(LocalCount(), 0u);
 }
 
 TEST_P(SubscriptionsPdkTest, ConfigFileCarriesPdkAccess) {
-  const std::string config = WriteFile(
-      "pdk-archive.toml",
-      absl::StrCat("db = \"", db(), "\"\npdk-api = \"", pdk_->url(),
-                   "\"\npdk-org = \"", kOrg, "\"\npdk-client-id = \"", kClientId,
-                   "\"\npdk-client-secret-file = \"", client_secret_file_,
-                   "\"\npublic-url = \"", kPublicUrl, "\"\nsecrecy-level = 0\n"));
+  const std::string config =
+      WriteFile("pdk-archive.toml",
+                absl::StrCat("db = \"", db(), "\"\npdk-api = \"", pdk_->url(),
+                             "\"\npdk-org = \"", kOrg, "\"\npdk-client-id = \"",
+                             kClientId, "\"\npdk-client-secret-file = \"",
+                             client_secret_file_, "\"\npublic-url = \"",
+                             kPublicUrl, "\"\nsecrecy-level = 0\n"));
   CommandResult r = RunCli({"subscriptions", "create", "orgs", "--events",
                             "ou.created", "--config", config});
   outputs_.push_back(r.out);
@@ -574,10 +584,9 @@ TEST_P(SubscriptionsPdkTest, ConfigFileCarriesPdkAccess) {
   ASSERT_TRUE(Local("orgs").has_value());
   // An unknown key is an error naming it, before any call.
   pdk_->ClearRequests();
-  const std::string bad =
-      WriteFile("bad.toml", absl::StrCat("db = \"", db(), "\"\npdk-orgg = \"x\"\n"));
-  CommandResult refused =
-      RunCli({"subscriptions", "list", "--config", bad});
+  const std::string bad = WriteFile(
+      "bad.toml", absl::StrCat("db = \"", db(), "\"\npdk-orgg = \"x\"\n"));
+  CommandResult refused = RunCli({"subscriptions", "list", "--config", bad});
   EXPECT_EQ(refused.exit_code, 2);
   EXPECT_TRUE(absl::StrContains(refused.err, "pdk-orgg")) << refused.err;
   EXPECT_TRUE(pdk_->requests().empty());

@@ -12,8 +12,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <ctime>
 #include <cstdio>
+#include <ctime>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -28,16 +28,26 @@ namespace {
 
 std::string Reason(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 429: return "Too Many Requests";
-    default: return "Status";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 204:
+      return "No Content";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 429:
+      return "Too Many Requests";
+    default:
+      return "Status";
   }
 }
 
@@ -96,7 +106,8 @@ absl::StatusOr<std::unique_ptr<PdkStandin>> PdkStandin::Start(
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
-  if (bind(s->listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+  if (bind(s->listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) !=
+          0 ||
       listen(s->listen_fd_, 16) != 0) {
     return absl::InternalError("bind/listen failed");
   }
@@ -228,7 +239,8 @@ void PdkStandin::HandleConnection(int fd) {
     const std::string name = absl::AsciiStrToLower(lines[i].substr(0, colon));
     const std::string value(
         absl::StripAsciiWhitespace(lines[i].substr(colon + 1)));
-    if (name == "content-length") (void)absl::SimpleAtoi(value, &content_length);
+    if (name == "content-length")
+      (void)absl::SimpleAtoi(value, &content_length);
     if (name == "authorization") request.authorization = value;
     if (name == "content-type") content_type = value;
   }
@@ -276,7 +288,8 @@ PdkStandin::Response PdkStandin::Handle(const Request& request,
     }
   }
   if (request.path == "/oauth2/token") {
-    if (request.method != "POST") return {405, Message("method not allowed"), ""};
+    if (request.method != "POST")
+      return {405, Message("method not allowed"), ""};
     const std::string want =
         "Basic " + absl::Base64Escape(client_id_ + ":" + client_secret_);
     if (request.authorization != want)
@@ -292,7 +305,8 @@ PdkStandin::Response PdkStandin::Handle(const Request& request,
                          R"(","token_type":"Bearer","expires_in":3600})"),
             ""};
   }
-  // /api/ous/{org}/hooks[/{id}] or /api/organizations/{org}/subscriptions[/{id}]
+  // /api/ous/{org}/hooks[/{id}] or
+  // /api/organizations/{org}/subscriptions[/{id}]
   std::vector<std::string> parts = absl::StrSplit(request.path, '/');
   // parts: "", "api", kind, org, collection[, id]
   if (parts.size() < 5 || parts.size() > 6 || parts[1] != "api")
@@ -311,7 +325,9 @@ PdkStandin::Response PdkStandin::Handle(const Request& request,
     }
     if (!known) return {401, Message("invalid or missing id_token"), ""};
     if (parts[3] != org_)
-      return {403, Message("must have direct access to the specified organization"), ""};
+      return {403,
+              Message("must have direct access to the specified organization"),
+              ""};
     if (refuse_n_ > 0) {
       --refuse_n_;
       return {refuse_status_, refuse_body_, ""};
@@ -351,7 +367,8 @@ PdkStandin::Response PdkStandin::HandleApi(const Request& request, int api,
       }
       return {200, out + "]", ""};
     }
-    if (request.method != "POST") return {405, Message("method not allowed"), ""};
+    if (request.method != "POST")
+      return {405, Message("method not allowed"), ""};
     rapidjson::Document doc;
     doc.Parse(request.body.c_str());
     if (doc.HasParseError()) return {400, Message("body is not JSON"), ""};
