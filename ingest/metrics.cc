@@ -1,5 +1,6 @@
 #include "ingest/metrics.h"
 
+#include <functional>
 #include <iterator>
 
 #include "absl/strings/str_cat.h"
@@ -110,6 +111,45 @@ std::string Metrics::Render(const store::WriterStats& writer) const {
                   absl::StrFormat("%d.%06d", writer.commit_micros / 1000000,
                                   writer.commit_micros % 1000000),
                   [](uint64_t ms) { return absl::StrCat(static_cast<double>(ms) / 1000); });
+  return out;
+}
+
+std::string RenderSubscriptionChecks(
+    const std::vector<store::Subscription>& subscriptions) {
+  struct Gauge {
+    const char* name;
+    const char* help;
+    std::function<std::string(const store::Subscription::Check&)> value;
+  };
+  const Gauge gauges[] = {
+      {"pdkarchive_subscription_pdk_events",
+       "Events PDK sent since registration (odometer), at the last check.",
+       [](const store::Subscription::Check& c) { return absl::StrCat(c.pdk_events); }},
+      {"pdkarchive_subscription_archived_events",
+       "Distinct events archived since registration, at the last check.",
+       [](const store::Subscription::Check& c) { return absl::StrCat(c.archived_events); }},
+      {"pdkarchive_subscription_missing_events",
+       "Events PDK sent that the archive lacked, at the last check.",
+       [](const store::Subscription::Check& c) { return absl::StrCat(c.missing_events); }},
+      {"pdkarchive_subscription_last_check_timestamp_seconds",
+       "When the last `subscriptions check` ran (Unix seconds).",
+       [](const store::Subscription::Check& c) {
+         return absl::StrFormat("%d.%03d", c.checked_ms / 1000, c.checked_ms % 1000);
+       }},
+  };
+  std::string out;
+  bool any = false;
+  for (const store::Subscription& s : subscriptions) any = any || s.last_check.has_value();
+  if (!any) return out;
+  for (const Gauge& g : gauges) {
+    absl::StrAppend(&out, "# HELP ", g.name, " ", g.help, "\n# TYPE ", g.name, " gauge\n");
+    // Subscription names are [a-z0-9_-]: nothing to escape in the label.
+    for (const store::Subscription& s : subscriptions) {
+      if (!s.last_check) continue;
+      absl::StrAppend(&out, g.name, "{subscription=\"", s.name, "\"} ", g.value(*s.last_check),
+                      "\n");
+    }
+  }
   return out;
 }
 

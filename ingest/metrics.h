@@ -7,8 +7,10 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "store/group_commit_writer.h"
+#include "store/subscription_store.h"
 
 namespace pdkarchive::ingest {
 
@@ -53,6 +55,13 @@ class Metrics {
   mutable std::mutex mismatch_mu_;
   std::map<std::string, uint64_t> family_mismatches_;  // by subscription name
 };
+
+// The figures of each subscription's last `pdk-archive subscriptions check`
+// as Prometheus gauges (pdkarchive_subscription_pdk_events,
+// _archived_events, _missing_events, _last_check_timestamp_seconds, each
+// labelled subscription="NAME"); "" when no subscription has been checked.
+std::string RenderSubscriptionChecks(
+    const std::vector<store::Subscription>& subscriptions);
 
 }  // namespace pdkarchive::ingest
 

@@ -51,6 +51,18 @@ std::optional<store::Subscription> SubscriptionDirectory::Find(
   return it->second;
 }
 
+std::vector<store::Subscription> SubscriptionDirectory::All() const {
+  std::shared_ptr<const std::map<std::string, store::Subscription>> by_name;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    by_name = by_name_;
+  }
+  std::vector<store::Subscription> all;
+  all.reserve(by_name->size());
+  for (const auto& [name, s] : *by_name) all.push_back(s);
+  return all;
+}
+
 absl::Status SubscriptionDirectory::Reload() {
   absl::StatusOr<std::vector<store::Subscription>> subscriptions =
       store_->ListSubscriptions();

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -41,6 +42,9 @@ class SubscriptionDirectory {
 
   // The live subscription named `name`, or nullopt.
   std::optional<store::Subscription> Find(const std::string& name) const;
+
+  // Every live subscription, by name (for /metrics).
+  std::vector<store::Subscription> All() const;
 
  private:
   SubscriptionDirectory(store::SubscriptionStore* store,

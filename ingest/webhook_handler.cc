@@ -260,6 +260,8 @@ HttpResponse WebhookHandler::HandleMetrics() const {
   HttpResponse r;
   r.content_type = "text/plain; version=0.0.4";
   r.body = metrics_.Render(writer_.stats());
+  if (options_.subscriptions != nullptr)
+    r.body += RenderSubscriptionChecks(options_.subscriptions->All());
   return r;
 }
 

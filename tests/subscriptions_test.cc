@@ -337,8 +337,9 @@ TEST_P(SubscriptionsTest,
   EXPECT_EQ(testing::ArchiveIntegrity(db()), "ok");
 }
 
-TEST_P(SubscriptionsTest,
-       OnesMadeAtPdkNeedLocalOnlyToDeleteAndSayRotationIsNotPushed) {
+// Rotating or deleting one made at PDK tells PDK (tests/subscriptions_pdk_test.cc);
+// without PDK access that is refused unless --local-only.
+TEST_P(SubscriptionsTest, OnesMadeAtPdkNeedPdkAccessOrLocalOnly) {
   {
     auto archive = store::OpenArchive(db());
     ASSERT_TRUE(archive.ok()) << archive.status();
@@ -362,12 +363,15 @@ TEST_P(SubscriptionsTest,
 
   CommandResult rotated =
       RunCli({"subscriptions", "rotate", "site-org", "--db", db()});
+  EXPECT_EQ(rotated.exit_code, 2) << rotated.err;
+  EXPECT_TRUE(absl::StrContains(rotated.err, "needs PDK access")) << rotated.err;
+  rotated = RunCli(
+      {"subscriptions", "rotate", "site-org", "--local-only", "--db", db()});
   ASSERT_EQ(rotated.exit_code, 0) << rotated.err;
-  EXPECT_TRUE(absl::StrContains(rotated.err, "not built yet")) << rotated.err;
   CommandResult refused =
       RunCli({"subscriptions", "delete", "site-org", "--db", db()});
-  EXPECT_EQ(refused.exit_code, 1);
-  EXPECT_TRUE(absl::StrContains(refused.err, "not built yet")) << refused.err;
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(refused.err, "--local-only")) << refused.err;
   EXPECT_TRUE(absl::StrContains(
       RunCli({"subscriptions", "list", "--db", db()}).out, "site-org"));
   CommandResult deleted = RunCli(

@@ -14,11 +14,15 @@ namespace {
 
 constexpr char kInsert[] =
     "INSERT INTO subscriptions (name, family, api, pdk_id, secret, basic_auth, "
-    "odometer_baseline, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+    "odometer_baseline, created_ms, events, scope, public_url, secrecy_level, "
+    "expires_at, pdk_active, baseline_sequence) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 constexpr char kSelectLive[] =
     "SELECT name, family, api, pdk_id, secret, previous_secret, "
     "previous_until_ms, "
-    "basic_auth, odometer_baseline, created_ms FROM subscriptions "
+    "basic_auth, odometer_baseline, created_ms, events, scope, public_url, "
+    "secrecy_level, expires_at, pdk_active, baseline_sequence, last_check_ms, "
+    "last_check_pdk, last_check_archived, last_check_missing FROM subscriptions "
     "WHERE deleted_ms IS NULL ORDER BY name";
 constexpr char kRotate[] =
     "UPDATE subscriptions SET previous_secret = secret, previous_until_ms = ?, "
@@ -27,6 +31,24 @@ constexpr char kRotate[] =
 constexpr char kDelete[] =
     "UPDATE subscriptions SET deleted_ms = ? WHERE name = ? AND deleted_ms IS "
     "NULL";
+
+constexpr char kUpdateSettings[] =
+    "UPDATE subscriptions SET events = ?, scope = ?, public_url = ?, "
+    "secrecy_level = ?, expires_at = ?, pdk_active = ? "
+    "WHERE name = ? AND deleted_ms IS NULL";
+constexpr char kRecordCheck[] =
+    "UPDATE subscriptions SET last_check_ms = ?, last_check_pdk = ?, "
+    "last_check_archived = ?, last_check_missing = ? "
+    "WHERE name = ? AND deleted_ms IS NULL";
+constexpr char kLatestSequence[] = "SELECT COALESCE(MAX(sequence), 0) FROM events";
+constexpr char kCountSince[] =
+    "SELECT COUNT(*) FROM events WHERE sequence > ? AND subscription_ref = "
+    "(SELECT name_id FROM names WHERE value = ?)";
+
+std::optional<int64_t> OptionalBool(std::optional<bool> value) {
+  if (!value) return std::nullopt;
+  return *value ? 1 : 0;
+}
 
 // Binds as TEXT (the CHECK on family compares text).
 void BindText(SQLite::Statement& stmt, int index, const std::string& value) {
@@ -63,6 +85,13 @@ class SqliteSubscriptionStore final : public SubscriptionStore {
       BindText(insert, 6, s.basic_auth);
       BindOptional(insert, 7, s.odometer_baseline);
       insert.bind(8, s.created_ms);
+      BindText(insert, 9, s.events);
+      BindText(insert, 10, s.scope);
+      BindText(insert, 11, s.public_url);
+      BindOptional(insert, 12, s.secrecy_level);
+      BindText(insert, 13, s.expires_at);
+      BindOptional(insert, 14, OptionalBool(s.pdk_active));
+      BindOptional(insert, 15, s.baseline_sequence);
       try {
         insert.exec();
       } catch (const SQLite::Exception& e) {
@@ -92,6 +121,22 @@ class SqliteSubscriptionStore final : public SubscriptionStore {
         s.basic_auth = select.getColumn(7).getString();
         s.odometer_baseline = OptionalInt(select.getColumn(8));
         s.created_ms = select.getColumn(9).getInt64();
+        s.events = select.getColumn(10).getString();
+        s.scope = select.getColumn(11).getString();
+        s.public_url = select.getColumn(12).getString();
+        if (std::optional<int64_t> level = OptionalInt(select.getColumn(13)))
+          s.secrecy_level = static_cast<int>(*level);
+        s.expires_at = select.getColumn(14).getString();
+        if (std::optional<int64_t> active = OptionalInt(select.getColumn(15)))
+          s.pdk_active = *active != 0;
+        s.baseline_sequence = OptionalInt(select.getColumn(16));
+        if (std::optional<int64_t> at = OptionalInt(select.getColumn(17))) {
+          s.last_check = Subscription::Check{
+              .checked_ms = *at,
+              .pdk_events = select.getColumn(18).getInt64(),
+              .archived_events = select.getColumn(19).getInt64(),
+              .missing_events = select.getColumn(20).getInt64()};
+        }
       }
       return absl::OkStatus();
     });
@@ -126,6 +171,67 @@ class SqliteSubscriptionStore final : public SubscriptionStore {
       }
       return absl::OkStatus();
     });
+  }
+
+  absl::Status UpdatePdkSettings(const std::string& name,
+                                 const Subscription& s) override {
+    return Run("update subscription", [&] {
+      SQLite::Statement update(*db_, kUpdateSettings);
+      BindText(update, 1, s.events);
+      BindText(update, 2, s.scope);
+      BindText(update, 3, s.public_url);
+      BindOptional(update, 4, s.secrecy_level);
+      BindText(update, 5, s.expires_at);
+      BindOptional(update, 6, OptionalBool(s.pdk_active));
+      BindText(update, 7, name);
+      if (update.exec() == 0) {
+        return absl::NotFoundError(
+            absl::StrCat("no subscription named ", name));
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  absl::Status RecordCheck(const std::string& name,
+                           const Subscription::Check& check) override {
+    return Run("record check", [&] {
+      SQLite::Statement update(*db_, kRecordCheck);
+      update.bind(1, check.checked_ms);
+      update.bind(2, check.pdk_events);
+      update.bind(3, check.archived_events);
+      update.bind(4, check.missing_events);
+      BindText(update, 5, name);
+      if (update.exec() == 0) {
+        return absl::NotFoundError(
+            absl::StrCat("no subscription named ", name));
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  absl::StatusOr<int64_t> LatestSequence() override {
+    int64_t latest = 0;
+    absl::Status st = Run("read the latest sequence", [&] {
+      SQLite::Statement select(*db_, kLatestSequence);
+      if (select.executeStep()) latest = select.getColumn(0).getInt64();
+      return absl::OkStatus();
+    });
+    if (!st.ok()) return st;
+    return latest;
+  }
+
+  absl::StatusOr<int64_t> CountArchivedSince(const std::string& name,
+                                             int64_t after_sequence) override {
+    int64_t count = 0;
+    absl::Status st = Run("count archived events", [&] {
+      SQLite::Statement select(*db_, kCountSince);
+      select.bind(1, after_sequence);
+      BindText(select, 2, name);
+      if (select.executeStep()) count = select.getColumn(0).getInt64();
+      return absl::OkStatus();
+    });
+    if (!st.ok()) return st;
+    return count;
   }
 
  private:
