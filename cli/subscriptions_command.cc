@@ -470,10 +470,9 @@ int RunSubscriptions(const std::vector<std::string>& args) {
       return Usage(absl::StrCat("unknown --api ", api, ": want 1 or 2"));
     }
     if (!store::FamilyOfApi(*parsed, static_cast<int>(api))) {
-      // Kept: a subscription made by hand is registered as its maker says.
-      std::cerr << "pdk-archive subscriptions: warning: " << family
-                << " is not a family of PDK API " << api
-                << " (1: org, panel; 2: org, system, cloudnode)\n";
+      return Usage(absl::StrCat("--family ", family,
+                                " is not a family of PDK API ", api,
+                                " (1: org, panel; 2: org, system, cloudnode)"));
     }
     added.name = name;
     added.family = family;

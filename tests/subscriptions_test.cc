@@ -15,6 +15,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "store/archive.h"
 #include "store/subscription_store.h"
 #include "tests/test_support/archive_rows.h"
@@ -139,6 +140,17 @@ TEST_P(SubscriptionsTest, BadNamesFamiliesApisAndDuplicatesAreRefused) {
   EXPECT_EQ(RunCli({"subscriptions", "add", "x", "--api", "3", "--db", db()})
                 .exit_code,
             2);
+  for (const std::vector<std::string>& mismatch :
+       std::vector<std::vector<std::string>>{{"--family", "panel", "--api", "2"},
+                                             {"--family", "cloudnode"},
+                                             {"--family", "system", "--api", "1"}}) {
+    std::vector<std::string> args = {"subscriptions", "add", "x", "--db", db()};
+    args.insert(args.end(), mismatch.begin(), mismatch.end());
+    CommandResult r = RunCli(args);
+    EXPECT_EQ(r.exit_code, 2) << absl::StrJoin(mismatch, " ");
+    EXPECT_TRUE(absl::StrContains(r.err, "is not a family of PDK API"))
+        << r.err;
+  }
   const std::string no_password = WriteFile("basic", "user-only");
   EXPECT_EQ(RunCli({"subscriptions", "add", "x", "--basic-auth-file",
                     no_password, "--db", db()})
@@ -174,7 +186,7 @@ TEST_P(SubscriptionsTest,
   const std::string secret_file = WriteFile("panel-secret", kPanelSecret);
   const std::string basic_file = WriteFile("panel-basic", kPanelBasic);
   added = RunCli({"subscriptions", "add", "panels", "--family", "panel",
-                  "--api", "2", "--secret-file", secret_file,
+                  "--api", "1", "--secret-file", secret_file,
                   "--basic-auth-file", basic_file, "--db", db()});
   ASSERT_EQ(added.exit_code, 0) << added.err;
   EXPECT_EQ(added.out, "") << "a secret given in a file is not printed";
@@ -262,7 +274,7 @@ TEST_P(SubscriptionsTest,
       RunCli({"subscriptions", "show", "panels", "--json", "--db", db()});
   EXPECT_TRUE(absl::StrContains(shown.out, "\"family\":\"panel\""))
       << shown.out;
-  EXPECT_TRUE(absl::StrContains(shown.out, "\"api\":2")) << shown.out;
+  EXPECT_TRUE(absl::StrContains(shown.out, "\"api\":1")) << shown.out;
   EXPECT_TRUE(absl::StrContains(shown.out, "\"basic_auth\":true")) << shown.out;
   EXPECT_TRUE(
       absl::StrContains(shown.out, "\"previous_secret_accepted_until\":null"))
