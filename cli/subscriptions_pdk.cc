@@ -495,9 +495,14 @@ int RunCheck(const std::optional<std::string>& name, bool json,
     if (absl::Status st = subscriptions.RecordCheck(s.name, row.check);
         !st.ok())
       return Fail(st);
-    if (at->active) {
-      s.pdk_active = *at->active;
-      (void)subscriptions.UpdatePdkSettings(s.name, s);
+    if (at->active && s.pdk_active != at->active) {
+      s.pdk_active = at->active;
+      if (absl::Status st = subscriptions.UpdatePdkSettings(s.name, s);
+          !st.ok()) {
+        std::cerr << "pdk-archive subscriptions: warning: cannot record that "
+                  << s.name << " is " << (*at->active ? "active" : "inactive")
+                  << " at PDK: " << st.message() << "\n";
+      }
     }
     if (at->active && !*at->active) {
       std::cerr << "pdk-archive subscriptions: warning: " << s.name
