@@ -33,10 +33,10 @@ std::string KeyExpression(Dimension dimension, CountSource source) {
       return "topic";
     case Dimension::kPanel:
       return "panel_id";
-    case Dimension::kDoor:
-      return "door_id";
+    case Dimension::kDoor:  // two columns: see KeyColumns
+      return "door_id, device_id";
     case Dimension::kPerson:
-      return "person_id";
+      return "person_id, holder_id";
     case Dimension::kHour:
       return EventsTimeKey(timeutil::kHourMs);
     case Dimension::kDay:
@@ -47,6 +47,12 @@ std::string KeyExpression(Dimension dimension, CountSource source) {
   return "topic";
 }
 
+// Door and person keys are two columns each: the 1.0 number and the 2.0
+// text id (a 2.0 event's key).
+int KeyColumns(Dimension dimension) {
+  return dimension == Dimension::kDoor || dimension == Dimension::kPerson ? 2 : 1;
+}
+
 std::string KeyText(Dimension dimension, CountSource source, const Result& result, int row,
                     int column) {
   switch (dimension) {
@@ -55,6 +61,9 @@ std::string KeyText(Dimension dimension, CountSource source, const Result& resul
       return std::string(result.bytes(row, column));
     case Dimension::kDoor:
     case Dimension::kPerson: {
+      if (!result.is_null(row, column + 1) && !result.bytes(row, column + 1).empty()) {
+        return std::string(result.bytes(row, column + 1));
+      }
       const std::optional<int64_t> id = BinaryOptionalInt(result, row, column);
       // In the rollups kNoDoor stands for "no door".
       if (!id || (source != CountSource::kEvents && *id == kNoDoor)) return "";
@@ -83,13 +92,16 @@ CountSource ChooseCountSource(const EventFilter& filter,
       !IsWholeDay(filter.end_ms)) {
     return CountSource::kEvents;
   }
+  // The rollups know devices (counts_daily.device_id) but not holders.
+  if (!filter.holder_ids.empty()) return CountSource::kEvents;
   // In the rollups kNoDoor stands for "no door"; a filter on that number
   // asks for events whose door is that number, which only the events know.
   if (std::find(filter.door_ids.begin(), filter.door_ids.end(), kNoDoor) !=
       filter.door_ids.end()) {
     return CountSource::kEvents;
   }
-  bool topic_and_day_only = filter.panel_ids.empty() && filter.door_ids.empty();
+  bool topic_and_day_only =
+      filter.panel_ids.empty() && filter.door_ids.empty() && filter.device_ids.empty();
   for (Dimension d : dimensions) {
     if (d == Dimension::kPerson || d == Dimension::kHour) return CountSource::kEvents;
     if (d == Dimension::kPanel || d == Dimension::kDoor) topic_and_day_only = false;
@@ -104,13 +116,14 @@ Query BuildCount(const EventFilter& filter, const std::vector<Dimension>& dimens
   conditions.AddFilter(filter, /*by_day=*/source != CountSource::kEvents);
   std::string keys;
   std::string positions;
+  int column = 0;
   for (size_t i = 0; i < dimensions.size(); ++i) {
-    if (i > 0) {
-      keys += ", ";
-      positions += ", ";
-    }
+    if (i > 0) keys += ", ";
     keys += KeyExpression(dimensions[i], source);
-    positions += std::to_string(i + 1);
+    for (int c = 0; c < KeyColumns(dimensions[i]); ++c) {
+      if (column > 0) positions += ", ";
+      positions += std::to_string(++column);
+    }
   }
   out.sql = "SELECT ";
   if (!keys.empty()) out.sql += keys + ", ";
@@ -139,21 +152,24 @@ Query BuildCount(const EventFilter& filter, const std::vector<Dimension>& dimens
 std::vector<CountGroup> ReadCountGroups(const Result& result,
                                         const std::vector<Dimension>& dimensions,
                                         CountSource source) {
-  const int key_count = static_cast<int>(dimensions.size());
+  int key_columns = 0;
+  for (Dimension d : dimensions) key_columns += KeyColumns(d);
   std::vector<CountGroup> groups;
   groups.reserve(static_cast<size_t>(result.rows()));
   for (int row = 0; row < result.rows(); ++row) {
     CountGroup& group = groups.emplace_back();
     group.key.reserve(dimensions.size());
-    for (int i = 0; i < key_count; ++i) {
-      group.key.push_back(KeyText(dimensions[static_cast<size_t>(i)], source, result, row, i));
+    int column = 0;
+    for (Dimension d : dimensions) {
+      group.key.push_back(KeyText(d, source, result, row, column));
+      column += KeyColumns(d);
     }
-    group.count = BinaryInt(result, row, key_count);
+    group.count = BinaryInt(result, row, key_columns);
   }
   if (dimensions.empty() && groups.empty()) groups.push_back({});
   std::sort(groups.begin(), groups.end(),
             [](const CountGroup& a, const CountGroup& b) { return a.key < b.key; });
-  // Distinct numbers give distinct keys, but stay safe: equal keys sum.
+  // Equal keys sum: a device id may come with and without a door number.
   size_t last = 0;
   for (size_t i = 1; i < groups.size(); ++i) {
     if (groups[i].key == groups[last].key) {

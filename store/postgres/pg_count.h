@@ -16,6 +16,14 @@
 
 namespace pdkarchive::store::pg {
 
+// PDK 2.0 events: a row's door key is its device id when it has one, else
+// its door number (its person key its holder id, else its person number).
+// counts_daily keys a row by (door_id, device_id), device_id '' for 1.0 rows
+// (migrations/postgres/0005_v2_ids.sql), so door counts and device filters
+// are still served by the rollup; door and person keys are grouped as their
+// two columns and joined into one text key here. Holder filters need the
+// events.
+//
 // Which table answers a count. counts_daily holds per-day counts by topic,
 // family, panel and door, counts_daily_topic per day by topic and family:
 // they serve a count whose filter needs no person, org unit or time finer

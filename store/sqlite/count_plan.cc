@@ -26,8 +26,12 @@ constexpr char kGroupBy[] = " GROUP BY ";
 // past 9999 but text such as "-001-12-31" before year 0.
 constexpr char kKeyTopic[] = "name";
 constexpr char kKeyPanel[] = "(SELECT value FROM names WHERE name_id = panel_ref)";
-constexpr char kKeyDoor[] = "COALESCE(CAST(door_id AS TEXT), '')";
-constexpr char kKeyPerson[] = "COALESCE(CAST(person_id AS TEXT), '')";
+// A 2.0 event's door is its device id, its person its holder id.
+constexpr char kKeyDoor[] = "COALESCE(device_id, CAST(door_id AS TEXT), '')";
+constexpr char kKeyPerson[] = "COALESCE(holder_id, CAST(person_id AS TEXT), '')";
+// Whether a day in [?1, ?2) holds an event with a device id.
+constexpr char kAnyDeviceDay[] =
+    "SELECT EXISTS (SELECT 1 FROM device_days WHERE day >= ?1 AND day < ?2)";
 constexpr char kKeyHourFormat[] = "%Y-%m-%dT%H:00:00Z";
 constexpr char kKeyDayFormat[] = "%Y-%m-%d";
 
@@ -226,6 +230,20 @@ absl::Status ReadIndexed(Statement& statement, const std::vector<Dimension>& dim
   return absl::OkStatus();
 }
 
+// Whether a day `filter` spans holds an event with a device id, which
+// counts_daily counts under "no door" (see count_plan.h).
+absl::StatusOr<bool> AnyDeviceDay(const ReadTransaction& snapshot, sqlite3* db,
+                                  const EventFilter& filter) {
+  if (!snapshot.status().ok()) return snapshot.status();
+  const int64_t first = filter.start_ms ? timeutil::DayOf(*filter.start_ms) : INT64_MIN;
+  const int64_t end = filter.end_ms ? timeutil::DayOf(*filter.end_ms) : INT64_MAX;
+  Statement statement(db, kAnyDeviceDay, {Value(first), Value(end)}, kWhat);
+  if (!statement.status().ok()) return statement.status();
+  const bool any = statement.Next() && statement.Int(0) != 0;
+  if (!statement.status().ok()) return statement.status();
+  return any;
+}
+
 }  // namespace
 
 CountSource ChooseCountSource(const EventFilter& filter,
@@ -234,6 +252,8 @@ CountSource ChooseCountSource(const EventFilter& filter,
       !IsWholeDay(filter.end_ms)) {
     return CountSource::kEvents;
   }
+  // The rollups know no device or holder ids.
+  if (!filter.device_ids.empty() || !filter.holder_ids.empty()) return CountSource::kEvents;
   // In the rollups kNoDoor stands for "no door"; a filter on that number
   // asks for events whose door is that number, which only the events know.
   if (std::find(filter.door_ids.begin(), filter.door_ids.end(), kNoDoor) !=
@@ -252,7 +272,13 @@ absl::StatusOr<std::vector<CountGroup>> CountGroups(
     const ReadTransaction& snapshot, sqlite3* db, const EventFilter& filter,
     const std::optional<std::vector<int64_t>>& topic_ids,
     const std::vector<Dimension>& dimensions, int64_t max_groups) {
-  const CountSource source = ChooseCountSource(filter, dimensions);
+  CountSource source = ChooseCountSource(filter, dimensions);
+  if (source == CountSource::kDaily &&
+      std::find(dimensions.begin(), dimensions.end(), Dimension::kDoor) != dimensions.end()) {
+    absl::StatusOr<bool> devices = AnyDeviceDay(snapshot, db, filter);
+    if (!devices.ok()) return devices.status();
+    if (*devices) source = CountSource::kEvents;
+  }
   const bool rollup = source != CountSource::kEvents;
   const std::string text_keys = JoinKeys(dimensions, &KeyExpression);
   // Rollup groups keyed by door and day only (integer columns) are summed

@@ -44,6 +44,11 @@ constexpr char kPanelIn[] = "panel_id IN (";
 constexpr char kDoorIn[] = "door_id IN (";
 constexpr char kPersonIn[] = "person_id IN (";
 constexpr char kOuIn[] = "ou_id IN (";
+// 2.0's text ids, OR-ed with 1.0's numbers (store/event.h).
+constexpr char kDeviceIn[] = "device_id IN (";
+constexpr char kHolderIn[] = "holder_id IN (";
+constexpr char kOpenParen[] = "(";
+constexpr char kOr[] = " OR ";
 constexpr char kFirstPlaceholder[] = "?";
 constexpr char kNextPlaceholder[] = ", ?";
 constexpr char kCloseParen[] = ")";
@@ -111,16 +116,38 @@ void Conditions::Add(const char* fragment) {
 void Conditions::AddValue(Value value) { values_.push_back(std::move(value)); }
 
 template <typename T>
-void Conditions::AddInList(const char* head, const std::vector<T>& raw, const char* tail) {
-  if (raw.empty()) return;
+void Conditions::AppendInList(const char* head, const std::vector<T>& raw, const char* tail) {
   std::vector<T> values = SortedUnique(raw);
-  sql_ += sql_.empty() ? kWhere : kAnd;
   sql_ += head;
   for (size_t i = 0; i < values.size(); ++i) {
     sql_ += i == 0 ? kFirstPlaceholder : kNextPlaceholder;
     values_.emplace_back(values[i]);
   }
   sql_ += tail;
+}
+
+template <typename T>
+void Conditions::AddInList(const char* head, const std::vector<T>& raw, const char* tail) {
+  if (raw.empty()) return;
+  sql_ += sql_.empty() ? kWhere : kAnd;
+  AppendInList(head, raw, tail);
+}
+
+void Conditions::AddNumberOrText(const char* number_head, const std::vector<int64_t>& numbers,
+                                 const char* text_head, const std::vector<std::string>& texts) {
+  if (numbers.empty()) {
+    AddIn(text_head, texts, kCloseParen);
+    return;
+  }
+  if (texts.empty()) {
+    AddIn(number_head, numbers, kCloseParen);
+    return;
+  }
+  sql_ += sql_.empty() ? kWhere : kAnd;
+  sql_ += kOpenParen;
+  AppendInList(number_head, numbers, kCloseParen);
+  sql_ += kOr;
+  AppendInList(text_head, texts, kCloseTwoParens);
 }
 
 void Conditions::AddIn(const char* head, const std::vector<int64_t>& values, const char* tail) {
@@ -169,8 +196,8 @@ void Conditions::AddFilter(const EventFilter& filter,
   } else {
     AddIn(kPanelRefIn, filter.panel_ids, kCloseTwoParens);
   }
-  AddIn(kDoorIn, filter.door_ids, kCloseParen);
-  AddIn(kPersonIn, filter.person_ids, kCloseParen);
+  AddNumberOrText(kDoorIn, filter.door_ids, kDeviceIn, filter.device_ids);
+  AddNumberOrText(kPersonIn, filter.person_ids, kHolderIn, filter.holder_ids);
   AddIn(kOuIn, filter.ou_ids, kCloseParen);
 }
 
@@ -249,8 +276,11 @@ Query BuildList(const ListQuery& query, const std::optional<std::vector<int64_t>
   for (const std::string& panel : panels) panel_bytes += panel.size();
   size_t ou_bytes = 0;
   for (const std::string& ou : filter.ou_ids) ou_bytes += ou.size();
-  const size_t all_values =
-      topics.size() + doors.size() + people.size() + panels.size() + filter.ou_ids.size();
+  for (const std::string& id : filter.device_ids) ou_bytes += id.size();
+  for (const std::string& id : filter.holder_ids) ou_bytes += id.size();
+  const size_t all_values = topics.size() + doors.size() + people.size() + panels.size() +
+                            filter.ou_ids.size() + filter.device_ids.size() +
+                            filter.holder_ids.size();
   const size_t all_bytes = 8 * (topics.size() + doors.size() + people.size()) + panel_bytes +
                            ou_bytes;
   // `values` and `bytes`: what the field itself binds, which the arms split.
@@ -264,8 +294,10 @@ Query BuildList(const ListQuery& query, const std::optional<std::vector<int64_t>
     arms = values;
   };
   consider(Split::kTopic, topics.size(), 8 * topics.size());
-  consider(Split::kDoor, doors.size(), 8 * doors.size());
-  consider(Split::kPerson, people.size(), 8 * people.size());
+  // An arm per door would lose the devices OR-ed with the doors (likewise
+  // persons and holders).
+  if (filter.device_ids.empty()) consider(Split::kDoor, doors.size(), 8 * doors.size());
+  if (filter.holder_ids.empty()) consider(Split::kPerson, people.size(), 8 * people.size());
   consider(Split::kPanel, panels.size(), panel_bytes);
   if (split == Split::kDoor) filter.door_ids.clear();
   if (split == Split::kPerson) filter.person_ids.clear();

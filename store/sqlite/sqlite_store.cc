@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <set>
 #include <string_view>
 #include <tuple>
 #include <utility>
@@ -22,8 +23,13 @@ namespace {
 constexpr char kInsertEvent[] =
     "INSERT INTO events(event_id, topic_id, panel_ref, ou_id, door_id, "
     "door_name_ref, person_id, actor_user_id, occur_time, receive_time, "
-    "subscription_ref, dedupe_key, raw, merged, sequence) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+    "subscription_ref, dedupe_key, raw, merged, sequence, device_id, holder_id, holder_name, "
+    "cloud_node_id, system_id) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+    "?19, ?20)";
+
+// The days holding an event with a device id (migrations/0008_v2_ids.sql).
+constexpr char kAddDeviceDay[] = "INSERT OR IGNORE INTO device_days(day) VALUES (?1)";
 
 // The indexed events whose key hashes alike: almost always none, or the
 // original of a redelivery. Unmerged events are looked up by sequence.
@@ -111,6 +117,7 @@ struct SqliteStore::Statements {
         set_merged_through(db, kSetMergedThrough),
         add_daily(db, kAddDailyCount),
         add_daily_topic(db, kAddDailyTopicCount),
+        add_device_day(db, kAddDeviceDay),
         data_version(db, kDataVersion) {}
   SQLite::Statement insert;
   SQLite::Statement select_candidates;
@@ -125,6 +132,7 @@ struct SqliteStore::Statements {
   SQLite::Statement set_merged_through;
   SQLite::Statement add_daily;
   SQLite::Statement add_daily_topic;
+  SQLite::Statement add_device_day;
   SQLite::Statement data_version;
 };
 
@@ -531,6 +539,7 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendRows(
   const bool defer = rows.size() >= static_cast<size_t>(kDeferFromBatch);
   last_batch_deferred_ = defer;
   std::map<DailyKey, int64_t> daily_counts;
+  std::set<int64_t> device_days;  // see migrations/0008_v2_ids.sql
   try {
     SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
     // With the write lock held, nobody else can commit until we do.
@@ -590,6 +599,14 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendRows(
       insert.bind(12, dedupe_hash);
       insert.bind(14, defer ? 0 : 1);
       if (keep_sequences) insert.bind(15, row.sequence);
+      // 2.0's text ids; a 1.0 row leaves them NULL.
+      int column = 16;
+      for (const std::string* text : {&row.device_id, &row.holder_id, &row.holder_name,
+                                      &row.cloud_node_id, &row.system_id}) {
+        if (!text->empty()) BindText(insert, column, *text);
+        ++column;
+      }
+      if (!row.device_id.empty()) device_days.insert(timeutil::DayOf(row.occur_time_ms));
       const std::string* packed = &packed_raw;
       if (row.packed_raw) {
         packed = &*row.packed_raw;
@@ -614,6 +631,14 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendRows(
     }
     insert.reset();
     AddDailyCounts(statements_->add_daily, statements_->add_daily_topic, daily_counts);
+    // Marked at once, merged or not: the mark only sends door counts over
+    // these days to the events, which count the unmerged tail anyway.
+    for (const int64_t day : device_days) {
+      statements_->add_device_day.reset();
+      statements_->add_device_day.bind(1, day);
+      statements_->add_device_day.exec();
+    }
+    statements_->add_device_day.reset();
     txn.commit();
     rows_since_nudge_ += static_cast<int64_t>(rows.size());
   } catch (const SQLite::Exception& e) {
@@ -625,7 +650,7 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendRows(
                                     &s.insert_topic, &s.select_name, &s.insert_name,
                                     &s.merge_events, &s.merge_daily, &s.merge_daily_topic,
                                     &s.set_merged_through, &s.add_daily, &s.add_daily_topic,
-                                    &s.data_version}) {
+                                    &s.add_device_day, &s.data_version}) {
       stmt->tryReset();
     }
     // The rolled-back transaction's events, topics and names are gone again.
