@@ -6,6 +6,7 @@
 // ranges the rollups serve, before and after the engine indexes them.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <chrono>
@@ -15,12 +16,16 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "pdk/archive/v1/event_archive.grpc.pb.h"
 #include "query/grpc_server.h"
 #include "store/archive.h"
 #include "store/group_commit_writer.h"
 #include "tests/query_support.h"
+#include "tests/test_support/archive_rows.h"
+#include "tests/test_support/server_process.h"
 #include "tests/test_support/test_archive.h"
 #include "tests/test_support/test_dir.h"
 
@@ -189,6 +194,16 @@ class V2IdsTest : public ::testing::TestWithParam<testing::Engine> {
       out[std::vector<std::string>(group.key().begin(), group.key().end())] += group.count();
     }
     return out;
+  }
+
+  // Closes the in-process service and archive, leaving it to a process.
+  void CloseArchive() {
+    if (server_) server_->Shutdown();
+    server_.reset();
+    if (writer_) writer_->Stop();
+    writer_.reset();
+    reader_.reset();
+    archive_.reset();
   }
 
   std::filesystem::path dir_;
@@ -438,6 +453,102 @@ TEST_P(V2IdsTest, WatchDeliversTextIdsAndFiltersByDevice) {
   while (stream->Read(&event)) {
   }
   stream->Finish();
+}
+
+// `events`, `count` and `get` through the binary: --door and --person take a
+// number or a 2.0 id, and the human-readable output shows the 2.0 ids.
+TEST_P(V2IdsTest, CliDoorAndPersonTakeNumbersOrTextIds) {
+  CloseArchive();
+  auto server = testing::ServerProcess::Start(location_->db(), {});
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string addr = server->grpc_address();
+  auto lines_of = [](const std::string& out) {
+    return std::vector<std::string>(absl::StrSplit(out, '\n', absl::SkipEmpty()));
+  };
+  auto expected_count = [&](const pb::EventFilter& filter) {
+    size_t n = 0;
+    for (const EventRow& row : rows_) {
+      if (Matches(row, filter)) ++n;
+    }
+    return n;
+  };
+  pb::EventFilter device_a;
+  device_a.add_device_ids(kDeviceA);
+  auto json = testing::RunCli({"events", "--server", addr, "--door", kDeviceA, "--json",
+                               "--limit", "1000"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  std::vector<std::string> lines = lines_of(json.out);
+  ASSERT_EQ(lines.size(), expected_count(device_a)) << json.out;
+  for (const std::string& line : lines) {
+    EXPECT_TRUE(absl::StrContains(line, absl::StrCat("\"device_id\":\"", kDeviceA, "\"")))
+        << line;
+  }
+
+  pb::EventFilter either;
+  either.add_device_ids(kDeviceA);
+  either.add_door_ids(1);
+  either.add_holder_ids(kHolderX);
+  either.add_person_ids(11);
+  auto mixed = testing::RunCli({"events", "--server", addr, "--door", kDeviceA, "--door", "1",
+                                "--person", kHolderX, "--person", "11", "--json", "--limit",
+                                "1000"});
+  ASSERT_EQ(mixed.exit_code, 0) << mixed.err;
+  EXPECT_EQ(lines_of(mixed.out).size(), expected_count(either)) << mixed.out;
+  ASSERT_GT(expected_count(either), 0u);
+
+  auto table = testing::RunCli({"events", "--server", addr, "--door", kDeviceA, "--limit",
+                                "1000"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_TRUE(absl::StrContains(table.out, kDeviceA)) << table.out;
+  EXPECT_TRUE(absl::StrContains(table.out, absl::StrCat(kHolderX, " (Ann Example)")))
+      << table.out;
+
+  auto count = testing::RunCli({"count", "--server", addr, "--by", "door"});
+  ASSERT_EQ(count.exit_code, 0) << count.err;
+  EXPECT_TRUE(absl::StrContains(count.out, kDeviceA)) << count.out;
+  EXPECT_TRUE(absl::StrContains(count.out, kDeviceB)) << count.out;
+
+  int64_t v2_sequence = 0;
+  for (const EventRow& row : rows_) {
+    if (!row.holder_name.empty()) v2_sequence = row.sequence;
+  }
+  auto get = testing::RunCli({"get", "--server", addr, absl::StrCat(v2_sequence)});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  const EventRow& row = Row(v2_sequence);
+  for (const std::string& text : {row.device_id, row.holder_id, row.holder_name,
+                                  row.cloud_node_id, row.system_id}) {
+    EXPECT_TRUE(absl::StrContains(get.out, text)) << get.out;
+  }
+  EXPECT_EQ(server->Stop(SIGTERM).value_or(-1), 0);
+}
+
+// `pdk-archive copy` from this engine to the other and back keeps the 2.0
+// ids of every row.
+TEST_P(V2IdsTest, CopyToTheOtherEngineAndBackKeepsTheTextIds) {
+  CloseArchive();
+  const std::vector<EventRow> source = testing::ReadAllRows(location_->db());
+  ASSERT_EQ(source.size(), rows_.size());
+  const testing::Engine other = GetParam() == testing::Engine::kSqlite
+                                    ? testing::Engine::kPostgres
+                                    : testing::Engine::kSqlite;
+  std::filesystem::create_directories(dir_ / "there");
+  std::filesystem::create_directories(dir_ / "back");
+  auto there = testing::TestArchive::Create(other, dir_ / "there");
+  ASSERT_TRUE(there.ok()) << there.status();
+  auto back = testing::TestArchive::Create(GetParam(), dir_ / "back");
+  ASSERT_TRUE(back.ok()) << back.status();
+  for (auto [from, to] : {std::pair{location_.get(), there->get()},
+                          std::pair{there->get(), back->get()}}) {
+    testing::CommandResult copied =
+        testing::RunCli({"copy", "--from", from->db(), "--to", to->db(), "--batch", "7"});
+    ASSERT_EQ(copied.exit_code, 0) << copied.err;
+    EXPECT_EQ(testing::ReadAllRows(to->db()), source);
+  }
+  size_t with_ids = 0;
+  for (const EventRow& row : testing::ReadAllRows((*back)->db())) {
+    if (!row.device_id.empty()) ++with_ids;
+  }
+  EXPECT_GT(with_ids, 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, V2IdsTest, ::testing::ValuesIn(testing::AllEngines()),
