@@ -92,8 +92,13 @@ CountSource ChooseCountSource(const EventFilter& filter,
       !IsWholeDay(filter.end_ms)) {
     return CountSource::kEvents;
   }
-  // The rollups know devices (counts_daily.device_id) but not holders.
-  if (!filter.holder_ids.empty()) return CountSource::kEvents;
+  // The rollups know devices (counts_daily.device_id) but not holders; ""
+  // there stands for "no device", which asks the events.
+  if (!filter.holder_ids.empty() ||
+      std::find(filter.device_ids.begin(), filter.device_ids.end(), "") !=
+          filter.device_ids.end()) {
+    return CountSource::kEvents;
+  }
   // In the rollups kNoDoor stands for "no door"; a filter on that number
   // asks for events whose door is that number, which only the events know.
   if (std::find(filter.door_ids.begin(), filter.door_ids.end(), kNoDoor) !=
