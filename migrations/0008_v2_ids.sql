@@ -15,14 +15,22 @@ CREATE INDEX events_by_device ON events(device_id, occur_time)
 CREATE INDEX events_by_holder ON events(holder_id, occur_time)
   WHERE holder_id IS NOT NULL AND merged = 1;
 
--- The UTC days (as counts_daily's day) holding a merged event with a
--- device id. counts_daily keys doors by 1.0's number and counts such an
--- event under "no door"; a count grouped by door over a range that holds
--- one of these days is answered from the events instead
--- (store/sqlite/count_plan.h).
-CREATE TABLE device_days (
-  day INTEGER PRIMARY KEY
-);
+-- The door of an event with a device id is that id. counts_daily keys doors
+-- by 1.0's number and counts such an event under its door number or under
+-- "no door" (-9223372036854775808) like any other; this rollup counts those
+-- same events again by device id, so a count grouped by door moves them
+-- from the number's group to the device's (store/sqlite/count_plan.h).
+-- Like counts_daily it holds merged events only, kept current by the writer
+-- in the same transaction. Only events with a device id are in it.
+CREATE TABLE counts_daily_device (
+  day       INTEGER NOT NULL,
+  topic_id  INTEGER NOT NULL,
+  panel_id  TEXT    NOT NULL,
+  door_id   INTEGER NOT NULL,
+  device_id TEXT    NOT NULL,
+  n         INTEGER NOT NULL,
+  PRIMARY KEY (day, topic_id, panel_id, door_id, device_id)
+) WITHOUT ROWID;
 
 DROP VIEW events_with_names;
 CREATE VIEW events_with_names AS

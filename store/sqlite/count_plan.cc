@@ -29,9 +29,12 @@ constexpr char kKeyPanel[] = "(SELECT value FROM names WHERE name_id = panel_ref
 // A 2.0 event's door is its device id, its person its holder id.
 constexpr char kKeyDoor[] = "COALESCE(device_id, CAST(door_id AS TEXT), '')";
 constexpr char kKeyPerson[] = "COALESCE(holder_id, CAST(person_id AS TEXT), '')";
-// Whether a day in [?1, ?2) holds an event with a device id.
-constexpr char kAnyDeviceDay[] =
-    "SELECT EXISTS (SELECT 1 FROM device_days WHERE day >= ?1 AND day < ?2)";
+// counts_daily_device (migrations/0008_v2_ids.sql): its door key is two
+// columns, the number counts_daily counted the events under and the device
+// id they belong under.
+constexpr char kDeviceRollupKeyDoor[] = "door_id, device_id";
+constexpr char kSumFromDailyDevice[] =
+    "SUM(n) FROM counts_daily_device CROSS JOIN topics USING (topic_id)";
 constexpr char kKeyHourFormat[] = "%Y-%m-%dT%H:00:00Z";
 constexpr char kKeyDayFormat[] = "%Y-%m-%d";
 
@@ -230,18 +233,48 @@ absl::Status ReadIndexed(Statement& statement, const std::vector<Dimension>& dim
   return absl::OkStatus();
 }
 
-// Whether a day `filter` spans holds an event with a device id, which
-// counts_daily counts under "no door" (see count_plan.h).
-absl::StatusOr<bool> AnyDeviceDay(const ReadTransaction& snapshot, sqlite3* db,
-                                  const EventFilter& filter) {
+// The events with a device id that counts_daily counted under a door number
+// (or "no door"), read from counts_daily_device under the same filter:
+// each group's count is subtracted from the number's key in `moves` and
+// added to the device id's.
+absl::Status ReadDeviceMoves(const ReadTransaction& snapshot, sqlite3* db,
+                             const EventFilter& filter,
+                             const std::optional<std::vector<int64_t>>& topic_ids,
+                             const std::vector<Dimension>& dimensions,
+                             std::map<std::vector<std::string>, int64_t>& moves) {
   if (!snapshot.status().ok()) return snapshot.status();
-  const int64_t first = filter.start_ms ? timeutil::DayOf(*filter.start_ms) : INT64_MIN;
-  const int64_t end = filter.end_ms ? timeutil::DayOf(*filter.end_ms) : INT64_MAX;
-  Statement statement(db, kAnyDeviceDay, {Value(first), Value(end)}, kWhat);
+  std::string keys;
+  for (size_t i = 0; i < dimensions.size(); ++i) {
+    if (i > 0) keys += kComma;
+    keys += dimensions[i] == Dimension::kDoor ? kDeviceRollupKeyDoor
+                                              : RollupKeyExpression(dimensions[i]);
+  }
+  Conditions by_day;
+  by_day.AddFilter(filter, topic_ids, /*by_day=*/true);
+  const std::string sql =
+      absl::StrCat(kSelect, keys, kComma, kSumFromDailyDevice, by_day.sql(), kGroupBy, keys);
+  Statement statement(db, sql, by_day.values(), kWhat);
   if (!statement.status().ok()) return statement.status();
-  const bool any = statement.Next() && statement.Int(0) != 0;
-  if (!statement.status().ok()) return statement.status();
-  return any;
+  while (statement.Next()) {
+    std::vector<std::string> from;
+    std::vector<std::string> to;
+    int column = 0;
+    for (Dimension d : dimensions) {
+      if (d == Dimension::kDoor) {
+        from.push_back(RollupKeyText(d, statement, column));
+        to.emplace_back(statement.Bytes(column + 1));
+        column += 2;
+      } else {
+        from.push_back(RollupKeyText(d, statement, column));
+        to.push_back(from.back());
+        ++column;
+      }
+    }
+    const int64_t n = statement.Int(column);
+    moves[std::move(from)] -= n;
+    moves[std::move(to)] += n;
+  }
+  return statement.status();
 }
 
 }  // namespace
@@ -272,13 +305,12 @@ absl::StatusOr<std::vector<CountGroup>> CountGroups(
     const ReadTransaction& snapshot, sqlite3* db, const EventFilter& filter,
     const std::optional<std::vector<int64_t>>& topic_ids,
     const std::vector<Dimension>& dimensions, int64_t max_groups) {
-  CountSource source = ChooseCountSource(filter, dimensions);
-  if (source == CountSource::kDaily &&
-      std::find(dimensions.begin(), dimensions.end(), Dimension::kDoor) != dimensions.end()) {
-    absl::StatusOr<bool> devices = AnyDeviceDay(snapshot, db, filter);
-    if (!devices.ok()) return devices.status();
-    if (*devices) source = CountSource::kEvents;
-  }
+  const CountSource source = ChooseCountSource(filter, dimensions);
+  // Door keys from the rollups: the events with a device id move from their
+  // number's group to their device's.
+  const bool move_devices =
+      source == CountSource::kDaily &&
+      std::find(dimensions.begin(), dimensions.end(), Dimension::kDoor) != dimensions.end();
   const bool rollup = source != CountSource::kEvents;
   const std::string text_keys = JoinKeys(dimensions, &KeyExpression);
   // Rollup groups keyed by door and day only (integer columns) are summed
@@ -342,12 +374,24 @@ absl::StatusOr<std::vector<CountGroup>> CountGroups(
       },
       kWhat);
   if (!status.ok()) return status;
+  if (move_devices) {
+    // Same snapshot: the caller's read transaction is still open.
+    status = ReadDeviceMoves(snapshot, db, filter, topic_ids, dimensions, more);
+    if (!status.ok()) return status;
+  }
   if (more.empty()) return groups;
   for (CountGroup& group : groups) {
     if (auto it = more.find(group.key); it != more.end()) {
       group.count += it->second;
       more.erase(it);
     }
+  }
+  if (move_devices) {
+    // A number's group whose events all had device ids is gone.
+    groups.erase(std::remove_if(groups.begin(), groups.end(),
+                                [](const CountGroup& g) { return g.count == 0; }),
+                 groups.end());
+    std::erase_if(more, [](const auto& entry) { return entry.second == 0; });
   }
   if (more.empty()) return groups;
   if (OverLimit(groups.size() + more.size(), max_groups)) return TooManyGroups(max_groups);

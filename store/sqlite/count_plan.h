@@ -24,18 +24,17 @@ namespace pdkarchive::store::sqlite {
 // day boundaries.
 enum class CountSource { kEvents, kDaily, kDailyTopic };
 
-// PDK 2.0 events (store/event.h's device_id, holder_id): the rollups key a
-// door by 1.0's number only, so an event with a device id is counted there
-// under "no door". Rather than a second, text-keyed rollup, device_days
-// (migrations/0008_v2_ids.sql) marks the days that hold such an event; a
-// count grouped by door over a range touching one of those days, and any
-// count filtered by device or holder ids, is answered from the events,
-// where a row's door key is its device id, else its door number (its
-// person key its holder id, else its person number). Counts over 1.0-only
-// days keep their rollup paths unchanged.
+// PDK 2.0 events (store/event.h's device_id, holder_id): a row's door key
+// is its device id when it has one, else its door number (its person key
+// its holder id, else its person number). counts_daily keys doors by 1.0's
+// number only and counts an event with a device id under its number or "no
+// door", as before; counts_daily_device (migrations/0008_v2_ids.sql) counts
+// those same events again by device id. A count grouped by door from the
+// rollups reads both and moves each such event from its number's group to
+// its device's, so the 1.0 rollup paths stay as they were and a 2.0 event is
+// never counted under "no door". Device and holder filters need the events.
 //
-// The table that answers a count of `filter` grouped by `dimensions`, as
-// far as the filter tells (CountGroups also looks at device_days).
+// The table that answers a count of `filter` grouped by `dimensions`.
 CountSource ChooseCountSource(const EventFilter& filter, const std::vector<Dimension>& dimensions);
 
 // The groups of a count of `filter` (its topics and family resolved to

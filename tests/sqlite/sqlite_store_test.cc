@@ -302,10 +302,11 @@ TEST_F(SqliteStoreTest, MigrationToDedupeHashesKeepsRowsSequencesAndDuplicates) 
 }
 
 TEST_F(SqliteStoreTest, AnArchiveFromBeforeTheTwoPointZeroIdsMigratesWithoutRewritingRows) {
-  // The previous release's archive: schema 7, 1.0 rows only.
+  // The previous release's archive: schema 7, 1.0 rows only (written at
+  // schema 1, so that migration 2 counts them into the rollups).
   std::vector<EventRow> rows;
   for (int i = 0; i < 6; ++i) rows.push_back(Row(absl::StrCat("v1-", i), 1000 + i));
-  WriteOldArchive(path_, 2, rows);
+  WriteOldArchive(path_, 1, rows);
   {
     SQLite::Database db(path_, SQLite::OPEN_READWRITE);
     RegisterArchiveFunctions(db);
