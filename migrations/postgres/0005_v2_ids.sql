@@ -16,14 +16,24 @@ CREATE INDEX events_by_device ON events (device_id, occur_time, sequence)
 CREATE INDEX events_by_holder ON events (holder_id, occur_time, sequence)
   WHERE holder_id IS NOT NULL;
 
--- The door of a 2.0 event in the rollup is its device id: counts_daily keys
--- a row by (door_id, device_id), device_id '' for a 1.0 row (whose key is
--- its door number as before, or kNoDoor) and door_id kNoDoor for an event
--- that names its door only by device id. A constant default rewrites no row;
--- the primary key's index is built again (the rollup is small).
-ALTER TABLE counts_daily ADD COLUMN device_id text COLLATE "C" NOT NULL DEFAULT '';
-ALTER TABLE counts_daily DROP CONSTRAINT counts_daily_pkey,
-  ADD PRIMARY KEY (day, topic, family, panel_id, door_id, device_id);
+-- The door of an event with a device id is that id. counts_daily keys doors
+-- by 1.0's number and counts such an event under its door number or under
+-- "no door" (-9223372036854775808) like any other, so its key and every
+-- writer's ON CONFLICT target stay as they were; this rollup counts those
+-- same events again by device id, and a count grouped or filtered by door
+-- moves them from the number's group to the device's
+-- (store/postgres/pg_count.h). Kept current by the writer in the same
+-- transaction as the events. Only events with a device id are in it.
+CREATE TABLE counts_daily_device (
+  day       integer NOT NULL,
+  topic     text COLLATE "C" NOT NULL,
+  family    text COLLATE "C" NOT NULL,
+  panel_id  text COLLATE "C" NOT NULL,
+  door_id   bigint  NOT NULL,
+  device_id text COLLATE "C" NOT NULL,
+  n         bigint  NOT NULL,
+  PRIMARY KEY (day, topic, family, panel_id, door_id, device_id)
+);
 
 CREATE OR REPLACE VIEW events_readable AS
 SELECT sequence, to_timestamp(occur_time / 1000.0) AS occur_time,

@@ -16,6 +16,17 @@ constexpr int64_t kMinDay = timeutil::DayOf(timeutil::kMinRfc3339Ms);
 constexpr int64_t kMaxDay = timeutil::DayOf(timeutil::kMaxRfc3339Ms);
 static_assert(kMinMs % timeutil::kDayMs == 0);
 
+// counts_daily with the events of counts_daily_device moved from their
+// door number (or "no door") to their device id: each of those once more
+// with -n under (door_id, ''), and once with n under (door_id, device_id).
+// Filters apply to every arm alike.
+constexpr char kDailyWithDevices[] =
+    "(SELECT day, topic, family, panel_id, door_id, ''::text COLLATE \"C\" AS device_id, n "
+    "FROM counts_daily "
+    "UNION ALL SELECT day, topic, family, panel_id, door_id, '', -n FROM counts_daily_device "
+    "UNION ALL SELECT day, topic, family, panel_id, door_id, device_id, n "
+    "FROM counts_daily_device) AS c";
+
 bool IsWholeDay(const std::optional<int64_t>& ms) { return !ms || *ms % timeutil::kDayMs == 0; }
 
 // The hours and days of the events are grouped as numbers counted from
@@ -116,6 +127,12 @@ CountSource ChooseCountSource(const EventFilter& filter,
 
 Query BuildCount(const EventFilter& filter, const std::vector<Dimension>& dimensions,
                  CountSource source, int64_t max_rows) {
+  // A door key or a device filter over the rollups: the events with a
+  // device id move from their number's group to their device's.
+  const bool move_devices =
+      source == CountSource::kDaily &&
+      (!filter.device_ids.empty() ||
+       std::find(dimensions.begin(), dimensions.end(), Dimension::kDoor) != dimensions.end());
   Query out;
   Conditions conditions(out);
   conditions.AddFilter(filter, /*by_day=*/source != CountSource::kEvents);
@@ -137,7 +154,8 @@ Query BuildCount(const EventFilter& filter, const std::vector<Dimension>& dimens
       out.sql += "COUNT(*) FROM events";
       break;
     case CountSource::kDaily:
-      out.sql += "COALESCE(SUM(n), 0)::bigint FROM counts_daily";
+      out.sql += "COALESCE(SUM(n), 0)::bigint FROM ";
+      out.sql += move_devices ? kDailyWithDevices : "counts_daily";
       break;
     case CountSource::kDailyTopic:
       out.sql += "COALESCE(SUM(n), 0)::bigint FROM counts_daily_topic";
@@ -146,6 +164,8 @@ Query BuildCount(const EventFilter& filter, const std::vector<Dimension>& dimens
   out.sql += conditions.Where();
   if (!positions.empty()) {
     out.sql += " GROUP BY " + positions;
+    // A number's group whose events all had device ids is gone.
+    if (move_devices) out.sql += " HAVING SUM(n) <> 0";
     if (max_rows > 0) {
       out.params.Int(max_rows);
       out.sql += absl::StrCat(" LIMIT $", out.params.size());

@@ -30,7 +30,8 @@ constexpr char kSelectStoredKeys[] =
     "SELECT dedupe_key, sequence FROM event_keys WHERE dedupe_key = ANY($1::bytea[])";
 // PDK 2.0's text ids ($29-$33) come as arrays too, but empty when no row of
 // the chunk has any: unnest pads the shorter arrays with NULLs, so a 1.0
-// batch sends nothing more. counts_daily's device_id ($34) likewise.
+// batch sends nothing more. counts_daily_device's rows ($34-$40) are empty
+// arrays then, and insert nothing.
 constexpr char kInsertBatch[] =
     "WITH r AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], "
     "$5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::bigint[], $11::text[], "
@@ -47,13 +48,16 @@ constexpr char kInsertBatch[] =
     "holder_name, cloud_node_id, system_id FROM r), "
     "k AS (INSERT INTO event_keys (dedupe_key, sequence) "
     "SELECT dedupe_key, sequence FROM r WHERE dedupe_key IS NOT NULL), "
-    "c AS (INSERT INTO counts_daily (day, topic, family, panel_id, door_id, device_id, n) "
-    "SELECT day, topic, family, panel_id, door_id, COALESCE(device_id, ''), n "
-    "FROM unnest($16::bigint[], $17::text[], $18::text[], $19::text[], "
-    "$20::bigint[], $21::bigint[], $34::text[]) AS c(day, topic, family, panel_id, door_id, "
-    "n, device_id) "
-    "ON CONFLICT (day, topic, family, panel_id, door_id, device_id) "
+    "c AS (INSERT INTO counts_daily (day, topic, family, panel_id, door_id, n) "
+    "SELECT * FROM unnest($16::bigint[], $17::text[], $18::text[], $19::text[], "
+    "$20::bigint[], $21::bigint[]) "
+    "ON CONFLICT (day, topic, family, panel_id, door_id) "
     "DO UPDATE SET n = counts_daily.n + excluded.n), "
+    "v AS (INSERT INTO counts_daily_device (day, topic, family, panel_id, door_id, device_id, "
+    "n) SELECT * FROM unnest($34::bigint[], $35::text[], $36::text[], $37::text[], "
+    "$38::bigint[], $39::text[], $40::bigint[]) "
+    "ON CONFLICT (day, topic, family, panel_id, door_id, device_id) "
+    "DO UPDATE SET n = counts_daily_device.n + excluded.n), "
     "t AS (INSERT INTO counts_daily_topic (day, topic, family, n) "
     "SELECT * FROM unnest($22::bigint[], $23::text[], $24::text[], $25::bigint[]) "
     "ON CONFLICT (day, topic, family) DO UPDATE SET n = counts_daily_topic.n + excluded.n), "
@@ -184,8 +188,9 @@ absl::StatusOr<Result> ExecMulti(Connection& conn, const char* sql) {
   return StatusFromResult(result.get(), "PostgreSQL");
 }
 
-// (day, topic, family, panel, door, device id or "").
-using DailyKey =
+using DailyKey = std::tuple<int64_t, std::string, std::string, std::string, int64_t>;
+// counts_daily_device's: counts_daily's and the device id.
+using DeviceDailyKey =
     std::tuple<int64_t, std::string, std::string, std::string, int64_t, std::string>;
 using DailyTopicKey = std::tuple<int64_t, std::string, std::string>;
 
@@ -340,6 +345,7 @@ absl::Status PgStore::WriteChunk(std::span<const ToStore> rows, bool last) {
            !r.cloud_node_id.empty() || !r.system_id.empty();
   });
   std::map<DailyKey, int64_t> daily;
+  std::map<DeviceDailyKey, int64_t> daily_device;
   std::map<DailyTopicKey, int64_t> daily_topic;
   for (const ToStore& item : rows) {
     const EventRow& row = *item.row;
@@ -385,8 +391,12 @@ absl::Status PgStore::WriteChunk(std::span<const ToStore> rows, bool last) {
     }
     const int64_t day = timeutil::DayOf(row.occur_time_ms);
     daily_topic[{day, row_topic, row_family}] += 1;
+    if (!row_device.empty()) {
+      daily_device[{day, row_topic, row_family, row_panel, row.door_id.value_or(kNoDoor),
+                    std::move(row_device)}] += 1;
+    }
     daily[{day, std::move(row_topic), std::move(row_family), std::move(row_panel),
-           row.door_id.value_or(kNoDoor), std::move(row_device)}] += 1;
+           row.door_id.value_or(kNoDoor)}] += 1;
   }
   Params params;
   for (ArrayParam* column : {&sequence, &occur_time, &receive_time, &topic, &family, &panel_id,
@@ -401,7 +411,6 @@ absl::Status PgStore::WriteChunk(std::span<const ToStore> rows, bool last) {
     family.Add(std::get<2>(key));
     panel_id.Add(std::get<3>(key));
     door.AddInt(std::get<4>(key));
-    if (any_v2) device.Add(std::get<5>(key));
     n.AddInt(count);
   }
   for (ArrayParam* column : {&day, &topic, &family, &panel_id, &door, &n}) column->AddTo(params);
@@ -421,8 +430,19 @@ absl::Status PgStore::WriteChunk(std::span<const ToStore> rows, bool last) {
   } else {
     params.Null();
   }
-  for (ArrayParam* column : {&device_id, &holder_id, &holder_name, &cloud_node_id, &system_id,
-                             &device}) {
+  for (ArrayParam* column : {&device_id, &holder_id, &holder_name, &cloud_node_id, &system_id}) {
+    column->AddTo(params);
+  }
+  for (const auto& [key, count] : daily_device) {
+    day.AddInt(std::get<0>(key));
+    topic.Add(std::get<1>(key));
+    family.Add(std::get<2>(key));
+    panel_id.Add(std::get<3>(key));
+    door.AddInt(std::get<4>(key));
+    device.Add(std::get<5>(key));
+    n.AddInt(count);
+  }
+  for (ArrayParam* column : {&day, &topic, &family, &panel_id, &door, &device, &n}) {
     column->AddTo(params);
   }
   return conn_->Query(kInsertBatch, params).status();

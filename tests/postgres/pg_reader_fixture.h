@@ -43,8 +43,7 @@ constexpr char kInsertEvent[] =
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 constexpr char kBumpDaily[] =
     "INSERT INTO counts_daily (day, topic, family, panel_id, door_id, n) "
-    "VALUES ($1, $2, $3, $4, $5, 1) "
-    "ON CONFLICT (day, topic, family, panel_id, door_id, device_id) "
+    "VALUES ($1, $2, $3, $4, $5, 1) ON CONFLICT (day, topic, family, panel_id, door_id) "
     "DO UPDATE SET n = counts_daily.n + 1";
 constexpr char kBumpDailyTopic[] =
     "INSERT INTO counts_daily_topic (day, topic, family, n) VALUES ($1, $2, $3, 1) "
