@@ -238,7 +238,7 @@ TEST_P(V2IdsTest, GetAndListReturnAllFiveFields) {
 }
 
 TEST_P(V2IdsTest, ListFiltersByDeviceAndHolderOredWithNumbers) {
-  std::vector<pb::EventFilter> filters(7);
+  std::vector<pb::EventFilter> filters(8);
   filters[0].add_device_ids(kDeviceA);
   filters[1].add_device_ids(kDeviceA);
   filters[1].add_door_ids(1);  // OR: device A's rows and door 1's
@@ -253,6 +253,9 @@ TEST_P(V2IdsTest, ListFiltersByDeviceAndHolderOredWithNumbers) {
   filters[6].add_door_ids(1);
   filters[6].add_door_ids(2);
   SetMs(filters[6].mutable_start_time(), kBaseMs + kDayMs);
+  filters[7].add_holder_ids(kHolderX);  // one merged arm per holder
+  filters[7].add_holder_ids(kHolderY);
+  filters[7].add_topics("accessEvent.*");
   for (bool indexed : {false, true}) {
     if (indexed) IndexEverything();
     for (size_t i = 0; i < filters.size(); ++i) {

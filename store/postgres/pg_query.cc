@@ -268,7 +268,9 @@ Query BuildList(const ListQuery& query, int64_t limit) {
   }
 
   // One field with several values is split into merged arms, one per value.
-  enum class Split { kNone, kTopic, kDoor, kPerson, kPanel } split = Split::kNone;
+  enum class Split {
+    kNone, kTopic, kDoor, kPerson, kPanel, kDevice, kHolder
+  } split = Split::kNone;
   const std::vector<std::string> topics = SortedUnique(filter.topics);
   const bool any_prefix = std::any_of(topics.begin(), topics.end(),
                                       [](const std::string& t) { return IsPrefixPattern(t); });
@@ -291,6 +293,13 @@ Query BuildList(const ListQuery& query, int64_t limit) {
   if (filter.device_ids.empty()) consider(Split::kDoor, doors.size());
   if (filter.holder_ids.empty()) consider(Split::kPerson, people.size());
   consider(Split::kPanel, panels.size());
+  // 2.0's ids alike, when no number is OR-ed with them.
+  const std::vector<std::string> devices = SortedUnique(filter.device_ids);
+  const std::vector<std::string> holders = SortedUnique(filter.holder_ids);
+  if (doors.empty()) consider(Split::kDevice, devices.size());
+  if (people.empty()) consider(Split::kHolder, holders.size());
+  if (split == Split::kDevice) filter.device_ids.clear();
+  if (split == Split::kHolder) filter.holder_ids.clear();
   if (split == Split::kTopic) filter.topics.clear();
   if (split == Split::kDoor) filter.door_ids.clear();
   if (split == Split::kPerson) filter.person_ids.clear();
@@ -316,6 +325,12 @@ Query BuildList(const ListQuery& query, int64_t limit) {
         break;
       case Split::kPanel:
         conditions.AddIn(kPanel, std::vector<std::string>{panels[arm]});
+        break;
+      case Split::kDevice:
+        conditions.AddIn(kDevice, std::vector<std::string>{devices[arm]});
+        break;
+      case Split::kHolder:
+        conditions.AddIn(kHolder, std::vector<std::string>{holders[arm]});
         break;
     }
     if (query.after) conditions.AddCursor(*query.after, query.descending);

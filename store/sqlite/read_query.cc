@@ -72,6 +72,8 @@ constexpr size_t kMaxTopicIdPlaceholders = 500;
 constexpr char kTopicIdInJson[] = "topic_id IN (SELECT value FROM json_each(?))";
 constexpr char kDoorEquals[] = "door_id = ?";
 constexpr char kPersonEquals[] = "person_id = ?";
+constexpr char kDeviceEquals[] = "device_id = ?";
+constexpr char kHolderEquals[] = "holder_id = ?";
 constexpr char kPanelEquals[] = "panel_ref = (SELECT name_id FROM names WHERE value = ?)";
 constexpr char kCursorAscending[] = "(occur_time, sequence) > (?, ?)";
 constexpr char kCursorDescending[] = "(occur_time, sequence) < (?, ?)";
@@ -266,7 +268,9 @@ Query BuildList(const ListQuery& query, const std::optional<std::vector<int64_t>
   if (query.after) tail.AddCursor(*query.after, query.descending);
 
   // One field with several values is split into merged arms, one per value.
-  enum class Split { kNone, kTopic, kDoor, kPerson, kPanel } split = Split::kNone;
+  enum class Split {
+    kNone, kTopic, kDoor, kPerson, kPanel, kDevice, kHolder
+  } split = Split::kNone;
   size_t arms = 1;
   const std::vector<int64_t> topics = topic_ids ? SortedUnique(*topic_ids) : std::vector<int64_t>{};
   const std::vector<int64_t> doors = SortedUnique(filter.door_ids);
@@ -299,8 +303,19 @@ Query BuildList(const ListQuery& query, const std::optional<std::vector<int64_t>
   if (filter.device_ids.empty()) consider(Split::kDoor, doors.size(), 8 * doors.size());
   if (filter.holder_ids.empty()) consider(Split::kPerson, people.size(), 8 * people.size());
   consider(Split::kPanel, panels.size(), panel_bytes);
+  // 2.0's ids alike, when no number is OR-ed with them.
+  const std::vector<std::string> devices = SortedUnique(filter.device_ids);
+  const std::vector<std::string> holders = SortedUnique(filter.holder_ids);
+  size_t device_bytes = 0;
+  for (const std::string& id : devices) device_bytes += id.size();
+  size_t holder_bytes = 0;
+  for (const std::string& id : holders) holder_bytes += id.size();
+  if (doors.empty()) consider(Split::kDevice, devices.size(), device_bytes);
+  if (people.empty()) consider(Split::kHolder, holders.size(), holder_bytes);
   if (split == Split::kDoor) filter.door_ids.clear();
   if (split == Split::kPerson) filter.person_ids.clear();
+  if (split == Split::kDevice) filter.device_ids.clear();
+  if (split == Split::kHolder) filter.holder_ids.clear();
   // One panel: an equality on its number, so events_by_panel comes out in
   // order (an IN over a subquery would be read whole and sorted).
   const bool one_panel = split != Split::kPanel && panels.size() == 1;
@@ -324,6 +339,12 @@ Query BuildList(const ListQuery& query, const std::optional<std::vector<int64_t>
     } else if (split == Split::kPerson) {
       conditions.Add(kPersonEquals);
       conditions.AddValue(people[arm]);
+    } else if (split == Split::kDevice) {
+      conditions.Add(kDeviceEquals);
+      conditions.AddValue(devices[arm]);
+    } else if (split == Split::kHolder) {
+      conditions.Add(kHolderEquals);
+      conditions.AddValue(holders[arm]);
     } else if (split == Split::kPanel || one_panel) {
       conditions.Add(kPanelEquals);
       conditions.AddValue(panels[one_panel ? 0 : arm]);
