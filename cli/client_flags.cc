@@ -55,16 +55,22 @@ void SetTimestamp(int64_t ms, google::protobuf::Timestamp* ts) {
   ts->set_nanos(static_cast<int32_t>(millis * 1000000));
 }
 
+// Each value of --door (--person): a number is a PDK 1.0 door (person) id,
+// anything else a PDK 2.0 device (holder) id, UUID text; the server ORs them.
 absl::Status ParseIds(const std::string& flag,
                       const std::vector<std::string>& values,
-                      google::protobuf::RepeatedField<int64_t>* out) {
+                      google::protobuf::RepeatedField<int64_t>* numbers,
+                      google::protobuf::RepeatedPtrField<std::string>* texts) {
   for (const std::string& v : values) {
     int64_t id = 0;
-    if (!absl::SimpleAtoi(v, &id)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--", flag, " wants numeric ids, got \"", v, "\""));
+    if (absl::SimpleAtoi(v, &id)) {
+      numbers->Add(id);
+    } else if (v.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--", flag, " wants a numeric id or a PDK 2.0 id (UUID), got \"\""));
+    } else {
+      texts->Add(std::string(v));
     }
-    out->Add(id);
   }
   return absl::OkStatus();
 }
@@ -85,8 +91,10 @@ void FilterFlags::Declare(FlagSet& flags) {
              "a topic, or a prefix such as door.request.* (repeatable, or "
              "comma-separated)");
   flags.List("panel", "ID", &panels, "panel id (repeatable)");
-  flags.List("door", "ID", &doors, "door id (repeatable)");
-  flags.List("person", "ID", &people, "person id (repeatable)");
+  flags.List("door", "ID", &doors,
+             "door id, or a PDK 2.0 device id (UUID) (repeatable)");
+  flags.List("person", "ID", &people,
+             "person id, or a PDK 2.0 holder id (UUID) (repeatable)");
   flags.List("ou", "ID", &ous, "organization id (repeatable)");
   flags.String("family", "FAMILY", &family, "org, panel or unknown");
 }
@@ -141,11 +149,12 @@ absl::Status BuildFilter(const FilterFlags& f, int64_t now_ms,
   for (const auto& t : f.topics) filter->add_topics(t);
   for (const auto& p : f.panels) filter->add_panel_ids(p);
   for (const auto& o : f.ous) filter->add_ou_ids(o);
-  if (absl::Status s = ParseIds("door", f.doors, filter->mutable_door_ids());
+  if (absl::Status s = ParseIds("door", f.doors, filter->mutable_door_ids(),
+                                filter->mutable_device_ids());
       !s.ok())
     return s;
-  if (absl::Status s =
-          ParseIds("person", f.people, filter->mutable_person_ids());
+  if (absl::Status s = ParseIds("person", f.people, filter->mutable_person_ids(),
+                                filter->mutable_holder_ids());
       !s.ok()) {
     return s;
   }

@@ -256,6 +256,20 @@ std::string OrDash(const std::string& text) {
   return text.empty() ? "-" : text;
 }
 
+// The door cell: 1.0's number, else 2.0's device id, else "-".
+std::string DoorText(const v1::Event& e) {
+  if (e.has_door_id()) return absl::StrCat(e.door_id());
+  return OrDash(e.device_id());
+}
+
+// The person cell: 1.0's number, else 2.0's holder id; then the holder's
+// name in parentheses when the event has one.
+std::string PersonText(const v1::Event& e) {
+  std::string text = e.has_person_id() ? absl::StrCat(e.person_id()) : OrDash(e.holder_id());
+  if (!e.holder_name().empty()) absl::StrAppend(&text, " (", e.holder_name(), ")");
+  return text;
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> JsonLine(const google::protobuf::Message& message) {
@@ -311,6 +325,8 @@ EventTableLayout LayoutFor(
   layout.door_name = ColumnWidth(
       events, [](const v1::Event& e) { return OrDash(e.door_name()); },
       "DOOR NAME", 32);
+  // Wide enough for a 2.0 device id (a UUID, 36), never narrower than before.
+  layout.door = std::max(layout.door, ColumnWidth(events, DoorText, "DOOR", 36));
   return layout;
 }
 
@@ -335,10 +351,9 @@ absl::StatusOr<std::string> EventTableRow(const v1::Event& e,
       TableCell(*occurred, layout.occurred, true),
       TableCell(OrDash(e.topic()), layout.topic),
       TableCell(OrDash(e.panel_id()), layout.panel),
-      TableCell(e.has_door_id() ? absl::StrCat(e.door_id()) : "-", layout.door,
-                true),
-      TableCell(OrDash(e.door_name()), layout.door_name),
-      e.has_person_id() ? absl::StrCat(e.person_id()) : "-", "\n");
+      TableCell(DoorText(e), layout.door, true),
+      TableCell(OrDash(e.door_name()), layout.door_name), PrintableText(PersonText(e)),
+      "\n");
 }
 
 }  // namespace pdkarchive::cli

@@ -52,7 +52,8 @@ struct EventTableLayout {
 
 // A layout sized to `events` (the first page): each text column as wide as
 // its longest value, between its heading and a cap (topic 48, panel 24,
-// door name 32); later, longer values are cut with "…".
+// door name 32; door, which shows a PDK 2.0 device id when there is no
+// number, 36 and never under 7); later, longer values are cut with "…".
 EventTableLayout LayoutFor(
     const google::protobuf::RepeatedPtrField<pdk::archive::v1::Event>& events);
 

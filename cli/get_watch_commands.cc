@@ -49,6 +49,14 @@ absl::StatusOr<std::string> EventText(const v1::Event& e) {
   line("door_id", e.has_door_id() ? absl::StrCat(e.door_id()) : "");
   line("door_name", e.door_name());
   line("person_id", e.has_person_id() ? absl::StrCat(e.person_id()) : "");
+  // PDK 2.0's ids, shown only when the event has them.
+  for (auto [name, value] : {std::pair{"device_id", &e.device_id()},
+                             std::pair{"holder_id", &e.holder_id()},
+                             std::pair{"holder_name", &e.holder_name()},
+                             std::pair{"cloud_node_id", &e.cloud_node_id()},
+                             std::pair{"system_id", &e.system_id()}}) {
+    if (!value->empty()) line(name, *value);
+  }
   line("ou_id", e.ou_id());
   line("actor_user_id", e.actor_user_id());
   line("subscription", e.subscription());

@@ -117,6 +117,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   row.event_id = in.String();
   row.actor_user_id = in.String();
   row.subscription = in.String();
+  row.device_id = in.String();
+  row.holder_id = in.String();
+  row.holder_name = in.String();
+  row.cloud_node_id = in.String();
+  row.system_id = in.String();
   row.raw = in.Rest();
 
   const CsvWriter writer(include_raw);
@@ -132,6 +137,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                    "panel_id", "door_id",    "door_name",    "person_id", "ou_id",
                    "event_id", "actor_user_id", "subscription"};
   if (include_raw) header.push_back("raw");
+  for (const char* column :
+       {"device_id", "holder_id", "holder_name", "cloud_node_id", "system_id"}) {
+    header.push_back(column);
+  }
   FUZZ_CHECK(records[0] == header, absl::StrJoin(records[0], ","));
 
   Record expected = {std::to_string(row.sequence), "", "", Guarded(row.topic),
@@ -140,6 +149,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                      Guarded(row.event_id), Guarded(row.actor_user_id),
                      Guarded(row.subscription)};
   if (include_raw) expected.push_back(store::SanitizeUtf8(row.raw));
+  for (const std::string* text : {&row.device_id, &row.holder_id, &row.holder_name,
+                                  &row.cloud_node_id, &row.system_id}) {
+    expected.push_back(Guarded(*text));
+  }
   for (size_t r = 1; r < records.size(); ++r) {
     Record got = records[r];
     FUZZ_CHECK(got.size() == expected.size(), absl::StrCat(got.size(), " cells"));

@@ -39,6 +39,8 @@ store::EventFilter ConsumeFilter(FuzzInput& in) {
   for (int n = in.Byte() % 4; n > 0; --n) filter.person_ids.push_back(in.Int64());
   for (int n = in.Byte() % 4; n > 0; --n) filter.ou_ids.push_back(in.String(64));
   filter.family = in.String(16);
+  for (int n = in.Byte() % 4; n > 0; --n) filter.device_ids.push_back(in.String(64));
+  for (int n = in.Byte() % 4; n > 0; --n) filter.holder_ids.push_back(in.String(64));
   return filter;
 }
 
@@ -53,6 +55,8 @@ store::EventFilter Reordered(store::EventFilter filter) {
   shuffle(filter.door_ids);
   shuffle(filter.person_ids);
   shuffle(filter.ou_ids);
+  shuffle(filter.device_ids);
+  shuffle(filter.holder_ids);
   return filter;
 }
 

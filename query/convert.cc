@@ -104,7 +104,9 @@ absl::StatusOr<store::EventFilter> FilterFromProto(
                               CheckCount(proto.panel_ids(), "panel_ids"),
                               CheckCount(proto.door_ids(), "door_ids"),
                               CheckCount(proto.person_ids(), "person_ids"),
-                              CheckCount(proto.ou_ids(), "ou_ids")}) {
+                              CheckCount(proto.ou_ids(), "ou_ids"),
+                              CheckCount(proto.device_ids(), "device_ids"),
+                              CheckCount(proto.holder_ids(), "holder_ids")}) {
     if (!status.ok()) return status;
   }
   for (int i = 0; i < proto.topics_size(); ++i) {
@@ -124,6 +126,8 @@ absl::StatusOr<store::EventFilter> FilterFromProto(
   filter.person_ids.assign(proto.person_ids().begin(),
                            proto.person_ids().end());
   filter.ou_ids.assign(proto.ou_ids().begin(), proto.ou_ids().end());
+  filter.device_ids.assign(proto.device_ids().begin(), proto.device_ids().end());
+  filter.holder_ids.assign(proto.holder_ids().begin(), proto.holder_ids().end());
   filter.family = family;
   return filter;
 }
@@ -200,6 +204,11 @@ void EventToProto(const store::EventRow& row, pb::Event* out) {
   SetText(row.actor_user_id, out->mutable_actor_user_id());
   SetText(row.subscription, out->mutable_subscription());
   SetText(row.raw, out->mutable_raw());
+  SetText(row.device_id, out->mutable_device_id());
+  SetText(row.holder_id, out->mutable_holder_id());
+  SetText(row.holder_name, out->mutable_holder_name());
+  SetText(row.cloud_node_id, out->mutable_cloud_node_id());
+  SetText(row.system_id, out->mutable_system_id());
 }
 
 void GroupToProto(store::CountGroup&& group, pb::Group* out) {

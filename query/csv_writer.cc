@@ -15,6 +15,9 @@ namespace {
 constexpr std::string_view kHeader =
     "sequence,occur_time,receive_time,topic,family,panel_id,door_id,"
     "door_name,person_id,ou_id,event_id,actor_user_id,subscription";
+// PDK API 2.0's text ids: after every older column (raw included), so no
+// column a reader of older exports knows ever moves.
+constexpr std::string_view kV2Columns = ",device_id,holder_id,holder_name,cloud_node_id,system_id";
 constexpr std::string_view kRawColumn = ",raw";
 constexpr std::string_view kLineEnd = "\r\n";
 
@@ -121,6 +124,7 @@ std::string TimeCell(int64_t ms) {
 void CsvWriter::AppendHeader(std::string& out) const {
   out.append(kHeader);
   if (include_raw_) out.append(kRawColumn);
+  out.append(kV2Columns);
   out.append(kLineEnd);
 }
 
@@ -139,6 +143,11 @@ void CsvWriter::AppendRow(const store::EventRow& row, std::string& out) const {
   view.occur_time_ms = row.occur_time_ms;
   view.receive_time_ms = row.receive_time_ms;
   view.subscription = row.subscription;
+  view.device_id = row.device_id;
+  view.holder_id = row.holder_id;
+  view.holder_name = row.holder_name;
+  view.cloud_node_id = row.cloud_node_id;
+  view.system_id = row.system_id;
   view.raw = row.raw;
   AppendRow(view, out);
 }
@@ -172,6 +181,11 @@ void CsvWriter::AppendRow(const store::EventView& row, std::string& out) const {
   if (include_raw_) {
     out.push_back(',');
     AppendStoredField(row.raw, false, out);
+  }
+  for (std::string_view text :
+       {row.device_id, row.holder_id, row.holder_name, row.cloud_node_id, row.system_id}) {
+    out.push_back(',');
+    AppendStoredField(text, true, out);
   }
   out.append(kLineEnd);
 }

@@ -23,7 +23,8 @@ class CsvWriter {
 
   // Appends the header row: sequence,occur_time,receive_time,topic,family,
   // panel_id,door_id,door_name,person_id,ou_id,event_id,actor_user_id,
-  // subscription[,raw].
+  // subscription[,raw],device_id,holder_id,holder_name,cloud_node_id,
+  // system_id (PDK 2.0's ids last, so no older column moves).
   void AppendHeader(std::string& out) const;
 
   // Appends one row for `row`, in the header's column order. Both forms

@@ -91,6 +91,10 @@ std::string FilterFingerprint(const store::EventFilter& filter) {
   put_strings('O', filter.ou_ids);
   canonical.push_back('F');
   PutString(canonical, filter.family);
+  // 2.0's text ids, only when given: a 1.0 filter's fingerprint (and the
+  // tokens issued before they existed) stays as it was.
+  if (!filter.device_ids.empty()) put_strings('V', filter.device_ids);
+  if (!filter.holder_ids.empty()) put_strings('U', filter.holder_ids);
 
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int digest_size = 0;

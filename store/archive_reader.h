@@ -99,6 +99,12 @@ struct EventView {
   int64_t occur_time_ms = 0;
   int64_t receive_time_ms = 0;
   std::string_view subscription;
+  // PDK API 2.0's text ids (EventRow's), "" when absent.
+  std::string_view device_id;
+  std::string_view holder_id;
+  std::string_view holder_name;
+  std::string_view cloud_node_id;
+  std::string_view system_id;
   std::string_view raw;  // empty unless the scan asked for it
 };
 

@@ -114,11 +114,17 @@ bool Matches(const EventRow& row, const pb::EventFilter& f) {
            std::find(values.begin(), values.end(), value) != values.end();
   };
   if (!in(f.panel_ids(), row.panel_id)) return false;
-  if (f.door_ids_size() > 0 &&
-      (!row.door_id || !in(f.door_ids(), *row.door_id)))
+  // A number OR a 2.0 text id (device / holder) passes the condition.
+  auto listed = [](const auto& values, const auto& value) {
+    return std::find(values.begin(), values.end(), value) != values.end();
+  };
+  if (f.door_ids_size() + f.device_ids_size() > 0 &&
+      !((row.door_id && listed(f.door_ids(), *row.door_id)) ||
+        (!row.device_id.empty() && listed(f.device_ids(), row.device_id))))
     return false;
-  if (f.person_ids_size() > 0 &&
-      (!row.person_id || !in(f.person_ids(), *row.person_id)))
+  if (f.person_ids_size() + f.holder_ids_size() > 0 &&
+      !((row.person_id && listed(f.person_ids(), *row.person_id)) ||
+        (!row.holder_id.empty() && listed(f.holder_ids(), row.holder_id))))
     return false;
   if (!in(f.ou_ids(), row.ou_id)) return false;
   if (!f.family().empty() && row.family != f.family()) return false;

@@ -666,6 +666,10 @@ std::vector<std::string> ExpectedCsvRecord(const EventRow& row,
       Guarded(row.actor_user_id),
       Guarded(row.subscription)};
   if (include_raw) record.push_back(row.raw);
+  for (const std::string* text : {&row.device_id, &row.holder_id, &row.holder_name,
+                                  &row.cloud_node_id, &row.system_id}) {
+    record.push_back(Guarded(*text));
+  }
   return record;
 }
 
@@ -699,6 +703,10 @@ TEST_P(QueryTest, ExportEventsIsRfc4180CsvOfTheMatchingRows) {
       ASSERT_FALSE(records.empty());
       std::vector<std::string> header = CsvHeader();
       if (include_raw) header.push_back("raw");
+      for (const char* column :
+           {"device_id", "holder_id", "holder_name", "cloud_node_id", "system_id"}) {
+        header.push_back(column);
+      }
       EXPECT_EQ(records[0], header);
       std::vector<int64_t> expected = ExpectedSequences(rows_, c.filter, false);
       ASSERT_EQ(records.size(), expected.size() + 1);
@@ -726,7 +734,7 @@ TEST_P(QueryTest, ExportEventsGuardsAgainstFormulaInjection) {
       "door.request.denied,panel,'+p,9,\"'=HYPERLINK(\"\"x\"\")\",,",
       RowBySequence(special_sequence_).ou_id, ",",
       RowBySequence(special_sequence_).event_id, ",'@admin,default,",
-      "\"=raw stays, \"\"as is\"\"\"\r\n");
+      "\"=raw stays, \"\"as is\"\"\",,,,,\r\n");
   EXPECT_NE(text.find(expected_line), std::string::npos) << text;
   std::vector<std::vector<std::string>> records = ParseCsv(text);
   bool found = false;
@@ -734,7 +742,7 @@ TEST_P(QueryTest, ExportEventsGuardsAgainstFormulaInjection) {
     if (record[0] == std::to_string(special_sequence_)) {
       found = true;
       EXPECT_EQ(record[7], "'=HYPERLINK(\"x\")");
-      EXPECT_EQ(record.back(), "=raw stays, \"as is\"");
+      EXPECT_EQ(record[13], "=raw stays, \"as is\"");
     }
   }
   EXPECT_TRUE(found);

@@ -123,10 +123,11 @@ TEST(CsvWriterTest, WritesRowsWithCrlfAndRfc3339Millis) {
   EXPECT_EQ(out,
             "sequence,occur_time,receive_time,topic,family,panel_id,door_id,"
             "door_name,"
-            "person_id,ou_id,event_id,actor_user_id,subscription,raw\r\n"
+            "person_id,ou_id,event_id,actor_user_id,subscription,raw,"
+            "device_id,holder_id,holder_name,cloud_node_id,system_id\r\n"
             "7,2022-03-10T14:04:11.104Z,2022-03-10T14:04:11.105Z,door.forced,"
             "panel,p1,-3,"
-            "Front,,o,e,u,default,\"{\"\"a\"\":1}\"\r\n");
+            "Front,,o,e,u,default,\"{\"\"a\"\":1}\",,,,,\r\n");
 }
 
 // The formatter the time cell replaced, kept as the reference.

@@ -16,6 +16,17 @@ constexpr int64_t kMinDay = timeutil::DayOf(timeutil::kMinRfc3339Ms);
 constexpr int64_t kMaxDay = timeutil::DayOf(timeutil::kMaxRfc3339Ms);
 static_assert(kMinMs % timeutil::kDayMs == 0);
 
+// counts_daily with the events of counts_daily_device moved from their
+// door number (or "no door") to their device id: each of those once more
+// with -n under (door_id, ''), and once with n under (door_id, device_id).
+// Filters apply to every arm alike.
+constexpr char kDailyWithDevices[] =
+    "(SELECT day, topic, family, panel_id, door_id, ''::text COLLATE \"C\" AS device_id, n "
+    "FROM counts_daily "
+    "UNION ALL SELECT day, topic, family, panel_id, door_id, '', -n FROM counts_daily_device "
+    "UNION ALL SELECT day, topic, family, panel_id, door_id, device_id, n "
+    "FROM counts_daily_device) AS c";
+
 bool IsWholeDay(const std::optional<int64_t>& ms) { return !ms || *ms % timeutil::kDayMs == 0; }
 
 // The hours and days of the events are grouped as numbers counted from
@@ -33,10 +44,10 @@ std::string KeyExpression(Dimension dimension, CountSource source) {
       return "topic";
     case Dimension::kPanel:
       return "panel_id";
-    case Dimension::kDoor:
-      return "door_id";
+    case Dimension::kDoor:  // two columns: see KeyColumns
+      return "door_id, device_id";
     case Dimension::kPerson:
-      return "person_id";
+      return "person_id, holder_id";
     case Dimension::kHour:
       return EventsTimeKey(timeutil::kHourMs);
     case Dimension::kDay:
@@ -47,6 +58,12 @@ std::string KeyExpression(Dimension dimension, CountSource source) {
   return "topic";
 }
 
+// Door and person keys are two columns each: the 1.0 number and the 2.0
+// text id (a 2.0 event's key).
+int KeyColumns(Dimension dimension) {
+  return dimension == Dimension::kDoor || dimension == Dimension::kPerson ? 2 : 1;
+}
+
 std::string KeyText(Dimension dimension, CountSource source, const Result& result, int row,
                     int column) {
   switch (dimension) {
@@ -55,6 +72,9 @@ std::string KeyText(Dimension dimension, CountSource source, const Result& resul
       return std::string(result.bytes(row, column));
     case Dimension::kDoor:
     case Dimension::kPerson: {
+      if (!result.is_null(row, column + 1) && !result.bytes(row, column + 1).empty()) {
+        return std::string(result.bytes(row, column + 1));
+      }
       const std::optional<int64_t> id = BinaryOptionalInt(result, row, column);
       // In the rollups kNoDoor stands for "no door".
       if (!id || (source != CountSource::kEvents && *id == kNoDoor)) return "";
@@ -83,13 +103,21 @@ CountSource ChooseCountSource(const EventFilter& filter,
       !IsWholeDay(filter.end_ms)) {
     return CountSource::kEvents;
   }
+  // The rollups know devices (counts_daily.device_id) but not holders; ""
+  // there stands for "no device", which asks the events.
+  if (!filter.holder_ids.empty() ||
+      std::find(filter.device_ids.begin(), filter.device_ids.end(), "") !=
+          filter.device_ids.end()) {
+    return CountSource::kEvents;
+  }
   // In the rollups kNoDoor stands for "no door"; a filter on that number
   // asks for events whose door is that number, which only the events know.
   if (std::find(filter.door_ids.begin(), filter.door_ids.end(), kNoDoor) !=
       filter.door_ids.end()) {
     return CountSource::kEvents;
   }
-  bool topic_and_day_only = filter.panel_ids.empty() && filter.door_ids.empty();
+  bool topic_and_day_only =
+      filter.panel_ids.empty() && filter.door_ids.empty() && filter.device_ids.empty();
   for (Dimension d : dimensions) {
     if (d == Dimension::kPerson || d == Dimension::kHour) return CountSource::kEvents;
     if (d == Dimension::kPanel || d == Dimension::kDoor) topic_and_day_only = false;
@@ -99,18 +127,25 @@ CountSource ChooseCountSource(const EventFilter& filter,
 
 Query BuildCount(const EventFilter& filter, const std::vector<Dimension>& dimensions,
                  CountSource source, int64_t max_rows) {
+  // A door key or a device filter over the rollups: the events with a
+  // device id move from their number's group to their device's.
+  const bool move_devices =
+      source == CountSource::kDaily &&
+      (!filter.device_ids.empty() ||
+       std::find(dimensions.begin(), dimensions.end(), Dimension::kDoor) != dimensions.end());
   Query out;
   Conditions conditions(out);
   conditions.AddFilter(filter, /*by_day=*/source != CountSource::kEvents);
   std::string keys;
   std::string positions;
+  int column = 0;
   for (size_t i = 0; i < dimensions.size(); ++i) {
-    if (i > 0) {
-      keys += ", ";
-      positions += ", ";
-    }
+    if (i > 0) keys += ", ";
     keys += KeyExpression(dimensions[i], source);
-    positions += std::to_string(i + 1);
+    for (int c = 0; c < KeyColumns(dimensions[i]); ++c) {
+      if (column > 0) positions += ", ";
+      positions += std::to_string(++column);
+    }
   }
   out.sql = "SELECT ";
   if (!keys.empty()) out.sql += keys + ", ";
@@ -119,7 +154,8 @@ Query BuildCount(const EventFilter& filter, const std::vector<Dimension>& dimens
       out.sql += "COUNT(*) FROM events";
       break;
     case CountSource::kDaily:
-      out.sql += "COALESCE(SUM(n), 0)::bigint FROM counts_daily";
+      out.sql += "COALESCE(SUM(n), 0)::bigint FROM ";
+      out.sql += move_devices ? kDailyWithDevices : "counts_daily";
       break;
     case CountSource::kDailyTopic:
       out.sql += "COALESCE(SUM(n), 0)::bigint FROM counts_daily_topic";
@@ -128,6 +164,8 @@ Query BuildCount(const EventFilter& filter, const std::vector<Dimension>& dimens
   out.sql += conditions.Where();
   if (!positions.empty()) {
     out.sql += " GROUP BY " + positions;
+    // A number's group whose events all had device ids is gone.
+    if (move_devices) out.sql += " HAVING SUM(n) <> 0";
     if (max_rows > 0) {
       out.params.Int(max_rows);
       out.sql += absl::StrCat(" LIMIT $", out.params.size());
@@ -139,21 +177,24 @@ Query BuildCount(const EventFilter& filter, const std::vector<Dimension>& dimens
 std::vector<CountGroup> ReadCountGroups(const Result& result,
                                         const std::vector<Dimension>& dimensions,
                                         CountSource source) {
-  const int key_count = static_cast<int>(dimensions.size());
+  int key_columns = 0;
+  for (Dimension d : dimensions) key_columns += KeyColumns(d);
   std::vector<CountGroup> groups;
   groups.reserve(static_cast<size_t>(result.rows()));
   for (int row = 0; row < result.rows(); ++row) {
     CountGroup& group = groups.emplace_back();
     group.key.reserve(dimensions.size());
-    for (int i = 0; i < key_count; ++i) {
-      group.key.push_back(KeyText(dimensions[static_cast<size_t>(i)], source, result, row, i));
+    int column = 0;
+    for (Dimension d : dimensions) {
+      group.key.push_back(KeyText(d, source, result, row, column));
+      column += KeyColumns(d);
     }
-    group.count = BinaryInt(result, row, key_count);
+    group.count = BinaryInt(result, row, key_columns);
   }
   if (dimensions.empty() && groups.empty()) groups.push_back({});
   std::sort(groups.begin(), groups.end(),
             [](const CountGroup& a, const CountGroup& b) { return a.key < b.key; });
-  // Distinct numbers give distinct keys, but stay safe: equal keys sum.
+  // Equal keys sum: a device id may come with and without a door number.
   size_t last = 0;
   for (size_t i = 1; i < groups.size(); ++i) {
     if (groups[i].key == groups[last].key) {

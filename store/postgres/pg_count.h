@@ -16,6 +16,20 @@
 
 namespace pdkarchive::store::pg {
 
+// PDK 2.0 events: a row's door key is its device id when it has one, else
+// its door number (its person key its holder id, else its person number).
+// counts_daily keeps its key (day, topic, family, panel, door number) and
+// counts an event with a device id under its number or "no door" as
+// before, so every writer's ON CONFLICT target stays valid while nodes of
+// different releases share the database; counts_daily_device
+// (migrations/postgres/0005_v2_ids.sql) counts those same events again by
+// device id. A count over the rollups grouped or filtered by door reads
+// both and moves each such event to its device's group (BuildCount), so a
+// 2.0 event is never counted under "no door"; other rollup counts read
+// counts_daily alone, as before. Door and person keys are grouped as two
+// columns (number, text id) and joined into one text key here. Holder
+// filters need the events.
+//
 // Which table answers a count. counts_daily holds per-day counts by topic,
 // family, panel and door, counts_daily_topic per day by topic and family:
 // they serve a count whose filter needs no person, org unit or time finer

@@ -16,7 +16,8 @@ namespace {
 // bytes are never fetched).
 constexpr char kRowColumnsButRaw[] =
     "sequence, event_id, topic, family, panel_id, ou_id, door_id, door_name, person_id, "
-    "actor_user_id, occur_time, receive_time, subscription, ";
+    "actor_user_id, occur_time, receive_time, subscription, device_id, holder_id, holder_name, "
+    "cloud_node_id, system_id, ";
 constexpr char kRaw[] = "raw";
 constexpr char kNoRaw[] = "''::bytea AS raw";
 constexpr char kFromEvents[] = " FROM events";
@@ -34,6 +35,8 @@ constexpr char kPanel[] = "panel_id";
 constexpr char kDoor[] = "door_id";
 constexpr char kPerson[] = "person_id";
 constexpr char kOu[] = "ou_id";
+constexpr char kDevice[] = "device_id";
+constexpr char kHolder[] = "holder_id";
 
 // Positions in the row columns.
 constexpr int kSequence = 0;
@@ -49,7 +52,8 @@ constexpr int kActorUserId = 9;
 constexpr int kOccurTime = 10;
 constexpr int kReceiveTime = 11;
 constexpr int kSubscription = 12;
-constexpr int kRawColumn = 13;
+constexpr int kDeviceId = 13;  // then holder_id, holder_name, cloud_node_id, system_id
+constexpr int kRawColumn = 18;
 
 // A list over several values of one field runs one ordered arm per value,
 // merged (a Merge Append), where an IN list reads every match and sorts.
@@ -163,6 +167,21 @@ void Conditions::AddIn(std::string_view column, const std::vector<std::string>& 
   AddInList(column, values);
 }
 
+void Conditions::AddNumberOrText(std::string_view number_column,
+                                 const std::vector<int64_t>& numbers,
+                                 std::string_view text_column,
+                                 const std::vector<std::string>& texts) {
+  if (numbers.empty() || texts.empty()) {
+    AddIn(number_column, numbers);
+    AddIn(text_column, texts);
+    return;
+  }
+  Conditions either(query_);
+  either.AddIn(number_column, numbers);
+  either.AddIn(text_column, texts);
+  parts_.push_back(absl::StrCat("(", either.parts_[0], " OR ", either.parts_[1], ")"));
+}
+
 void Conditions::AddTopics(std::string_view column, const std::vector<std::string>& topics) {
   if (topics.empty()) return;
   std::vector<std::string> exact;
@@ -210,9 +229,10 @@ void Conditions::AddFilter(const EventFilter& filter, bool by_day) {
   AddTopics(kTopic, filter.topics);
   if (!filter.family.empty()) parts_.push_back(absl::StrCat(kFamilyEquals, Bind(filter.family)));
   AddIn(kPanel, filter.panel_ids);
-  AddIn(kDoor, filter.door_ids);
+  // The rollups key a 2.0 event's door by its device id too (see pg_count.h).
+  AddNumberOrText(kDoor, filter.door_ids, kDevice, filter.device_ids);
   if (!by_day) {
-    AddIn(kPerson, filter.person_ids);
+    AddNumberOrText(kPerson, filter.person_ids, kHolder, filter.holder_ids);
     AddIn(kOu, filter.ou_ids);
   }
 }
@@ -248,15 +268,18 @@ Query BuildList(const ListQuery& query, int64_t limit) {
   }
 
   // One field with several values is split into merged arms, one per value.
-  enum class Split { kNone, kTopic, kDoor, kPerson, kPanel } split = Split::kNone;
+  enum class Split {
+    kNone, kTopic, kDoor, kPerson, kPanel, kDevice, kHolder
+  } split = Split::kNone;
   const std::vector<std::string> topics = SortedUnique(filter.topics);
   const bool any_prefix = std::any_of(topics.begin(), topics.end(),
                                       [](const std::string& t) { return IsPrefixPattern(t); });
   const std::vector<int64_t> doors = SortedUnique(filter.door_ids);
   const std::vector<int64_t> people = SortedUnique(filter.person_ids);
   const std::vector<std::string> panels = SortedUnique(filter.panel_ids);
-  const size_t all_values =
-      topics.size() + doors.size() + people.size() + panels.size() + filter.ou_ids.size();
+  const size_t all_values = topics.size() + doors.size() + people.size() + panels.size() +
+                            filter.ou_ids.size() + filter.device_ids.size() +
+                            filter.holder_ids.size();
   size_t arms = 1;
   auto consider = [&](Split field, size_t values) {
     if (split != Split::kNone || values <= 1 || values > kMaxMergedArms) return;
@@ -265,9 +288,18 @@ Query BuildList(const ListQuery& query, int64_t limit) {
     arms = values;
   };
   if (!any_prefix) consider(Split::kTopic, topics.size());
-  consider(Split::kDoor, doors.size());
-  consider(Split::kPerson, people.size());
+  // An arm per door would lose the devices OR-ed with the doors (likewise
+  // persons and holders).
+  if (filter.device_ids.empty()) consider(Split::kDoor, doors.size());
+  if (filter.holder_ids.empty()) consider(Split::kPerson, people.size());
   consider(Split::kPanel, panels.size());
+  // 2.0's ids alike, when no number is OR-ed with them.
+  const std::vector<std::string> devices = SortedUnique(filter.device_ids);
+  const std::vector<std::string> holders = SortedUnique(filter.holder_ids);
+  if (doors.empty()) consider(Split::kDevice, devices.size());
+  if (people.empty()) consider(Split::kHolder, holders.size());
+  if (split == Split::kDevice) filter.device_ids.clear();
+  if (split == Split::kHolder) filter.holder_ids.clear();
   if (split == Split::kTopic) filter.topics.clear();
   if (split == Split::kDoor) filter.door_ids.clear();
   if (split == Split::kPerson) filter.person_ids.clear();
@@ -293,6 +325,12 @@ Query BuildList(const ListQuery& query, int64_t limit) {
         break;
       case Split::kPanel:
         conditions.AddIn(kPanel, std::vector<std::string>{panels[arm]});
+        break;
+      case Split::kDevice:
+        conditions.AddIn(kDevice, std::vector<std::string>{devices[arm]});
+        break;
+      case Split::kHolder:
+        conditions.AddIn(kHolder, std::vector<std::string>{holders[arm]});
         break;
     }
     if (query.after) conditions.AddCursor(*query.after, query.descending);
@@ -372,6 +410,13 @@ void DecodeRow(const Result& result, int row, int first, bool with_raw, EventVie
   view.occur_time_ms = BinaryInt(result, row, first + kOccurTime);
   view.receive_time_ms = BinaryInt(result, row, first + kReceiveTime);
   view.subscription = result.bytes(row, first + kSubscription);
+  // NULL (a 1.0 row) reads as "".
+  int column = first + kDeviceId;
+  for (std::string_view* text : {&view.device_id, &view.holder_id, &view.holder_name,
+                                 &view.cloud_node_id, &view.system_id}) {
+    *text = result.is_null(row, column) ? std::string_view() : result.bytes(row, column);
+    ++column;
+  }
   view.raw = with_raw ? result.bytes(row, first + kRawColumn) : std::string_view();
 }
 
@@ -391,6 +436,11 @@ void DecodeRow(const Result& result, int row, int first, bool with_raw, EventRow
   out.occur_time_ms = view.occur_time_ms;
   out.receive_time_ms = view.receive_time_ms;
   out.subscription = view.subscription;
+  out.device_id = view.device_id;
+  out.holder_id = view.holder_id;
+  out.holder_name = view.holder_name;
+  out.cloud_node_id = view.cloud_node_id;
+  out.system_id = view.system_id;
   out.dedupe_key.clear();
   out.raw = view.raw;
   out.packed_raw.reset();

@@ -38,6 +38,10 @@ class Conditions {
   // `values` is empty.
   void AddIn(std::string_view column, const std::vector<int64_t>& values);
   void AddIn(std::string_view column, const std::vector<std::string>& values);
+  // (`number_column` IN numbers OR `text_column` IN texts): either list may
+  // be empty; nothing when both are.
+  void AddNumberOrText(std::string_view number_column, const std::vector<int64_t>& numbers,
+                       std::string_view text_column, const std::vector<std::string>& texts);
   // The filter's topic patterns on `column`: exact names, and "prefix.*" as
   // the byte range [prefix., prefix/) (the columns are COLLATE "C").
   void AddTopics(std::string_view column, const std::vector<std::string>& topics);

@@ -28,16 +28,24 @@ constexpr char kBeginAndLock[] =
 // without a dedupe key) get no event_keys row. The rollups come aggregated.
 constexpr char kSelectStoredKeys[] =
     "SELECT dedupe_key, sequence FROM event_keys WHERE dedupe_key = ANY($1::bytea[])";
+// PDK 2.0's text ids ($29-$33) come as arrays too, but empty when no row of
+// the chunk has any: unnest pads the shorter arrays with NULLs, so a 1.0
+// batch sends nothing more. counts_daily_device's rows ($34-$40) are empty
+// arrays then, and insert nothing.
 constexpr char kInsertBatch[] =
     "WITH r AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], "
     "$5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::bigint[], $11::text[], "
-    "$12::text[], $13::text[], $14::bytea[], $15::bytea[]) AS r(sequence, occur_time, "
+    "$12::text[], $13::text[], $14::bytea[], $15::bytea[], $29::text[], $30::text[], "
+    "$31::text[], $32::text[], $33::text[]) AS r(sequence, occur_time, "
     "receive_time, topic, family, panel_id, ou_id, door_id, door_name, person_id, "
-    "actor_user_id, event_id, subscription, raw, dedupe_key)), "
+    "actor_user_id, event_id, subscription, raw, dedupe_key, device_id, holder_id, "
+    "holder_name, cloud_node_id, system_id)), "
     "e AS (INSERT INTO events (sequence, occur_time, receive_time, topic, family, panel_id, "
-    "ou_id, door_id, door_name, person_id, actor_user_id, event_id, subscription, raw) "
+    "ou_id, door_id, door_name, person_id, actor_user_id, event_id, subscription, raw, "
+    "device_id, holder_id, holder_name, cloud_node_id, system_id) "
     "SELECT sequence, occur_time, receive_time, topic, family, panel_id, ou_id, door_id, "
-    "door_name, person_id, actor_user_id, event_id, subscription, raw FROM r), "
+    "door_name, person_id, actor_user_id, event_id, subscription, raw, device_id, holder_id, "
+    "holder_name, cloud_node_id, system_id FROM r), "
     "k AS (INSERT INTO event_keys (dedupe_key, sequence) "
     "SELECT dedupe_key, sequence FROM r WHERE dedupe_key IS NOT NULL), "
     "c AS (INSERT INTO counts_daily (day, topic, family, panel_id, door_id, n) "
@@ -45,6 +53,11 @@ constexpr char kInsertBatch[] =
     "$20::bigint[], $21::bigint[]) "
     "ON CONFLICT (day, topic, family, panel_id, door_id) "
     "DO UPDATE SET n = counts_daily.n + excluded.n), "
+    "v AS (INSERT INTO counts_daily_device (day, topic, family, panel_id, door_id, device_id, "
+    "n) SELECT * FROM unnest($34::bigint[], $35::text[], $36::text[], $37::text[], "
+    "$38::bigint[], $39::text[], $40::bigint[]) "
+    "ON CONFLICT (day, topic, family, panel_id, door_id, device_id) "
+    "DO UPDATE SET n = counts_daily_device.n + excluded.n), "
     "t AS (INSERT INTO counts_daily_topic (day, topic, family, n) "
     "SELECT * FROM unnest($22::bigint[], $23::text[], $24::text[], $25::bigint[]) "
     "ON CONFLICT (day, topic, family) DO UPDATE SET n = counts_daily_topic.n + excluded.n), "
@@ -176,6 +189,9 @@ absl::StatusOr<Result> ExecMulti(Connection& conn, const char* sql) {
 }
 
 using DailyKey = std::tuple<int64_t, std::string, std::string, std::string, int64_t>;
+// counts_daily_device's: counts_daily's and the device id.
+using DeviceDailyKey =
+    std::tuple<int64_t, std::string, std::string, std::string, int64_t, std::string>;
 using DailyTopicKey = std::tuple<int64_t, std::string, std::string>;
 
 }  // namespace
@@ -320,7 +336,16 @@ absl::Status PgStore::WriteChunk(std::span<const ToStore> rows, bool last) {
   ArrayParam door_id(kInt8Oid), door_name(kTextOid), person_id(kInt8Oid);
   ArrayParam actor_user_id(kTextOid), event_id(kTextOid), subscription(kTextOid);
   ArrayParam raw(kByteaOid), dedupe_key(kByteaOid);
+  // 2.0's text ids: sent only when some row of the chunk has one.
+  ArrayParam device_id(kTextOid), holder_id(kTextOid), holder_name(kTextOid);
+  ArrayParam cloud_node_id(kTextOid), system_id(kTextOid);
+  const bool any_v2 = std::any_of(rows.begin(), rows.end(), [](const ToStore& item) {
+    const EventRow& r = *item.row;
+    return !r.device_id.empty() || !r.holder_id.empty() || !r.holder_name.empty() ||
+           !r.cloud_node_id.empty() || !r.system_id.empty();
+  });
   std::map<DailyKey, int64_t> daily;
+  std::map<DeviceDailyKey, int64_t> daily_device;
   std::map<DailyTopicKey, int64_t> daily_topic;
   for (const ToStore& item : rows) {
     const EventRow& row = *item.row;
@@ -346,8 +371,30 @@ absl::Status PgStore::WriteChunk(std::span<const ToStore> rows, bool last) {
     } else {
       dedupe_key.Add(row.dedupe_key);
     }
+    std::string row_device;
+    if (any_v2) {
+      row_device = PgText(row.device_id);
+      const std::string* device_text = &row_device;
+      for (auto [column, text] : {std::pair{&device_id, device_text},
+                                  std::pair{&holder_id, &row.holder_id},
+                                  std::pair{&holder_name, &row.holder_name},
+                                  std::pair{&cloud_node_id, &row.cloud_node_id},
+                                  std::pair{&system_id, &row.system_id}}) {
+        if (text->empty()) {
+          column->AddNull();
+        } else if (column == &device_id) {
+          column->Add(*text);
+        } else {
+          column->Add(PgText(*text));
+        }
+      }
+    }
     const int64_t day = timeutil::DayOf(row.occur_time_ms);
     daily_topic[{day, row_topic, row_family}] += 1;
+    if (!row_device.empty()) {
+      daily_device[{day, row_topic, row_family, row_panel, row.door_id.value_or(kNoDoor),
+                    std::move(row_device)}] += 1;
+    }
     daily[{day, std::move(row_topic), std::move(row_family), std::move(row_panel),
            row.door_id.value_or(kNoDoor)}] += 1;
   }
@@ -357,7 +404,7 @@ absl::Status PgStore::WriteChunk(std::span<const ToStore> rows, bool last) {
                              &subscription, &raw, &dedupe_key}) {
     column->AddTo(params);
   }
-  ArrayParam day(kInt8Oid), n(kInt8Oid), door(kInt8Oid);
+  ArrayParam day(kInt8Oid), n(kInt8Oid), door(kInt8Oid), device(kTextOid);
   for (const auto& [key, count] : daily) {
     day.AddInt(std::get<0>(key));
     topic.Add(std::get<1>(key));
@@ -382,6 +429,21 @@ absl::Status PgStore::WriteChunk(std::span<const ToStore> rows, bool last) {
     params.Text(absl::StrCat(new_last));
   } else {
     params.Null();
+  }
+  for (ArrayParam* column : {&device_id, &holder_id, &holder_name, &cloud_node_id, &system_id}) {
+    column->AddTo(params);
+  }
+  for (const auto& [key, count] : daily_device) {
+    day.AddInt(std::get<0>(key));
+    topic.Add(std::get<1>(key));
+    family.Add(std::get<2>(key));
+    panel_id.Add(std::get<3>(key));
+    door.AddInt(std::get<4>(key));
+    device.Add(std::get<5>(key));
+    n.AddInt(count);
+  }
+  for (ArrayParam* column : {&day, &topic, &family, &panel_id, &door, &device, &n}) {
+    column->AddTo(params);
   }
   return conn_->Query(kInsertBatch, params).status();
 }

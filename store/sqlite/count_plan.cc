@@ -26,8 +26,15 @@ constexpr char kGroupBy[] = " GROUP BY ";
 // past 9999 but text such as "-001-12-31" before year 0.
 constexpr char kKeyTopic[] = "name";
 constexpr char kKeyPanel[] = "(SELECT value FROM names WHERE name_id = panel_ref)";
-constexpr char kKeyDoor[] = "COALESCE(CAST(door_id AS TEXT), '')";
-constexpr char kKeyPerson[] = "COALESCE(CAST(person_id AS TEXT), '')";
+// A 2.0 event's door is its device id, its person its holder id.
+constexpr char kKeyDoor[] = "COALESCE(device_id, CAST(door_id AS TEXT), '')";
+constexpr char kKeyPerson[] = "COALESCE(holder_id, CAST(person_id AS TEXT), '')";
+// counts_daily_device (migrations/0008_v2_ids.sql): its door key is two
+// columns, the number counts_daily counted the events under and the device
+// id they belong under.
+constexpr char kDeviceRollupKeyDoor[] = "door_id, device_id";
+constexpr char kSumFromDailyDevice[] =
+    "SUM(n) FROM counts_daily_device CROSS JOIN topics USING (topic_id)";
 constexpr char kKeyHourFormat[] = "%Y-%m-%dT%H:00:00Z";
 constexpr char kKeyDayFormat[] = "%Y-%m-%d";
 
@@ -226,6 +233,50 @@ absl::Status ReadIndexed(Statement& statement, const std::vector<Dimension>& dim
   return absl::OkStatus();
 }
 
+// The events with a device id that counts_daily counted under a door number
+// (or "no door"), read from counts_daily_device under the same filter:
+// each group's count is subtracted from the number's key in `moves` and
+// added to the device id's.
+absl::Status ReadDeviceMoves(const ReadTransaction& snapshot, sqlite3* db,
+                             const EventFilter& filter,
+                             const std::optional<std::vector<int64_t>>& topic_ids,
+                             const std::vector<Dimension>& dimensions,
+                             std::map<std::vector<std::string>, int64_t>& moves) {
+  if (!snapshot.status().ok()) return snapshot.status();
+  std::string keys;
+  for (size_t i = 0; i < dimensions.size(); ++i) {
+    if (i > 0) keys += kComma;
+    keys += dimensions[i] == Dimension::kDoor ? kDeviceRollupKeyDoor
+                                              : RollupKeyExpression(dimensions[i]);
+  }
+  Conditions by_day;
+  by_day.AddFilter(filter, topic_ids, /*by_day=*/true);
+  const std::string sql =
+      absl::StrCat(kSelect, keys, kComma, kSumFromDailyDevice, by_day.sql(), kGroupBy, keys);
+  Statement statement(db, sql, by_day.values(), kWhat);
+  if (!statement.status().ok()) return statement.status();
+  while (statement.Next()) {
+    std::vector<std::string> from;
+    std::vector<std::string> to;
+    int column = 0;
+    for (Dimension d : dimensions) {
+      if (d == Dimension::kDoor) {
+        from.push_back(RollupKeyText(d, statement, column));
+        to.emplace_back(statement.Bytes(column + 1));
+        column += 2;
+      } else {
+        from.push_back(RollupKeyText(d, statement, column));
+        to.push_back(from.back());
+        ++column;
+      }
+    }
+    const int64_t n = statement.Int(column);
+    moves[std::move(from)] -= n;
+    moves[std::move(to)] += n;
+  }
+  return statement.status();
+}
+
 }  // namespace
 
 CountSource ChooseCountSource(const EventFilter& filter,
@@ -234,6 +285,8 @@ CountSource ChooseCountSource(const EventFilter& filter,
       !IsWholeDay(filter.end_ms)) {
     return CountSource::kEvents;
   }
+  // The rollups know no device or holder ids.
+  if (!filter.device_ids.empty() || !filter.holder_ids.empty()) return CountSource::kEvents;
   // In the rollups kNoDoor stands for "no door"; a filter on that number
   // asks for events whose door is that number, which only the events know.
   if (std::find(filter.door_ids.begin(), filter.door_ids.end(), kNoDoor) !=
@@ -253,6 +306,11 @@ absl::StatusOr<std::vector<CountGroup>> CountGroups(
     const std::optional<std::vector<int64_t>>& topic_ids,
     const std::vector<Dimension>& dimensions, int64_t max_groups) {
   const CountSource source = ChooseCountSource(filter, dimensions);
+  // Door keys from the rollups: the events with a device id move from their
+  // number's group to their device's.
+  const bool move_devices =
+      source == CountSource::kDaily &&
+      std::find(dimensions.begin(), dimensions.end(), Dimension::kDoor) != dimensions.end();
   const bool rollup = source != CountSource::kEvents;
   const std::string text_keys = JoinKeys(dimensions, &KeyExpression);
   // Rollup groups keyed by door and day only (integer columns) are summed
@@ -316,12 +374,24 @@ absl::StatusOr<std::vector<CountGroup>> CountGroups(
       },
       kWhat);
   if (!status.ok()) return status;
+  if (move_devices) {
+    // Same snapshot: the caller's read transaction is still open.
+    status = ReadDeviceMoves(snapshot, db, filter, topic_ids, dimensions, more);
+    if (!status.ok()) return status;
+  }
   if (more.empty()) return groups;
   for (CountGroup& group : groups) {
     if (auto it = more.find(group.key); it != more.end()) {
       group.count += it->second;
       more.erase(it);
     }
+  }
+  if (move_devices) {
+    // A number's group whose events all had device ids is gone.
+    groups.erase(std::remove_if(groups.begin(), groups.end(),
+                                [](const CountGroup& g) { return g.count == 0; }),
+                 groups.end());
+    std::erase_if(more, [](const auto& entry) { return entry.second == 0; });
   }
   if (more.empty()) return groups;
   if (OverLimit(groups.size() + more.size(), max_groups)) return TooManyGroups(max_groups);

@@ -24,6 +24,16 @@ namespace pdkarchive::store::sqlite {
 // day boundaries.
 enum class CountSource { kEvents, kDaily, kDailyTopic };
 
+// PDK 2.0 events (store/event.h's device_id, holder_id): a row's door key
+// is its device id when it has one, else its door number (its person key
+// its holder id, else its person number). counts_daily keys doors by 1.0's
+// number only and counts an event with a device id under its number or "no
+// door", as before; counts_daily_device (migrations/0008_v2_ids.sql) counts
+// those same events again by device id. A count grouped by door from the
+// rollups reads both and moves each such event from its number's group to
+// its device's, so the 1.0 rollup paths stay as they were and a 2.0 event is
+// never counted under "no door". Device and holder filters need the events.
+//
 // The table that answers a count of `filter` grouped by `dimensions`.
 CountSource ChooseCountSource(const EventFilter& filter, const std::vector<Dimension>& dimensions);
 

@@ -44,6 +44,11 @@ constexpr char kPanelIn[] = "panel_id IN (";
 constexpr char kDoorIn[] = "door_id IN (";
 constexpr char kPersonIn[] = "person_id IN (";
 constexpr char kOuIn[] = "ou_id IN (";
+// 2.0's text ids, OR-ed with 1.0's numbers (store/event.h).
+constexpr char kDeviceIn[] = "device_id IN (";
+constexpr char kHolderIn[] = "holder_id IN (";
+constexpr char kOpenParen[] = "(";
+constexpr char kOr[] = " OR ";
 constexpr char kFirstPlaceholder[] = "?";
 constexpr char kNextPlaceholder[] = ", ?";
 constexpr char kCloseParen[] = ")";
@@ -67,6 +72,8 @@ constexpr size_t kMaxTopicIdPlaceholders = 500;
 constexpr char kTopicIdInJson[] = "topic_id IN (SELECT value FROM json_each(?))";
 constexpr char kDoorEquals[] = "door_id = ?";
 constexpr char kPersonEquals[] = "person_id = ?";
+constexpr char kDeviceEquals[] = "device_id = ?";
+constexpr char kHolderEquals[] = "holder_id = ?";
 constexpr char kPanelEquals[] = "panel_ref = (SELECT name_id FROM names WHERE value = ?)";
 constexpr char kCursorAscending[] = "(occur_time, sequence) > (?, ?)";
 constexpr char kCursorDescending[] = "(occur_time, sequence) < (?, ?)";
@@ -111,16 +118,38 @@ void Conditions::Add(const char* fragment) {
 void Conditions::AddValue(Value value) { values_.push_back(std::move(value)); }
 
 template <typename T>
-void Conditions::AddInList(const char* head, const std::vector<T>& raw, const char* tail) {
-  if (raw.empty()) return;
+void Conditions::AppendInList(const char* head, const std::vector<T>& raw, const char* tail) {
   std::vector<T> values = SortedUnique(raw);
-  sql_ += sql_.empty() ? kWhere : kAnd;
   sql_ += head;
   for (size_t i = 0; i < values.size(); ++i) {
     sql_ += i == 0 ? kFirstPlaceholder : kNextPlaceholder;
     values_.emplace_back(values[i]);
   }
   sql_ += tail;
+}
+
+template <typename T>
+void Conditions::AddInList(const char* head, const std::vector<T>& raw, const char* tail) {
+  if (raw.empty()) return;
+  sql_ += sql_.empty() ? kWhere : kAnd;
+  AppendInList(head, raw, tail);
+}
+
+void Conditions::AddNumberOrText(const char* number_head, const std::vector<int64_t>& numbers,
+                                 const char* text_head, const std::vector<std::string>& texts) {
+  if (numbers.empty()) {
+    AddIn(text_head, texts, kCloseParen);
+    return;
+  }
+  if (texts.empty()) {
+    AddIn(number_head, numbers, kCloseParen);
+    return;
+  }
+  sql_ += sql_.empty() ? kWhere : kAnd;
+  sql_ += kOpenParen;
+  AppendInList(number_head, numbers, kCloseParen);
+  sql_ += kOr;
+  AppendInList(text_head, texts, kCloseTwoParens);
 }
 
 void Conditions::AddIn(const char* head, const std::vector<int64_t>& values, const char* tail) {
@@ -169,8 +198,8 @@ void Conditions::AddFilter(const EventFilter& filter,
   } else {
     AddIn(kPanelRefIn, filter.panel_ids, kCloseTwoParens);
   }
-  AddIn(kDoorIn, filter.door_ids, kCloseParen);
-  AddIn(kPersonIn, filter.person_ids, kCloseParen);
+  AddNumberOrText(kDoorIn, filter.door_ids, kDeviceIn, filter.device_ids);
+  AddNumberOrText(kPersonIn, filter.person_ids, kHolderIn, filter.holder_ids);
   AddIn(kOuIn, filter.ou_ids, kCloseParen);
 }
 
@@ -239,7 +268,9 @@ Query BuildList(const ListQuery& query, const std::optional<std::vector<int64_t>
   if (query.after) tail.AddCursor(*query.after, query.descending);
 
   // One field with several values is split into merged arms, one per value.
-  enum class Split { kNone, kTopic, kDoor, kPerson, kPanel } split = Split::kNone;
+  enum class Split {
+    kNone, kTopic, kDoor, kPerson, kPanel, kDevice, kHolder
+  } split = Split::kNone;
   size_t arms = 1;
   const std::vector<int64_t> topics = topic_ids ? SortedUnique(*topic_ids) : std::vector<int64_t>{};
   const std::vector<int64_t> doors = SortedUnique(filter.door_ids);
@@ -249,8 +280,11 @@ Query BuildList(const ListQuery& query, const std::optional<std::vector<int64_t>
   for (const std::string& panel : panels) panel_bytes += panel.size();
   size_t ou_bytes = 0;
   for (const std::string& ou : filter.ou_ids) ou_bytes += ou.size();
-  const size_t all_values =
-      topics.size() + doors.size() + people.size() + panels.size() + filter.ou_ids.size();
+  for (const std::string& id : filter.device_ids) ou_bytes += id.size();
+  for (const std::string& id : filter.holder_ids) ou_bytes += id.size();
+  const size_t all_values = topics.size() + doors.size() + people.size() + panels.size() +
+                            filter.ou_ids.size() + filter.device_ids.size() +
+                            filter.holder_ids.size();
   const size_t all_bytes = 8 * (topics.size() + doors.size() + people.size()) + panel_bytes +
                            ou_bytes;
   // `values` and `bytes`: what the field itself binds, which the arms split.
@@ -264,11 +298,24 @@ Query BuildList(const ListQuery& query, const std::optional<std::vector<int64_t>
     arms = values;
   };
   consider(Split::kTopic, topics.size(), 8 * topics.size());
-  consider(Split::kDoor, doors.size(), 8 * doors.size());
-  consider(Split::kPerson, people.size(), 8 * people.size());
+  // An arm per door would lose the devices OR-ed with the doors (likewise
+  // persons and holders).
+  if (filter.device_ids.empty()) consider(Split::kDoor, doors.size(), 8 * doors.size());
+  if (filter.holder_ids.empty()) consider(Split::kPerson, people.size(), 8 * people.size());
   consider(Split::kPanel, panels.size(), panel_bytes);
+  // 2.0's ids alike, when no number is OR-ed with them.
+  const std::vector<std::string> devices = SortedUnique(filter.device_ids);
+  const std::vector<std::string> holders = SortedUnique(filter.holder_ids);
+  size_t device_bytes = 0;
+  for (const std::string& id : devices) device_bytes += id.size();
+  size_t holder_bytes = 0;
+  for (const std::string& id : holders) holder_bytes += id.size();
+  if (doors.empty()) consider(Split::kDevice, devices.size(), device_bytes);
+  if (people.empty()) consider(Split::kHolder, holders.size(), holder_bytes);
   if (split == Split::kDoor) filter.door_ids.clear();
   if (split == Split::kPerson) filter.person_ids.clear();
+  if (split == Split::kDevice) filter.device_ids.clear();
+  if (split == Split::kHolder) filter.holder_ids.clear();
   // One panel: an equality on its number, so events_by_panel comes out in
   // order (an IN over a subquery would be read whole and sorted).
   const bool one_panel = split != Split::kPanel && panels.size() == 1;
@@ -292,6 +339,12 @@ Query BuildList(const ListQuery& query, const std::optional<std::vector<int64_t>
     } else if (split == Split::kPerson) {
       conditions.Add(kPersonEquals);
       conditions.AddValue(people[arm]);
+    } else if (split == Split::kDevice) {
+      conditions.Add(kDeviceEquals);
+      conditions.AddValue(devices[arm]);
+    } else if (split == Split::kHolder) {
+      conditions.Add(kHolderEquals);
+      conditions.AddValue(holders[arm]);
     } else if (split == Split::kPanel || one_panel) {
       conditions.Add(kPanelEquals);
       conditions.AddValue(panels[one_panel ? 0 : arm]);

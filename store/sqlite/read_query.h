@@ -39,6 +39,12 @@ class Conditions {
   void AddIn(const char* head, const std::vector<int64_t>& values, const char* tail);
   void AddIn(const char* head, const std::vector<std::string>& values, const char* tail);
 
+  // `number_head` ?, ... ) OR `text_head` ?, ... ): a row whose number is
+  // one of `numbers` or whose text id one of `texts` (either list may be
+  // empty; nothing when both are).
+  void AddNumberOrText(const char* number_head, const std::vector<int64_t>& numbers,
+                       const char* text_head, const std::vector<std::string>& texts);
+
   // The topic ids a filter's topics and family were resolved to: none
   // matches nothing.
   void AddTopicIds(const std::vector<int64_t>& ids);
@@ -60,6 +66,9 @@ class Conditions {
  private:
   template <typename T>
   void AddInList(const char* head, const std::vector<T>& values, const char* tail);
+  // Appends head ?, ... tail (and the values) without the AND.
+  template <typename T>
+  void AppendInList(const char* head, const std::vector<T>& values, const char* tail);
 
   std::string sql_;
   std::vector<Value> values_;

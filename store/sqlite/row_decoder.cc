@@ -24,6 +24,7 @@ constexpr int kOccurTime = 10;
 constexpr int kReceiveTime = 11;
 constexpr int kSubscriptionRef = 12;
 constexpr int kRaw = 14;
+constexpr int kDeviceId = 15;  // then holder_id, holder_name, cloud_node_id, system_id
 
 }  // namespace
 
@@ -43,6 +44,12 @@ absl::Status RowDecoder::Decode(const Statement& statement, bool with_raw, Event
   view.actor_user_id = statement.Bytes(kActorUserId);
   view.occur_time_ms = statement.Int(kOccurTime);
   view.receive_time_ms = statement.Int(kReceiveTime);
+  // NULL (a 1.0 row) reads as "".
+  int text_column = kDeviceId;
+  for (std::string_view* text : {&view.device_id, &view.holder_id, &view.holder_name,
+                                 &view.cloud_node_id, &view.system_id}) {
+    *text = statement.Bytes(text_column++);
+  }
   int held = 0;
   for (auto [column, text] : {std::pair{kPanelRef, &view.panel_id},
                               std::pair{kDoorNameRef, &view.door_name},
@@ -89,6 +96,11 @@ absl::Status RowDecoder::Decode(const Statement& statement, bool with_raw, Event
   row.occur_time_ms = view_.occur_time_ms;
   row.receive_time_ms = view_.receive_time_ms;
   row.subscription = std::string(view_.subscription);
+  row.device_id = std::string(view_.device_id);
+  row.holder_id = std::string(view_.holder_id);
+  row.holder_name = std::string(view_.holder_name);
+  row.cloud_node_id = std::string(view_.cloud_node_id);
+  row.system_id = std::string(view_.system_id);
   if (!view_.raw.empty() && view_.raw.data() == raw_.data()) {
     row.raw = std::move(raw_);
   } else {

@@ -23,7 +23,8 @@ class NameCache;
 // gives `name` and `family`), in the order RowDecoder reads them.
 inline constexpr char kRowColumns[] =
     "sequence, event_id, name, family, panel_ref, ou_id, door_id, door_name_ref, person_id, "
-    "actor_user_id, occur_time, receive_time, subscription_ref, dedupe_key, raw";
+    "actor_user_id, occur_time, receive_time, subscription_ref, dedupe_key, raw, device_id, "
+    "holder_id, holder_name, cloud_node_id, system_id";
 
 // Reads the current row of a statement that selects kRowColumns, resolving
 // name numbers through `names` and unpacking the stored event id and payload

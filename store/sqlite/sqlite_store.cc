@@ -22,8 +22,15 @@ namespace {
 constexpr char kInsertEvent[] =
     "INSERT INTO events(event_id, topic_id, panel_ref, ou_id, door_id, "
     "door_name_ref, person_id, actor_user_id, occur_time, receive_time, "
-    "subscription_ref, dedupe_key, raw, merged, sequence) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+    "subscription_ref, dedupe_key, raw, merged, sequence, device_id, holder_id, holder_name, "
+    "cloud_node_id, system_id) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+    "?19, ?20)";
+
+// Events with a device id, counted again by it (migrations/0008_v2_ids.sql).
+constexpr char kAddDailyDeviceCount[] =
+    "INSERT INTO counts_daily_device(day, topic_id, panel_id, door_id, device_id, n) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO UPDATE SET n = n + excluded.n";
 
 // The indexed events whose key hashes alike: almost always none, or the
 // original of a redelivery. Unmerged events are looked up by sequence.
@@ -55,6 +62,14 @@ constexpr char kMergeDailyTopicCounts[] =
     "SELECT utc_day(occur_time), "
     "topic_id, COUNT(*) FROM events WHERE sequence > ?1 AND sequence <= ?2 AND merged = 0 "
     "GROUP BY 1, 2 "
+    "ON CONFLICT DO UPDATE SET n = n + excluded.n";
+constexpr char kMergeDailyDeviceCounts[] =
+    "INSERT INTO counts_daily_device(day, topic_id, panel_id, door_id, device_id, n) "
+    "SELECT utc_day(occur_time), "
+    "topic_id, (SELECT value FROM names WHERE name_id = panel_ref), "
+    "COALESCE(door_id, ?3), device_id, COUNT(*) "
+    "FROM events WHERE sequence > ?1 AND sequence <= ?2 AND merged = 0 "
+    "AND device_id IS NOT NULL GROUP BY 1, 2, 3, 4, 5 "
     "ON CONFLICT DO UPDATE SET n = n + excluded.n";
 constexpr char kSetMergedThrough[] =
     "UPDATE archive_meta SET value = ?1 WHERE name = 'merged_through'";
@@ -111,6 +126,8 @@ struct SqliteStore::Statements {
         set_merged_through(db, kSetMergedThrough),
         add_daily(db, kAddDailyCount),
         add_daily_topic(db, kAddDailyTopicCount),
+        merge_daily_device(db, kMergeDailyDeviceCounts),
+        add_daily_device(db, kAddDailyDeviceCount),
         data_version(db, kDataVersion) {}
   SQLite::Statement insert;
   SQLite::Statement select_candidates;
@@ -125,6 +142,8 @@ struct SqliteStore::Statements {
   SQLite::Statement set_merged_through;
   SQLite::Statement add_daily;
   SQLite::Statement add_daily_topic;
+  SQLite::Statement merge_daily_device;
+  SQLite::Statement add_daily_device;
   SQLite::Statement data_version;
 };
 
@@ -132,6 +151,24 @@ namespace {
 
 // Key of counts_daily: (day, topic_id, panel_id, door_id).
 using DailyKey = std::tuple<int64_t, int64_t, std::string, int64_t>;
+// Key of counts_daily_device: counts_daily's and the device id.
+using DeviceDailyKey = std::tuple<int64_t, int64_t, std::string, int64_t, std::string>;
+
+void AddDeviceDailyCounts(SQLite::Statement& daily_device,
+                          const std::map<DeviceDailyKey, int64_t>& counts) {
+  for (const auto& [key, n] : counts) {
+    const auto& [day, topic_id, panel_id, door_id, device_id] = key;
+    daily_device.reset();
+    daily_device.bind(1, day);
+    daily_device.bind(2, topic_id);
+    daily_device.bind(3, panel_id);
+    daily_device.bind(4, door_id);
+    daily_device.bind(5, device_id);
+    daily_device.bind(6, n);
+    daily_device.exec();
+  }
+  daily_device.reset();
+}
 
 // Adds a batch's events stored merged to the daily rollups, one upsert per
 // key.
@@ -458,11 +495,12 @@ bool SqliteStore::Merge(int64_t max_rows) {
     // Events stored merged in between are indexed and counted already: the
     // statements touch only merged = 0 rows up to `through`.
     through = unmerged_order_[count - 1].second;
-    for (SQLite::Statement* step : {&s.merge_daily, &s.merge_daily_topic, &s.merge_events}) {
+    for (SQLite::Statement* step :
+         {&s.merge_daily, &s.merge_daily_topic, &s.merge_daily_device, &s.merge_events}) {
       step->reset();
       step->bind(1, merged_through_);
       step->bind(2, through);
-      if (step == &s.merge_daily) step->bind(3, kNoDoor);
+      if (step == &s.merge_daily || step == &s.merge_daily_device) step->bind(3, kNoDoor);
       step->exec();
     }
     s.set_merged_through.reset();
@@ -471,7 +509,8 @@ bool SqliteStore::Merge(int64_t max_rows) {
     txn.commit();
   } catch (const SQLite::Exception&) {
     for (SQLite::Statement* step : {&s.merge_events, &s.merge_daily, &s.merge_daily_topic,
-                                    &s.set_merged_through, &s.data_version}) {
+                                    &s.merge_daily_device, &s.set_merged_through,
+                                    &s.data_version}) {
       step->tryReset();
     }
     return false;
@@ -531,6 +570,7 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendRows(
   const bool defer = rows.size() >= static_cast<size_t>(kDeferFromBatch);
   last_batch_deferred_ = defer;
   std::map<DailyKey, int64_t> daily_counts;
+  std::map<DeviceDailyKey, int64_t> device_counts;  // see migrations/0008_v2_ids.sql
   try {
     SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
     // With the write lock held, nobody else can commit until we do.
@@ -590,6 +630,13 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendRows(
       insert.bind(12, dedupe_hash);
       insert.bind(14, defer ? 0 : 1);
       if (keep_sequences) insert.bind(15, row.sequence);
+      // 2.0's text ids; a 1.0 row leaves them NULL.
+      int column = 16;
+      for (const std::string* text : {&row.device_id, &row.holder_id, &row.holder_name,
+                                      &row.cloud_node_id, &row.system_id}) {
+        if (!text->empty()) BindText(insert, column, *text);
+        ++column;
+      }
       const std::string* packed = &packed_raw;
       if (row.packed_raw) {
         packed = &*row.packed_raw;
@@ -610,10 +657,16 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendRows(
       } else {
         daily_counts[DailyKey(timeutil::DayOf(row.occur_time_ms), topic_id, row.panel_id,
                               row.door_id.value_or(kNoDoor))] += 1;
+        if (!row.device_id.empty()) {
+          device_counts[DeviceDailyKey(timeutil::DayOf(row.occur_time_ms), topic_id,
+                                       row.panel_id, row.door_id.value_or(kNoDoor),
+                                       row.device_id)] += 1;
+        }
       }
     }
     insert.reset();
     AddDailyCounts(statements_->add_daily, statements_->add_daily_topic, daily_counts);
+    AddDeviceDailyCounts(statements_->add_daily_device, device_counts);
     txn.commit();
     rows_since_nudge_ += static_cast<int64_t>(rows.size());
   } catch (const SQLite::Exception& e) {
@@ -625,6 +678,7 @@ absl::StatusOr<std::vector<AppendResult>> SqliteStore::AppendRows(
                                     &s.insert_topic, &s.select_name, &s.insert_name,
                                     &s.merge_events, &s.merge_daily, &s.merge_daily_topic,
                                     &s.set_merged_through, &s.add_daily, &s.add_daily_topic,
+                                    &s.merge_daily_device, &s.add_daily_device,
                                     &s.data_version}) {
       stmt->tryReset();
     }

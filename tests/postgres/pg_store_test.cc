@@ -509,6 +509,91 @@ TEST_F(PgStoreTest, CopyInKeepsSequencesAndLaterAppendsGoAbove) {
   EXPECT_EQ(Value("SELECT last_sequence FROM archive_state"), "21");
 }
 
+// An archive of the previous release (schema 4, 1.0 rows and their rollups)
+// opens at the newest schema: its rows read back with empty 2.0 ids, and a
+// 2.0 row counts by door under its device id beside them.
+TEST_F(PgStoreTest, AnArchiveFromBeforeTheTwoPointZeroIdsMigrates) {
+  {
+    std::unique_ptr<store::pg::Connection> conn = Sql();
+    ASSERT_NE(conn, nullptr);
+    const std::vector<store::Migration>& all = store::pg::EmbeddedPostgresMigrations();
+    ASSERT_GE(all.size(), 5u);
+    std::vector<store::Migration> previous(all.begin(), all.begin() + 4);
+    ASSERT_TRUE(store::pg::ApplyPostgresMigrations(*conn, previous).ok());
+    const int64_t day = kMarch2026Ms / timeutil::kDayMs;
+    // The month's partition, as the previous release made it.
+    ASSERT_TRUE(conn->Exec(absl::StrCat("CREATE TABLE events_y2026m03 PARTITION OF events FOR "
+                                        "VALUES FROM (", kMarch2026Ms, ") TO (",
+                                        kMarch2026Ms + 31 * timeutil::kDayMs, ")"))
+                    .ok());
+    ASSERT_TRUE(conn->Exec(absl::StrCat(
+                    "INSERT INTO events (sequence, occur_time, receive_time, topic, family, "
+                    "panel_id, ou_id, door_id, door_name, person_id, actor_user_id, event_id, "
+                    "subscription, raw) VALUES "
+                    "(1, ", kMarch2026Ms + 1, ", ", kMarch2026Ms + 2,
+                    ", 'door.access.granted', 'panel', '1070AB', 'ou-1', 1, 'Front', 42, '', "
+                    "'evt-1', 'default', '\\x7b7d'), "
+                    "(2, ", kMarch2026Ms + 3, ", ", kMarch2026Ms + 4,
+                    ", 'door.access.granted', 'panel', '1070AB', 'ou-1', NULL, 'Front', 42, '', "
+                    "'evt-2', 'default', '\\x7b7d'); "
+                    "INSERT INTO counts_daily VALUES (", day,
+                    ", 'door.access.granted', 'panel', '1070AB', 1, 1), (", day,
+                    ", 'door.access.granted', 'panel', '1070AB', ", store::kNoDoor, ", 1); "
+                    "INSERT INTO counts_daily_topic VALUES (", day,
+                    ", 'door.access.granted', 'panel', 2); "
+                    "INSERT INTO event_keys VALUES ('\\x01', 1), ('\\x02', 2); "
+                    "UPDATE archive_state SET last_sequence = 2"))
+                    .ok());
+  }
+  std::unique_ptr<Archive> archive = Open();
+  ASSERT_NE(archive, nullptr);
+  EXPECT_EQ(Value("SELECT max(version) FROM pdkarchive_schema"),
+            absl::StrCat(store::pg::EmbeddedPostgresMigrations().back().number));
+  EventRow v2 = Row(3, kMarch2026Ms + 5);
+  v2.door_id.reset();
+  v2.person_id.reset();
+  v2.device_id = "3f2c1b9e-8d7a-4c6b-9e5f-0a1b2c3d4e5f";
+  v2.holder_id = "c0ffee00-1234-4abc-8def-001122334455";
+  v2.holder_name = "Ann Example";
+  v2.cloud_node_id = "7e57ab1e-0000-4000-8000-000000000001";
+  v2.system_id = "5y5-0001";
+  auto appended = archive->sink().AppendBatch({&v2, 1});
+  ASSERT_TRUE(appended.ok()) << appended.status();
+  auto reader = archive->OpenReader(store::EventReaderOptions{});
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  for (int64_t sequence : {1, 2}) {
+    absl::StatusOr<EventRow> back = (*reader)->Get(sequence);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(back->event_id, absl::StrCat("evt-", sequence));
+    EXPECT_EQ(back->device_id, "");
+    EXPECT_EQ(back->holder_id, "");
+    EXPECT_EQ(back->holder_name, "");
+    EXPECT_EQ(back->cloud_node_id, "");
+    EXPECT_EQ(back->system_id, "");
+  }
+  absl::StatusOr<EventRow> back = (*reader)->Get(3);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->device_id, v2.device_id);
+  EXPECT_EQ(back->holder_id, v2.holder_id);
+  EXPECT_EQ(back->holder_name, v2.holder_name);
+  EXPECT_EQ(back->cloud_node_id, v2.cloud_node_id);
+  EXPECT_EQ(back->system_id, v2.system_id);
+  // Whole days: the rollups answer; old and new rollup rows side by side.
+  store::EventFilter march;
+  march.start_ms = kMarch2026Ms;
+  march.end_ms = kMarch2026Ms + timeutil::kDayMs;
+  auto counts = (*reader)->Count(march, {store::Dimension::kDoor}, 100);
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  std::vector<store::CountGroup> want = {{{""}, 1}, {{"1"}, 1}, {{v2.device_id}, 1}};
+  EXPECT_EQ(*counts, want);
+  march.device_ids = {v2.device_id};
+  march.door_ids = {1};
+  counts = (*reader)->Count(march, {}, 100);
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  want = {{{}, 2}};
+  EXPECT_EQ(*counts, want);
+}
+
 TEST_F(PgStoreTest, ADatabaseOfSomethingElseIsRefused) {
   std::unique_ptr<store::pg::Connection> conn = Sql();
   ASSERT_NE(conn, nullptr);

@@ -301,6 +301,78 @@ TEST_F(SqliteStoreTest, MigrationToDedupeHashesKeepsRowsSequencesAndDuplicates) 
   EXPECT_EQ((*results)[1].sequence, 13);
 }
 
+TEST_F(SqliteStoreTest, AnArchiveFromBeforeTheTwoPointZeroIdsMigratesWithoutRewritingRows) {
+  // The previous release's archive: schema 7, 1.0 rows only (written at
+  // schema 1, so that migration 2 counts them into the rollups).
+  std::vector<EventRow> rows;
+  for (int i = 0; i < 6; ++i) rows.push_back(Row(absl::StrCat("v1-", i), 1000 + i));
+  WriteOldArchive(path_, 1, rows);
+  {
+    SQLite::Database db(path_, SQLite::OPEN_READWRITE);
+    RegisterArchiveFunctions(db);
+    std::vector<Migration> previous(EmbeddedMigrations().begin(),
+                                    EmbeddedMigrations().begin() + 7);
+    ASSERT_TRUE(ApplyMigrations(db, previous).ok());
+    ASSERT_EQ(db.execAndGet("PRAGMA user_version").getInt(), 7);
+  }
+  auto store = SqliteStore::Open(path_);
+  ASSERT_TRUE(store.ok()) << store.status();
+  {
+    SQLite::Database db(path_, SQLite::OPEN_READONLY);
+    EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), EmbeddedMigrations().back().number);
+    // The old rows were not rewritten: their records end before the new
+    // columns, which read NULL.
+    EXPECT_EQ(db.execAndGet("SELECT count(*) FROM events WHERE device_id IS NULL AND "
+                            "holder_id IS NULL AND holder_name IS NULL AND "
+                            "cloud_node_id IS NULL AND system_id IS NULL")
+                  .getInt(),
+              6);
+    EXPECT_EQ(db.execAndGet("PRAGMA integrity_check").getString(), "ok");
+  }
+  // A 2.0 row beside them.
+  EventRow v2 = Row("v2-0", 2000);
+  v2.door_id.reset();
+  v2.device_id = "3f2c1b9e-8d7a-4c6b-9e5f-0a1b2c3d4e5f";
+  v2.holder_id = "c0ffee00-1234-4abc-8def-001122334455";
+  v2.holder_name = "Ann Example";
+  v2.cloud_node_id = "7e57ab1e-0000-4000-8000-000000000001";
+  v2.system_id = "5y5-0001";
+  auto appended = (*store)->AppendBatch({&v2, 1});
+  ASSERT_TRUE(appended.ok()) << appended.status();
+  auto reader = EventReader::Open(path_);
+  ASSERT_TRUE(reader.ok());
+  for (int i = 0; i < 6; ++i) {
+    auto back = (*reader)->Get(i + 1);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EventRow expected = rows[static_cast<size_t>(i)];
+    expected.sequence = i + 1;
+    expected.receive_time_ms = expected.occur_time_ms;
+    expected.dedupe_key.clear();
+    EXPECT_EQ(*back, expected) << i;
+    EXPECT_EQ(back->device_id, "");
+  }
+  auto back = (*reader)->Get((*appended)[0].sequence);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->device_id, v2.device_id);
+  EXPECT_EQ(back->holder_id, v2.holder_id);
+  EXPECT_EQ(back->holder_name, v2.holder_name);
+  EXPECT_EQ(back->cloud_node_id, v2.cloud_node_id);
+  EXPECT_EQ(back->system_id, v2.system_id);
+  SQLite::Database db(path_, SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("SELECT device_id FROM events_with_names WHERE device_id IS NOT NULL")
+                .getString(),
+            v2.device_id);
+  // Counted by door over whole days (the rollups' range): the 1.0 rows under
+  // door 3, the 2.0 row under its device id, none under "no door".
+  store::EventFilter whole_days;
+  whole_days.start_ms = 0;
+  whole_days.end_ms = timeutil::kDayMs;
+  auto counts = (*reader)->Count(whole_days, {store::Dimension::kDoor}, 100);
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  std::vector<store::CountGroup> want = {{{"3"}, 6}, {{v2.device_id}, 1}};
+  EXPECT_EQ(*counts, want);
+}
+
 TEST_F(SqliteStoreTest, RowRoundTripsThroughTheFile) {
   auto store = SqliteStore::Open(path_);
   ASSERT_TRUE(store.ok());

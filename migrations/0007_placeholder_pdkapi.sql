@@ -1,0 +1,3 @@
+-- Placeholder for the number reserved for the pdkapi branch (its
+-- 0007_subscriptions_pdk.sql replaces this file when the branches merge):
+-- migration numbers must be consecutive.
