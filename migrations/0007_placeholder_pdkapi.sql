@@ -1,3 +1,0 @@
--- Placeholder for the number reserved for the pdkapi branch (its
--- 0007_subscriptions_pdk.sql replaces this file when the branches merge):
--- migration numbers must be consecutive.
