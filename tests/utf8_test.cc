@@ -469,6 +469,7 @@ TEST_F(OldArchiveTest, RowsWithInvalidUtf8OrTimesOutOfRangeNeverStopAReader) {
   bad.event_id = "b\xC0\xAF";
   bad.actor_user_id = "u\xF0\x9F\x98";
   bad.subscription = "sub\x80";
+  bad.holder_name = "Ann\xC3";
   bad.raw = "{\"topic\":\"x\xFF\"}";
   bad.occur_time_ms = -62167219200000;  // 0000-01-01T00:00:00Z
   {
@@ -500,6 +501,7 @@ TEST_F(OldArchiveTest, RowsWithInvalidUtf8OrTimesOutOfRangeNeverStopAReader) {
       EXPECT_EQ(event.event_id(), "b" + Repeat(kFffd, 2));
       EXPECT_EQ(event.actor_user_id(), "u" + kFffd);
       EXPECT_EQ(event.subscription(), "sub" + kFffd);
+      EXPECT_EQ(event.holder_name(), "Ann" + kFffd);
       EXPECT_EQ(event.raw(), "{\"topic\":\"x" + kFffd + "\"}");
     }
     // Clamped into the range a Timestamp holds.
@@ -546,7 +548,7 @@ TEST_F(OldArchiveTest, RowsWithInvalidUtf8OrTimesOutOfRangeNeverStopAReader) {
   EXPECT_TRUE(ProtobufAcceptsUtf8(csv));
   EXPECT_TRUE(absl::StrContains(csv, ",Door" + fffd3 + ","));
   EXPECT_TRUE(absl::StrContains(
-      csv, ",\"{\"\"topic\"\":\"\"x" + kFffd + "\"\"}\"\r\n"));
+      csv, ",\"{\"\"topic\"\":\"\"x" + kFffd + "\"\"}\",,,Ann" + kFffd + ",,\r\n"));
   const std::vector<pb::Event> watched = client.Watch(4);
   for (size_t i = 0; i < watched.size(); ++i) {
     EXPECT_EQ(watched[i].sequence(), static_cast<int64_t>(i + 1));
