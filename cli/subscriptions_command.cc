@@ -62,16 +62,6 @@ std::string TimeText(std::optional<int64_t> ms) {
   return timeutil::FormatRfc3339Millis(*ms).value_or(absl::StrCat(*ms));
 }
 
-int Fail(const absl::Status& status) {
-  std::cerr << "pdk-archive subscriptions: " << status.message() << "\n";
-  return 1;
-}
-
-int Usage(const std::string& message) {
-  std::cerr << "pdk-archive subscriptions: " << message << "\n";
-  return 2;
-}
-
 // A positive whole number and s, m, h or d ("90s", "24h") in milliseconds.
 std::optional<int64_t> ParseDuration(const std::string& text) {
   if (text.size() < 2) return std::nullopt;
@@ -436,7 +426,7 @@ int RunSubscriptions(const std::vector<std::string>& args) {
   settings.expires_at = expires_at;
   if (active) {
     if (*active != "true" && *active != "false")
-      return Usage(absl::StrCat("bad --active \"", *active, "\": want true or false"));
+      return SubscriptionsUsage(absl::StrCat("bad --active \"", *active, "\": want true or false"));
     settings.active = *active == "true";
   }
   settings.basic_auth = basic_auth;
@@ -444,11 +434,11 @@ int RunSubscriptions(const std::vector<std::string>& args) {
   settings.api = static_cast<int>(api);
   if (verb == "create") {
     if (api != 1 && api != 2)
-      return Usage(absl::StrCat("unknown --api ", api, ": want 1 or 2"));
+      return SubscriptionsUsage(absl::StrCat("unknown --api ", api, ": want 1 or 2"));
     return RunCreate(name, settings, pdk_flags, archive_flags);
   }
   if ((named || !name.empty()) && !store::ValidSubscriptionName(name)) {
-    return Usage(absl::StrCat(
+    return SubscriptionsUsage(absl::StrCat(
         "\"", name,
         "\" is not a subscription name: a lowercase letter or digit, then "
         "up to 62 of [a-z0-9_-]"));
@@ -463,14 +453,14 @@ int RunSubscriptions(const std::vector<std::string>& args) {
   if (verb == "add") {
     const std::optional<store::Family> parsed = store::ParseFamily(family);
     if (!parsed || *parsed == store::Family::kUnknown) {
-      return Usage(absl::StrCat("unknown --family \"", family,
+      return SubscriptionsUsage(absl::StrCat("unknown --family \"", family,
                                 "\": want org, panel, system or cloudnode"));
     }
     if (api != 1 && api != 2) {
-      return Usage(absl::StrCat("unknown --api ", api, ": want 1 or 2"));
+      return SubscriptionsUsage(absl::StrCat("unknown --api ", api, ": want 1 or 2"));
     }
     if (!store::FamilyOfApi(*parsed, static_cast<int>(api))) {
-      return Usage(absl::StrCat("--family ", family,
+      return SubscriptionsUsage(absl::StrCat("--family ", family,
                                 " is not a family of PDK API ", api,
                                 " (1: org, panel; 2: org, system, cloudnode)"));
     }
@@ -480,19 +470,19 @@ int RunSubscriptions(const std::vector<std::string>& args) {
     if (secret_file) {
       absl::StatusOr<std::string> secret =
           ReadSecretFile("secret-file", *secret_file);
-      if (!secret.ok()) return Usage(std::string(secret.status().message()));
+      if (!secret.ok()) return SubscriptionsUsage(std::string(secret.status().message()));
       if (secret->size() > 255)
-        return Usage("the secret is over PDK's 255 characters");
+        return SubscriptionsUsage("the secret is over PDK's 255 characters");
       added.secret = *secret;
     }
     if (basic_auth_file) {
       absl::StatusOr<std::string> basic =
           ReadSecretFile("basic-auth-file", *basic_auth_file);
-      if (!basic.ok()) return Usage(std::string(basic.status().message()));
+      if (!basic.ok()) return SubscriptionsUsage(std::string(basic.status().message()));
       const size_t colon = basic->find(':');
       if (colon == std::string::npos || colon == 0 ||
           colon + 1 == basic->size()) {
-        return Usage(
+        return SubscriptionsUsage(
             "--basic-auth-file must hold USER:PASSWORD, both non-empty");
       }
       added.basic_auth = *basic;
@@ -502,7 +492,7 @@ int RunSubscriptions(const std::vector<std::string>& args) {
   if (verb == "rotate") {
     grace_ms = ParseDuration(grace);
     if (!grace_ms) {
-      return Usage(absl::StrCat(
+      return SubscriptionsUsage(absl::StrCat(
           "bad --grace \"", grace,
           "\": want a positive whole number and s, m, h or d (24h)"));
     }
@@ -512,25 +502,25 @@ int RunSubscriptions(const std::vector<std::string>& args) {
   std::unique_ptr<pdkapi::PdkClient> pdk;
   if (PdkConfigured(pdk_flags) && verb != "add") {
     absl::StatusOr<std::unique_ptr<pdkapi::PdkClient>> client = OpenPdk(pdk_flags);
-    if (!client.ok()) return Usage(std::string(client.status().message()));
+    if (!client.ok()) return SubscriptionsUsage(std::string(client.status().message()));
     pdk = *std::move(client);
   }
 
   absl::StatusOr<std::unique_ptr<store::Archive>> archive =
       OpenArchiveFromFlags(archive_flags);
-  if (!archive.ok()) return Fail(archive.status());
+  if (!archive.ok()) return SubscriptionsFail(archive.status());
   store::SubscriptionStore& subscriptions = (*archive)->subscriptions();
 
   if (verb == "add") {
     const bool generated = added.secret.empty();
     if (generated) {
       absl::StatusOr<std::string> secret = store::NewSubscriptionSecret();
-      if (!secret.ok()) return Fail(secret.status());
+      if (!secret.ok()) return SubscriptionsFail(secret.status());
       added.secret = *secret;
     }
     added.created_ms = timeutil::NowMs();
     if (absl::Status s = subscriptions.AddSubscription(added); !s.ok())
-      return Fail(s);
+      return SubscriptionsFail(s);
     if (generated) std::cout << added.secret << "\n" << std::flush;
     std::cerr
         << "pdk-archive subscriptions: added " << name << " (" << added.family
@@ -546,7 +536,7 @@ int RunSubscriptions(const std::vector<std::string>& args) {
 
   absl::StatusOr<std::vector<store::Subscription>> all =
       subscriptions.ListSubscriptions();
-  if (!all.ok()) return Fail(all.status());
+  if (!all.ok()) return SubscriptionsFail(all.status());
   if (verb == "list") {
     bool failed = false;
     std::map<std::string, PdkState> states;
@@ -559,7 +549,7 @@ int RunSubscriptions(const std::vector<std::string>& args) {
     if (s.name == name) found = &s;
   }
   if (found == nullptr)
-    return Fail(
+    return SubscriptionsFail(
         absl::NotFoundError(absl::StrCat("no subscription named ", name)));
   if (verb == "show") {
     bool failed = false;
@@ -571,7 +561,7 @@ int RunSubscriptions(const std::vector<std::string>& args) {
   }
   const bool at_pdk = !found->pdk_id.empty() && !local_only;
   if (at_pdk && !pdk) {
-    return Usage(absl::StrCat(
+    return SubscriptionsUsage(absl::StrCat(
         name, " was made at PDK (id ", found->pdk_id, "): ", verb,
         " needs PDK access (--pdk-org, --pdk-client-id, "
         "--pdk-client-secret-file), or --local-only to change it here only"));
@@ -579,14 +569,14 @@ int RunSubscriptions(const std::vector<std::string>& args) {
 
   if (verb == "rotate") {
     absl::StatusOr<std::string> secret = store::NewSubscriptionSecret();
-    if (!secret.ok()) return Fail(secret.status());
+    if (!secret.ok()) return SubscriptionsFail(secret.status());
     const int64_t until_ms = timeutil::NowMs() + *grace_ms;
     if (at_pdk) {
       // PDK first: if it refuses, nothing changed anywhere.
       if (absl::Status s = PushSecretToPdk(*pdk, *found, *secret); !s.ok()) {
         std::cerr << "pdk-archive subscriptions: the secret of " << name
                   << " is unchanged (here and at PDK)\n";
-        return Fail(s);
+        return SubscriptionsFail(s);
       }
     }
     if (absl::Status s = subscriptions.RotateSecret(name, *secret, until_ms);
@@ -602,7 +592,7 @@ int RunSubscriptions(const std::vector<std::string>& args) {
                                                ": rotate again"))
                   << "\n";
       }
-      return Fail(s);
+      return SubscriptionsFail(s);
     }
     if (at_pdk) {
       std::cerr << "pdk-archive subscriptions: rotated " << name
@@ -630,7 +620,7 @@ int RunSubscriptions(const std::vector<std::string>& args) {
     } else if (!s.ok()) {
       std::cerr << "pdk-archive subscriptions: " << name
                 << " is kept (here and at PDK)\n";
-      return Fail(s);
+      return SubscriptionsFail(s);
     } else {
       std::cerr << "pdk-archive subscriptions: deleted " << name
                 << " at PDK (id " << found->pdk_id << ")\n";
@@ -638,7 +628,7 @@ int RunSubscriptions(const std::vector<std::string>& args) {
   }
   if (absl::Status s = subscriptions.DeleteSubscription(name, timeutil::NowMs());
       !s.ok())
-    return Fail(s);
+    return SubscriptionsFail(s);
   std::cerr << "pdk-archive subscriptions: deleted " << name << "; /webhooks/"
             << name
             << " answers 404 on every serve node within 5 seconds; "

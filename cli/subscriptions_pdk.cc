@@ -25,16 +25,6 @@ constexpr size_t kPdkNameLimit = 70;
 constexpr size_t kPdkSecretLimit = 255;
 constexpr int64_t kExpiryWarningMs = 7 * timeutil::kDayMs;
 
-int Fail(const absl::Status& status) {
-  std::cerr << "pdk-archive subscriptions: " << status.message() << "\n";
-  return 1;
-}
-
-int Usage(const std::string& message) {
-  std::cerr << "pdk-archive subscriptions: " << message << "\n";
-  return 2;
-}
-
 std::string EventsJson(const std::vector<std::string>& events) {
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
@@ -76,6 +66,23 @@ absl::StatusOr<std::string> CheckExpiry(const std::string& text) {
         "--expires-at ", text, " is not in the future (PDK's rule)"));
   }
   return text;
+}
+
+// Checks --secrecy-level (0, 1 or 2) and --expires-at (CheckExpiry), and
+// sets `*expires_at` to the latter ("" when not given).
+absl::Status CheckLevelAndExpiry(const PdkSettings& settings,
+                                 std::string* expires_at) {
+  if (settings.secrecy_level &&
+      (*settings.secrecy_level < 0 || *settings.secrecy_level > 2)) {
+    return absl::InvalidArgumentError("--secrecy-level: want 0, 1 or 2");
+  }
+  expires_at->clear();
+  if (settings.expires_at) {
+    absl::StatusOr<std::string> checked = CheckExpiry(*settings.expires_at);
+    if (!checked.ok()) return checked.status();
+    *expires_at = *checked;
+  }
+  return absl::OkStatus();
 }
 
 // The public URL without trailing slashes, checked against PDK's rule
@@ -137,6 +144,16 @@ std::string TimeText(int64_t ms) {
 }
 
 }  // namespace
+
+int SubscriptionsFail(const absl::Status& status) {
+  std::cerr << "pdk-archive subscriptions: " << status.message() << "\n";
+  return 1;
+}
+
+int SubscriptionsUsage(const std::string& message) {
+  std::cerr << "pdk-archive subscriptions: " << message << "\n";
+  return 2;
+}
 
 void AddPdkFlags(FlagSet& flags, PdkFlags* target) {
   flags.String("pdk-api", "URL", &target->api,
@@ -229,58 +246,52 @@ int RunCreate(const std::string& name, const PdkSettings& settings,
               const PdkFlags& pdk, const ArchiveFlags& archive_flags) {
   // PDK's rules, and ours, before any call.
   if (name.size() > kPdkNameLimit) {
-    return Usage(absl::StrCat("the name is ", name.size(),
+    return SubscriptionsUsage(absl::StrCat("the name is ", name.size(),
                               " characters: PDK takes at most ",
                               kPdkNameLimit));
   }
   if (!store::ValidSubscriptionName(name)) {
-    return Usage(absl::StrCat(
+    return SubscriptionsUsage(absl::StrCat(
         "\"", name,
         "\" is not a subscription name: a lowercase letter or digit, then "
         "up to 62 of [a-z0-9_-]"));
   }
   if (settings.api != 1 && settings.api != 2)
-    return Usage(absl::StrCat("unknown --api ", settings.api, ": want 1 or 2"));
+    return SubscriptionsUsage(absl::StrCat("unknown --api ", settings.api, ": want 1 or 2"));
   absl::StatusOr<std::string> family =
       FamilyOfEvents(settings.events, settings.api);
-  if (!family.ok()) return Usage(std::string(family.status().message()));
+  if (!family.ok()) return SubscriptionsUsage(std::string(family.status().message()));
   absl::StatusOr<std::string> public_url = CheckPublicUrl(pdk.public_url);
   if (!public_url.ok())
-    return Usage(std::string(public_url.status().message()));
-  if (settings.secrecy_level &&
-      (*settings.secrecy_level < 0 || *settings.secrecy_level > 2)) {
-    return Usage("--secrecy-level: want 0, 1 or 2");
-  }
+    return SubscriptionsUsage(std::string(public_url.status().message()));
   std::string expires_at;
-  if (settings.expires_at) {
-    absl::StatusOr<std::string> checked = CheckExpiry(*settings.expires_at);
-    if (!checked.ok()) return Usage(std::string(checked.status().message()));
-    expires_at = *checked;
+  if (absl::Status st = CheckLevelAndExpiry(settings, &expires_at); !st.ok()) {
+    return SubscriptionsUsage(std::string(st.message()));
   }
   absl::StatusOr<std::string> basic = ReadBasic(settings);
-  if (!basic.ok()) return Usage(std::string(basic.status().message()));
+  if (!basic.ok()) return SubscriptionsUsage(std::string(basic.status().message()));
   absl::StatusOr<std::unique_ptr<pdkapi::PdkClient>> client = OpenPdk(pdk);
-  if (!client.ok()) return Usage(std::string(client.status().message()));
+  if (!client.ok()) return SubscriptionsUsage(std::string(client.status().message()));
   absl::StatusOr<std::string> secret = store::NewSubscriptionSecret();
-  if (!secret.ok()) return Fail(secret.status());
+  if (!secret.ok()) return SubscriptionsFail(secret.status());
   if (secret->size() > kPdkSecretLimit)
-    return Fail(absl::InternalError("generated secret over PDK's 255"));
+    return SubscriptionsFail(absl::InternalError("generated secret over PDK's 255"));
 
   // The archive first: a name taken here never reaches PDK.
   absl::StatusOr<std::unique_ptr<store::Archive>> archive =
       OpenArchiveFromFlags(archive_flags);
-  if (!archive.ok()) return Fail(archive.status());
+  if (!archive.ok()) return SubscriptionsFail(archive.status());
   store::SubscriptionStore& subscriptions = (*archive)->subscriptions();
   if (absl::StatusOr<store::Subscription> existing =
           FindLive(subscriptions, name);
       existing.ok()) {
-    return Fail(absl::AlreadyExistsError(
+    return SubscriptionsFail(absl::AlreadyExistsError(
         absl::StrCat("a subscription named ", name, " exists")));
   } else if (existing.status().code() != absl::StatusCode::kNotFound) {
-    return Fail(existing.status());
+    return SubscriptionsFail(existing.status());
   }
   absl::StatusOr<int64_t> sequence = subscriptions.LatestSequence();
-  if (!sequence.ok()) return Fail(sequence.status());
+  if (!sequence.ok()) return SubscriptionsFail(sequence.status());
 
   pdkapi::PdkSubscription wanted;
   wanted.name = name;
@@ -297,7 +308,7 @@ int RunCreate(const std::string& name, const PdkSettings& settings,
   if (!id.ok()) {
     std::cerr << "pdk-archive subscriptions: PDK did not create " << name
               << "; nothing was registered here\n";
-    return Fail(id.status());
+    return SubscriptionsFail(id.status());
   }
   int64_t odometer = 0;
   absl::StatusOr<pdkapi::PdkSubscription> made =
@@ -353,44 +364,38 @@ int RunUpdate(const std::string& name, const PdkSettings& settings,
               const PdkFlags& pdk, const ArchiveFlags& archive_flags) {
   if (settings.events.empty() && !settings.active && !settings.secrecy_level &&
       !settings.expires_at && !settings.scope) {
-    return Usage(
+    return SubscriptionsUsage(
         "update: give what changes: --events, --active, --secrecy-level, "
         "--expires-at or --scope");
   }
-  if (settings.secrecy_level &&
-      (*settings.secrecy_level < 0 || *settings.secrecy_level > 2)) {
-    return Usage("--secrecy-level: want 0, 1 or 2");
-  }
   std::string expires_at;
-  if (settings.expires_at) {
-    absl::StatusOr<std::string> checked = CheckExpiry(*settings.expires_at);
-    if (!checked.ok()) return Usage(std::string(checked.status().message()));
-    expires_at = *checked;
+  if (absl::Status st = CheckLevelAndExpiry(settings, &expires_at); !st.ok()) {
+    return SubscriptionsUsage(std::string(st.message()));
   }
   absl::StatusOr<std::unique_ptr<pdkapi::PdkClient>> client = OpenPdk(pdk);
-  if (!client.ok()) return Usage(std::string(client.status().message()));
+  if (!client.ok()) return SubscriptionsUsage(std::string(client.status().message()));
   absl::StatusOr<std::unique_ptr<store::Archive>> archive =
       OpenArchiveFromFlags(archive_flags);
-  if (!archive.ok()) return Fail(archive.status());
+  if (!archive.ok()) return SubscriptionsFail(archive.status());
   store::SubscriptionStore& subscriptions = (*archive)->subscriptions();
   absl::StatusOr<store::Subscription> s = FindLive(subscriptions, name);
-  if (!s.ok()) return Fail(s.status());
+  if (!s.ok()) return SubscriptionsFail(s.status());
   if (s->pdk_id.empty()) {
-    return Fail(absl::FailedPreconditionError(absl::StrCat(
+    return SubscriptionsFail(absl::FailedPreconditionError(absl::StrCat(
         name, " was added by hand (no PDK id): change it at PDK")));
   }
   if (!settings.events.empty()) {
     absl::StatusOr<std::string> family =
         FamilyOfEvents(settings.events, s->api);
-    if (!family.ok()) return Usage(std::string(family.status().message()));
+    if (!family.ok()) return SubscriptionsUsage(std::string(family.status().message()));
     if (*family != s->family) {
-      return Usage(absl::StrCat("--events are ", *family, " events but ", name,
+      return SubscriptionsUsage(absl::StrCat("--events are ", *family, " events but ", name,
                                 " carries ", s->family,
                                 " events: create another subscription"));
     }
   }
   absl::StatusOr<pdkapi::PdkSubscription> current = FetchAtPdk(**client, *s);
-  if (!current.ok()) return Fail(current.status());
+  if (!current.ok()) return SubscriptionsFail(current.status());
   pdkapi::PdkSubscription wanted = *current;
   wanted.id = s->pdk_id;
   wanted.secret = s->secret;
@@ -406,7 +411,7 @@ int RunUpdate(const std::string& name, const PdkSettings& settings,
   if (!wanted.secrecy_level) wanted.secrecy_level = 1;
   if (absl::Status st = (*client)->UpdateSubscription(s->api, wanted);
       !st.ok()) {
-    return Fail(st);
+    return SubscriptionsFail(st);
   }
   store::Subscription settings_now = *s;
   settings_now.events = EventsJson(wanted.events);
@@ -418,7 +423,7 @@ int RunUpdate(const std::string& name, const PdkSettings& settings,
       !st.ok()) {
     std::cerr << "pdk-archive subscriptions: PDK took the update but the "
                  "archive did not record it\n";
-    return Fail(st);
+    return SubscriptionsFail(st);
   }
   std::cerr << "pdk-archive subscriptions: updated " << name << " at PDK (id "
             << s->pdk_id << "): events " << absl::StrJoin(wanted.events, ",")
@@ -432,20 +437,20 @@ int RunUpdate(const std::string& name, const PdkSettings& settings,
 int RunCheck(const std::optional<std::string>& name, bool json,
              const PdkFlags& pdk, const ArchiveFlags& archive_flags) {
   absl::StatusOr<std::unique_ptr<pdkapi::PdkClient>> client = OpenPdk(pdk);
-  if (!client.ok()) return Usage(std::string(client.status().message()));
+  if (!client.ok()) return SubscriptionsUsage(std::string(client.status().message()));
   absl::StatusOr<std::unique_ptr<store::Archive>> archive =
       OpenArchiveFromFlags(archive_flags);
-  if (!archive.ok()) return Fail(archive.status());
+  if (!archive.ok()) return SubscriptionsFail(archive.status());
   store::SubscriptionStore& subscriptions = (*archive)->subscriptions();
   absl::StatusOr<std::vector<store::Subscription>> all =
       subscriptions.ListSubscriptions();
-  if (!all.ok()) return Fail(all.status());
+  if (!all.ok()) return SubscriptionsFail(all.status());
   std::vector<store::Subscription> checked;
   for (const store::Subscription& s : *all) {
     if (name && s.name != *name) continue;
     if (s.pdk_id.empty()) {
       if (name) {
-        return Fail(absl::FailedPreconditionError(absl::StrCat(
+        return SubscriptionsFail(absl::FailedPreconditionError(absl::StrCat(
             *name,
             " was added by hand (no PDK id): PDK's odometer cannot be "
             "read for it")));
@@ -455,7 +460,7 @@ int RunCheck(const std::optional<std::string>& name, bool json,
     checked.push_back(s);
   }
   if (name && checked.empty())
-    return Fail(
+    return SubscriptionsFail(
         absl::NotFoundError(absl::StrCat("no subscription named ", *name)));
 
   struct Row {
@@ -482,7 +487,7 @@ int RunCheck(const std::optional<std::string>& name, bool json,
     }
     absl::StatusOr<int64_t> archived = subscriptions.CountArchivedSince(
         s.name, s.baseline_sequence.value_or(0));
-    if (!archived.ok()) return Fail(archived.status());
+    if (!archived.ok()) return SubscriptionsFail(archived.status());
     row.check.checked_ms = now_ms;
     row.check.pdk_events = std::max<int64_t>(
         at->odometer.value_or(0) - s.odometer_baseline.value_or(0), 0);
@@ -494,7 +499,7 @@ int RunCheck(const std::optional<std::string>& name, bool json,
     if (row.check.missing_events > 0) missing = true;
     if (absl::Status st = subscriptions.RecordCheck(s.name, row.check);
         !st.ok())
-      return Fail(st);
+      return SubscriptionsFail(st);
     if (at->active && s.pdk_active != at->active) {
       s.pdk_active = at->active;
       if (absl::Status st = subscriptions.UpdatePdkSettings(s.name, s);

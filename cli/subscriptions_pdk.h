@@ -20,6 +20,12 @@
 
 namespace pdkarchive::cli {
 
+// Print "pdk-archive subscriptions: MESSAGE" on stderr and return the exit
+// code: Fail 1 (PDK or the archive failed), Usage 2 (bad arguments, a PDK
+// rule broken).
+int SubscriptionsFail(const absl::Status& status);
+int SubscriptionsUsage(const std::string& message);
+
 // --pdk-api, --pdk-org, --pdk-client-id, --pdk-client-secret-file,
 // --public-url (all also from --config).
 struct PdkFlags {

@@ -783,27 +783,7 @@ TEST(DedupeKeyTest, FieldBoundariesAreUnambiguous) {
 namespace pdkarchive::ingest {
 namespace {
 
-// The one published PDK API 2.0 payload (tests/testdata/pdk-2.0/topics.json),
-// as compact JSON.
-std::string V2Example() {
-  const std::string json =
-      pdkarchive::testing::ReadTestData("pdk-2.0/topics.json");
-  rapidjson::Document doc;
-  doc.Parse(json.c_str(), json.size());
-  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("topics")) {
-    ADD_FAILURE() << "pdk-2.0/topics.json is not the expected document";
-    return "";
-  }
-  for (const auto& entry : doc["topics"].GetArray()) {
-    if (!entry["example"].IsObject()) continue;
-    rapidjson::StringBuffer buffer;
-    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-    entry["example"].Accept(writer);
-    return std::string(buffer.GetString(), buffer.GetSize());
-  }
-  ADD_FAILURE() << "no 2.0 example payload";
-  return "";
-}
+std::string V2Example() { return pdkarchive::testing::PdkV2ExamplePayload(); }
 
 Normalized MustNormalizeV2(std::string_view body) {
   absl::StatusOr<Normalized> normalized =

@@ -13,10 +13,6 @@
 #include <string>
 #include <vector>
 
-#include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "pdk/archive/v1/event_archive.grpc.pb.h"
@@ -40,22 +36,6 @@ using testing::SignedHeaders;
 constexpr char kSecret[] = "secret-of-the-2.0-cloud-node-subscription-0123";
 constexpr char kDevice[] = "1bf7a641-4b1b-4d6c-9c57-818e7515575d";
 constexpr char kHolder[] = "8129a254-dc3d-419f-b7e9-4ad772afd23f";
-
-// The published 2.0 device.request.allowed payload, compact.
-std::string PublishedExample() {
-  const std::string json = testing::ReadTestData("pdk-2.0/topics.json");
-  rapidjson::Document doc;
-  doc.Parse(json.c_str(), json.size());
-  if (doc.HasParseError() || !doc.IsObject()) return "";
-  for (const auto& entry : doc["topics"].GetArray()) {
-    if (!entry["example"].IsObject()) continue;
-    rapidjson::StringBuffer buffer;
-    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-    entry["example"].Accept(writer);
-    return std::string(buffer.GetString(), buffer.GetSize());
-  }
-  return "";
-}
 
 // A 2.0 device.request.denied at another device, with its own event id.
 std::string DeniedAt(const std::string& device, int n) {
@@ -104,7 +84,7 @@ class Pdk2DeliveryTest : public ::testing::TestWithParam<Engine> {
 };
 
 TEST_P(Pdk2DeliveryTest, ThePublishedPayloadIsStoredAndFoundByItsDevice) {
-  const std::string example = PublishedExample();
+  const std::string example = testing::PdkV2ExamplePayload();
   ASSERT_FALSE(example.empty());
   CommandResult added = RunCli(
       {"subscriptions", "add", "nodes", "--api", "2", "--family", "cloudnode",

@@ -1,5 +1,9 @@
 #include "tests/test_support/test_data.h"
 
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -24,6 +28,29 @@ std::string ReadTestData(std::string_view relative_path) {
     return "";
   }
   return contents.str();
+}
+
+std::string PdkV2ExamplePayload() {
+  const std::string json = ReadTestData("pdk-2.0/topics.json");
+  rapidjson::Document doc;
+  doc.Parse(json.c_str(), json.size());
+  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("topics") ||
+      !doc["topics"].IsArray()) {
+    ADD_FAILURE() << "pdk-2.0/topics.json is not the expected document";
+    return "";
+  }
+  for (const auto& entry : doc["topics"].GetArray()) {
+    if (!entry.IsObject() || !entry.HasMember("example") ||
+        !entry["example"].IsObject()) {
+      continue;
+    }
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+    entry["example"].Accept(writer);
+    return std::string(buffer.GetString(), buffer.GetSize());
+  }
+  ADD_FAILURE() << "pdk-2.0/topics.json holds no example payload";
+  return "";
 }
 
 }  // namespace pdkarchive::testing

@@ -12,6 +12,11 @@ namespace pdkarchive::testing {
 // (ADD_FAILURE) and returns an empty string.
 std::string ReadTestData(std::string_view relative_path);
 
+// The one published PDK API 2.0 payload (device.request.allowed, the only
+// example in tests/testdata/pdk-2.0/topics.json), as compact JSON. Fails the
+// running test and returns "" when the file does not hold it.
+std::string PdkV2ExamplePayload();
+
 }  // namespace pdkarchive::testing
 
 #endif  // PDKARCHIVE_TESTS_TEST_SUPPORT_TEST_DATA_H_
