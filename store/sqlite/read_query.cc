@@ -117,6 +117,10 @@ void Conditions::Add(const char* fragment) {
 
 void Conditions::AddValue(Value value) { values_.push_back(std::move(value)); }
 
+void Conditions::AddValue(int64_t value) {
+  values_.emplace_back(std::in_place_type<int64_t>, value);
+}
+
 template <typename T>
 void Conditions::AppendInList(const char* head, const std::vector<T>& raw, const char* tail) {
   std::vector<T> values = SortedUnique(raw);

@@ -33,6 +33,9 @@ class Conditions {
   // values the caller adds next with AddValue.
   void Add(const char* fragment);
   void AddValue(Value value);
+  // The same for a number, built in place (GCC 12 at -O3 warns, wrongly,
+  // that moving a number's Value reads an uninitialized string).
+  void AddValue(int64_t value);
 
   // `head` ?, ?, ... `tail`: an IN list over the sorted distinct `values`
   // (the tail closes what head opened); nothing when `values` is empty.
