@@ -96,7 +96,8 @@ void FilterFlags::Declare(FlagSet& flags) {
   flags.List("person", "ID", &people,
              "person id, or a PDK 2.0 holder id (UUID) (repeatable)");
   flags.List("ou", "ID", &ous, "organization id (repeatable)");
-  flags.String("family", "FAMILY", &family, "org, panel or unknown");
+  flags.String("family", "FAMILY", &family,
+               "org, panel (PDK 1.0), system, cloudnode (2.0) or unknown");
 }
 
 absl::StatusOr<int64_t> ParseTimeFlag(const std::string& flag,
