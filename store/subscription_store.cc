@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 
 namespace pdkarchive::store {
 
@@ -14,6 +15,12 @@ bool ValidSubscriptionName(const std::string& name) {
     if (!alnum && (i == 0 || (c != '_' && c != '-'))) return false;
   }
   return true;
+}
+
+absl::Status OneSubscriptionChanged(int64_t rows_changed,
+                                    const std::string& name) {
+  if (rows_changed > 0) return absl::OkStatus();
+  return absl::NotFoundError(absl::StrCat("no subscription named ", name));
 }
 
 absl::StatusOr<std::string> NewSubscriptionSecret() {

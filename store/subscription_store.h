@@ -104,6 +104,11 @@ class SubscriptionStore {
 // Whether `name` is a valid subscription name: [a-z0-9][a-z0-9_-]{0,62}.
 bool ValidSubscriptionName(const std::string& name);
 
+// For engines: OK when a statement changed `rows_changed` > 0 rows of the
+// live subscription `name`, else NotFound naming it.
+absl::Status OneSubscriptionChanged(int64_t rows_changed,
+                                    const std::string& name);
+
 // A new webhook secret: 32 bytes from OpenSSL's CSPRNG in unpadded
 // base64url (43 characters). Internal when the CSPRNG fails.
 absl::StatusOr<std::string> NewSubscriptionSecret();

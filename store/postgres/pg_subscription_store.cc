@@ -126,9 +126,7 @@ class PgSubscriptionStore final : public SubscriptionStore {
     absl::StatusOr<Result> r =
         Query(kRotate, Params().Int(previous_until_ms).Text(secret).Text(name));
     if (!r.ok()) return r.status();
-    if (r->rows() == 0)
-      return absl::NotFoundError(absl::StrCat("no subscription named ", name));
-    return absl::OkStatus();
+    return OneSubscriptionChanged(r->rows(), name);
   }
 
   absl::Status DeleteSubscription(const std::string& name,
@@ -137,9 +135,7 @@ class PgSubscriptionStore final : public SubscriptionStore {
     absl::StatusOr<Result> r =
         Query(kDelete, Params().Int(deleted_ms).Text(name));
     if (!r.ok()) return r.status();
-    if (r->rows() == 0)
-      return absl::NotFoundError(absl::StrCat("no subscription named ", name));
-    return absl::OkStatus();
+    return OneSubscriptionChanged(r->rows(), name);
   }
 
   absl::Status UpdatePdkSettings(const std::string& name,
@@ -155,9 +151,7 @@ class PgSubscriptionStore final : public SubscriptionStore {
                                    .OptionalInt(OptionalBool(s.pdk_active))
                                    .Text(name));
     if (!r.ok()) return r.status();
-    if (r->rows() == 0)
-      return absl::NotFoundError(absl::StrCat("no subscription named ", name));
-    return absl::OkStatus();
+    return OneSubscriptionChanged(r->rows(), name);
   }
 
   absl::Status RecordCheck(const std::string& name,
@@ -171,9 +165,7 @@ class PgSubscriptionStore final : public SubscriptionStore {
                                 .Int(check.missing_events)
                                 .Text(name));
     if (!r.ok()) return r.status();
-    if (r->rows() == 0)
-      return absl::NotFoundError(absl::StrCat("no subscription named ", name));
-    return absl::OkStatus();
+    return OneSubscriptionChanged(r->rows(), name);
   }
 
   absl::StatusOr<int64_t> LatestSequence() override {

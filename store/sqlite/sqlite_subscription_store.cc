@@ -151,11 +151,7 @@ class SqliteSubscriptionStore final : public SubscriptionStore {
       update.bind(1, previous_until_ms);
       BindText(update, 2, secret);
       BindText(update, 3, name);
-      if (update.exec() == 0) {
-        return absl::NotFoundError(
-            absl::StrCat("no subscription named ", name));
-      }
-      return absl::OkStatus();
+      return OneSubscriptionChanged(update.exec(), name);
     });
   }
 
@@ -165,11 +161,7 @@ class SqliteSubscriptionStore final : public SubscriptionStore {
       SQLite::Statement update(*db_, kDelete);
       update.bind(1, deleted_ms);
       BindText(update, 2, name);
-      if (update.exec() == 0) {
-        return absl::NotFoundError(
-            absl::StrCat("no subscription named ", name));
-      }
-      return absl::OkStatus();
+      return OneSubscriptionChanged(update.exec(), name);
     });
   }
 
@@ -184,11 +176,7 @@ class SqliteSubscriptionStore final : public SubscriptionStore {
       BindText(update, 5, s.expires_at);
       BindOptional(update, 6, OptionalBool(s.pdk_active));
       BindText(update, 7, name);
-      if (update.exec() == 0) {
-        return absl::NotFoundError(
-            absl::StrCat("no subscription named ", name));
-      }
-      return absl::OkStatus();
+      return OneSubscriptionChanged(update.exec(), name);
     });
   }
 
@@ -201,11 +189,7 @@ class SqliteSubscriptionStore final : public SubscriptionStore {
       update.bind(3, check.archived_events);
       update.bind(4, check.missing_events);
       BindText(update, 5, name);
-      if (update.exec() == 0) {
-        return absl::NotFoundError(
-            absl::StrCat("no subscription named ", name));
-      }
-      return absl::OkStatus();
+      return OneSubscriptionChanged(update.exec(), name);
     });
   }
 
